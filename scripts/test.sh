@@ -1,0 +1,18 @@
+#!/bin/sh
+# Build klc and run the whole test suite (the README's test command).
+#
+# Two configurations: build/ (optimised, warnings are errors) runs every
+# test; build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer) runs them
+# again to catch memory and UB errors, the robustness tests among them.
+set -eu
+cd "$(dirname "$0")/.."
+jobs=$(nproc 2>/dev/null || echo 2)
+
+cmake -S . -B build -DKLC_WERROR=ON >/dev/null
+cmake --build build -j "$jobs"
+ctest --test-dir build --output-on-failure -j "$jobs"
+
+cmake -S . -B build-asan -DKLC_WERROR=ON -DKLC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build-asan -j "$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j "$jobs"
