@@ -27,7 +27,17 @@ int klc_seterr_prefix(const char *prefix)
 {
     char old[sizeof last_error];
     memcpy(old, last_error, sizeof old);
-    snprintf(last_error, sizeof last_error, "%s: %s", prefix, old);
+    size_t n = strlen(prefix);
+    if (n > sizeof last_error - 3)
+        n = sizeof last_error - 3;
+    memcpy(last_error, prefix, n);
+    memcpy(last_error + n, ": ", 2);
+    size_t room = sizeof last_error - n - 3;
+    size_t m = strlen(old);
+    if (m > room)
+        m = room;
+    memcpy(last_error + n + 2, old, m);
+    last_error[n + 2 + m] = '\0';
     return -1;
 }
 
