@@ -1,0 +1,416 @@
+/*
+ * klc.y — the Bison grammar of the .kl language.
+ *
+ * Syntax only: every action is one call to an ast_* constructor (compiler/
+ * ast.h) with the rule's location; names, types and shapes are checked later
+ * (compiler/sema.c).  CAPITALS are terminals, lower case non-terminals;
+ * lists are left-recursive; opt_ rules have an empty alternative.
+ *
+ * Error recovery: a broken statement resynchronises at its ';' (or the '}'
+ * closing its block), a broken top-level item at the next ';' or '}', so
+ * independent syntax errors are all reported in one run.  Messages are built
+ * by yyreport_syntax_error below from Bison's expected-token sets (with LAC,
+ * so the sets are exact).
+ */
+%require "3.6"
+%define api.pure full
+%define api.prefix {kly}
+%define parse.error custom
+%define parse.lac full
+%locations
+%expect 0
+%param {void *scanner}
+%parse-param {ParseState *ps}
+
+%code requires {
+#include "ast.h"
+#include "parse.h"
+#define KLYLTYPE SrcLoc
+#define KLYLTYPE_IS_DECLARED 1
+}
+
+%code provides {
+/* Flex's bison-bridge interface expects the unprefixed type names. */
+#define YYSTYPE KLYSTYPE
+#define YYLTYPE KLYLTYPE
+int klylex(KLYSTYPE *lval, KLYLTYPE *lloc, void *scanner);
+}
+
+%code {
+#include <string.h>
+
+#define C (&ps->ast)
+/* Locations span from the first to the last symbol of a rule; an empty rule
+ * sits at the end of the symbol before it. */
+#define YYLLOC_DEFAULT(Cur, Rhs, N)                                  \
+    do {                                                             \
+        if (N) {                                                     \
+            (Cur).file = YYRHSLOC(Rhs, 1).file;                      \
+            (Cur).start = YYRHSLOC(Rhs, 1).start;                    \
+            (Cur).end = YYRHSLOC(Rhs, N).end;                        \
+        } else {                                                     \
+            (Cur).file = YYRHSLOC(Rhs, 0).file;                      \
+            (Cur).start = (Cur).end = YYRHSLOC(Rhs, 0).end;          \
+        }                                                            \
+    } while (0)
+/* Bounded stack: absurdly deep nesting is an error, not a crash. */
+#define YYMAXDEPTH 3000
+
+static void klyerror(KLYLTYPE *loc, void *scanner, ParseState *ps, const char *msg);
+}
+
+%union {
+    Node *node;
+    NodeList list;
+    const char *str;
+}
+
+%token <str> IDENT "identifier"
+%token <str> INT "integer"
+%token <str> FLOAT "number"
+%token <str> STRING "string"
+%token <str> REDUCE "reduction"
+%token LAYER "'layer'" BUILD "'build'" CALL "'call'" RETURN "'return'"
+%token IF "'if'" ELSE "'else'" IMPORT "'import'" DEF "'def'"
+%token TRUE "'true'" FALSE "'false'" NONE "'None'"
+%token POW "'**'" EQ "'=='" NE "'!='" LE "'<='" GE "'>='" AND "'&&'" OR "'||'"
+%token ELLIPSIS "'...'"
+
+%right '?' ':'
+%left OR
+%left AND
+%nonassoc EQ NE '<' LE '>' GE
+%left '+' '-'
+%left '*' '/' '%' '@'
+%precedence UNARY
+%right POW
+
+%type <node> item import layer member def pattern dim param
+%type <node> block stmt if_stmt expr postfix primary arg binder name
+%type <list> items opt_params params members opt_patterns patterns dims
+%type <list> stmts opt_args args opt_exprs exprs binders opt_names names
+
+%%
+
+program:
+    items                               { ps->program = ast_new(C, N_PROGRAM, @$); ps->program->list = $1; }
+    ;
+
+items:
+    %empty                              { $$ = ast_empty(); }
+  | items item                          { $$ = ast_append(C, $1, $2); }
+  ;
+
+item:
+    import
+  | layer
+  | def
+  | stmt
+  | error '}'                           { $$ = NULL; }
+  ;
+
+/* ---- declarations ---- */
+
+import:
+    IMPORT STRING ';'                   { $$ = ast_import(C, @$, $2); }
+  ;
+
+layer:
+    LAYER IDENT '(' opt_params ')' '{' members '}'
+                                        { $$ = ast_layer(C, @$, $2, $4, $7); }
+  ;
+
+opt_params:
+    %empty                              { $$ = ast_empty(); }
+  | params                              { $$ = $1; }
+  | params ','                          { $$ = $1; }
+  ;
+
+params:
+    param                               { $$ = ast_list1(C, $1); }
+  | params ',' param                    { $$ = ast_append(C, $1, $3); }
+  ;
+
+param:
+    IDENT ':' IDENT                     { $$ = ast_param(C, @$, $1, $3, NULL); }
+  | IDENT ':' IDENT '=' expr            { $$ = ast_param(C, @$, $1, $3, $5); }
+  ;
+
+members:
+    %empty                              { $$ = ast_empty(); }
+  | members member                      { $$ = ast_append(C, $1, $2); }
+  ;
+
+member:
+    BUILD '(' opt_patterns ')' block    { $$ = ast_build(C, @$, $3, $5); }
+  | CALL '(' opt_names ')' block        { $$ = ast_calldef(C, @$, $3, $5); }
+  | CALL '(' opt_names ')' '=' expr ';' { $$ = ast_calldef(C, @$, $3,
+                                              ast_block(C, @6, ast_list1(C, ast_return(C, @6, $6)))); }
+  | error '}'                           { $$ = NULL; }
+  ;
+
+opt_patterns:
+    %empty                              { $$ = ast_empty(); }
+  | patterns                            { $$ = $1; }
+  ;
+
+patterns:
+    pattern                             { $$ = ast_list1(C, $1); }
+  | patterns ',' pattern                { $$ = ast_append(C, $1, $3); }
+  ;
+
+pattern:
+    IDENT                               { $$ = ast_pattern(C, @$, $1, ast_empty(), NULL); }
+  | IDENT ':' '[' dims ']'              { $$ = ast_pattern(C, @$, $1, $4, NULL); }
+  | IDENT ':' '[' dims ']' IDENT        { $$ = ast_pattern(C, @$, $1, $4, $6); }
+  ;
+
+dims:
+    dim                                 { $$ = ast_list1(C, $1); }
+  | dims ',' dim                        { $$ = ast_append(C, $1, $3); }
+  ;
+
+dim:
+    IDENT                               { $$ = ast_name(C, @$, $1); }
+  | INT                                 { $$ = ast_int(C, @$, $1); }
+  | ELLIPSIS                            { $$ = ast_new(C, N_ELLIPSIS, @$); }
+  ;
+
+def:
+    DEF IDENT '(' opt_names ')' '=' expr ';'
+                                        { $$ = ast_def(C, @$, $2, $4, $7); }
+  ;
+
+opt_names:
+    %empty                              { $$ = ast_empty(); }
+  | names                               { $$ = $1; }
+  ;
+
+names:
+    name                                { $$ = ast_list1(C, $1); }
+  | names ',' name                      { $$ = ast_append(C, $1, $3); }
+  ;
+
+name:
+    IDENT                               { $$ = ast_name(C, @$, $1); }
+  ;
+
+/* ---- statements ---- */
+
+block:
+    '{' stmts '}'                       { $$ = ast_block(C, @$, $2); }
+  ;
+
+stmts:
+    %empty                              { $$ = ast_empty(); }
+  | stmts stmt                          { $$ = ast_append(C, $1, $2); }
+  ;
+
+stmt:
+    postfix '=' expr ';'                { $$ = ast_assign(C, @$, $1, NULL, $3); }
+  | postfix ':' expr '=' expr ';'       { $$ = ast_assign(C, @$, $1, $3, $5); }
+  | if_stmt
+  | RETURN expr ';'                     { $$ = ast_return(C, @$, $2); }
+  | expr ';'                            { $$ = ast_expr_stmt(C, @$, $1); }
+  | error ';'                           { $$ = NULL; }
+  ;
+
+if_stmt:
+    IF expr block                       { $$ = ast_if(C, @$, $2, $3, NULL); }
+  | IF expr block ELSE block            { $$ = ast_if(C, @$, $2, $3, $5); }
+  | IF expr block ELSE if_stmt          { $$ = ast_if(C, @$, $2, $3, $5); }
+  ;
+
+/* ---- expressions ---- */
+
+expr:
+    postfix
+  | expr '?' expr ':' expr              { $$ = ast_ternary(C, @$, $1, $3, $5); }
+  | expr OR expr                        { $$ = ast_binary(C, @$, OP_OR, $1, $3); }
+  | expr AND expr                       { $$ = ast_binary(C, @$, OP_AND, $1, $3); }
+  | expr EQ expr                        { $$ = ast_binary(C, @$, OP_EQ, $1, $3); }
+  | expr NE expr                        { $$ = ast_binary(C, @$, OP_NE, $1, $3); }
+  | expr '<' expr                       { $$ = ast_binary(C, @$, OP_LT, $1, $3); }
+  | expr LE expr                        { $$ = ast_binary(C, @$, OP_LE, $1, $3); }
+  | expr '>' expr                       { $$ = ast_binary(C, @$, OP_GT, $1, $3); }
+  | expr GE expr                        { $$ = ast_binary(C, @$, OP_GE, $1, $3); }
+  | expr '+' expr                       { $$ = ast_binary(C, @$, OP_ADD, $1, $3); }
+  | expr '-' expr                       { $$ = ast_binary(C, @$, OP_SUB, $1, $3); }
+  | expr '*' expr                       { $$ = ast_binary(C, @$, OP_MUL, $1, $3); }
+  | expr '/' expr                       { $$ = ast_binary(C, @$, OP_DIV, $1, $3); }
+  | expr '%' expr                       { $$ = ast_binary(C, @$, OP_MOD, $1, $3); }
+  | expr '@' expr                       { $$ = ast_binary(C, @$, OP_MATMUL, $1, $3); }
+  | expr POW expr                       { $$ = ast_binary(C, @$, OP_POW, $1, $3); }
+  | '-' expr %prec UNARY                { $$ = ast_unary(C, @$, '-', $2); }
+  | '+' expr %prec UNARY                { $$ = ast_unary(C, @$, '+', $2); }
+  | '!' expr %prec UNARY                { $$ = ast_unary(C, @$, '!', $2); }
+  ;
+
+postfix:
+    primary
+  | postfix '(' opt_args ')'            { $$ = ast_call(C, @$, $1, $3); }
+  | postfix '[' exprs ']'               { $$ = ast_index(C, @$, $1, $3); }
+  | postfix '.' IDENT                   { $$ = ast_attr(C, @$, $1, $3); }
+  ;
+
+primary:
+    INT                                 { $$ = ast_int(C, @$, $1); }
+  | FLOAT                               { $$ = ast_float(C, @$, $1); }
+  | STRING                              { $$ = ast_str(C, @$, $1); }
+  | TRUE                                { $$ = ast_bool(C, @$, true); }
+  | FALSE                               { $$ = ast_bool(C, @$, false); }
+  | NONE                                { $$ = ast_new(C, N_NONE, @$); }
+  | IDENT                               { $$ = ast_name(C, @$, $1); }
+  | '(' expr ')'                        { $$ = $2; }
+  | '[' opt_exprs ']'                   { $$ = ast_list(C, @$, $2); }
+  | REDUCE '(' opt_args ')'             { $$ = ast_call(C, @$, ast_name(C, @1, $1), $3); }
+  | REDUCE '[' binders ']' '(' expr ')' { $$ = ast_reduce(C, @$, $1, $3, $6); }
+  ;
+
+opt_args:
+    %empty                              { $$ = ast_empty(); }
+  | args                                { $$ = $1; }
+  | args ','                            { $$ = $1; }
+  ;
+
+args:
+    arg                                 { $$ = ast_list1(C, $1); }
+  | args ',' arg                        { $$ = ast_append(C, $1, $3); }
+  ;
+
+arg:
+    expr
+  | IDENT '=' expr                      { $$ = ast_kwarg(C, @$, $1, $3); }
+  ;
+
+opt_exprs:
+    %empty                              { $$ = ast_empty(); }
+  | exprs                               { $$ = $1; }
+  | exprs ','                           { $$ = $1; }
+  ;
+
+exprs:
+    expr                                { $$ = ast_list1(C, $1); }
+  | exprs ',' expr                      { $$ = ast_append(C, $1, $3); }
+  ;
+
+binders:
+    binder                              { $$ = ast_list1(C, $1); }
+  | binders ',' binder                  { $$ = ast_append(C, $1, $3); }
+  ;
+
+binder:
+    IDENT                               { $$ = ast_binder(C, @$, $1, NULL); }
+  | IDENT ':' expr                      { $$ = ast_binder(C, @$, $1, $3); }
+  ;
+
+%%
+
+/* How a token is named in a message: keywords and operators quoted, a
+ * literal or identifier with its text. */
+static void describe(ParseState *ps, yysymbol_kind_t sym, const KLYLTYPE *loc, char *buf, size_t size)
+{
+    const char *name = yysymbol_name(sym);
+    if (sym == YYSYMBOL_YYEOF) {
+        snprintf(buf, size, "end of file");
+        return;
+    }
+    if ((sym == YYSYMBOL_IDENT || sym == YYSYMBOL_INT || sym == YYSYMBOL_FLOAT ||
+         sym == YYSYMBOL_REDUCE) && loc && loc->file) {
+        int len = (int)(loc->end - loc->start);
+        if (len > 40)
+            len = 40;
+        snprintf(buf, size, "%s '%.*s'", sym == YYSYMBOL_REDUCE ? "keyword" : name, len,
+                 loc->file->text + loc->start);
+        return;
+    }
+    if (sym == YYSYMBOL_STRING) {
+        snprintf(buf, size, "string");
+        return;
+    }
+    (void)ps;
+    snprintf(buf, size, "%s", name);
+}
+
+static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseState *ps)
+{
+    (void)scanner;
+    yysymbol_kind_t expected[YYNTOKENS];
+    int n = yypcontext_expected_tokens(ctx, expected, YYNTOKENS);
+    yysymbol_kind_t look = yypcontext_token(ctx);
+    const KLYLTYPE *loc = yypcontext_location(ctx);
+
+    /* A stray character was already reported on this line: the syntax error
+     * it causes is a follow-on, not news. */
+    if (ps->lex_error_line && loc->file) {
+        int l, c;
+        source_line_col(loc->file, loc->start, &l, &c);
+        if (l == ps->lex_error_line)
+            return 0;
+    }
+
+    bool wants_semicolon = false;
+    for (int i = 0; i < n; i++)
+        if (strcmp(yysymbol_name(expected[i]), "';'") == 0)
+            wants_semicolon = true;
+
+    /* A statement missing its ';' at the end of a line: point after the line's last token. */
+    if (wants_semicolon && look != YYSYMBOL_YYEOF && ps->prev_end > 0 && loc->file) {
+        int l1, c1, l2, c2;
+        source_line_col(loc->file, ps->prev_end, &l1, &c1);
+        source_line_col(loc->file, loc->start, &l2, &c2);
+        if (l2 > l1) {
+            SrcLoc at = {loc->file, ps->prev_end, ps->prev_end + 1};
+            parse_error(ps, at, "expected ';' at the end of the statement");
+            return 0;
+        }
+    }
+
+    char got[96];
+    describe(ps, look, loc, got, sizeof got);
+    char msg[512];
+    int len = snprintf(msg, sizeof msg, "syntax error: unexpected %s", got);
+
+    /* Say what could come instead: "an expression" for the many tokens that
+     * start one, then the punctuation that separates or closes constructs. */
+    bool wants_expr = false;
+    const char *items[YYNTOKENS + 1];
+    int n_items = 0;
+    for (int i = 0; i < n; i++)
+        if (expected[i] == YYSYMBOL_IDENT || expected[i] == YYSYMBOL_INT)
+            wants_expr = true;
+    if (wants_expr)
+        items[n_items++] = "an expression";
+    for (int i = 0; i < n; i++) {
+        const char *name = yysymbol_name(expected[i]);
+        static const char *const closers[] = {"','", "')'", "']'", "'}'", "';'", "':'", "'='", "'{'"};
+        bool listed = !wants_expr && n <= 4;
+        for (size_t k = 0; k < sizeof closers / sizeof closers[0]; k++)
+            if (strcmp(name, closers[k]) == 0)
+                listed = true;
+        if (listed && !(wants_expr && (expected[i] == YYSYMBOL_IDENT || expected[i] == YYSYMBOL_INT)))
+            items[n_items++] = name;
+    }
+    if (n_items > 0 && n_items <= 4) {
+        len += snprintf(msg + len, sizeof msg - (size_t)len, ", expected ");
+        for (int i = 0; i < n_items && len < (int)sizeof msg; i++) {
+            const char *sep = i == 0 ? "" : i == n_items - 1 ? " or " : ", ";
+            len += snprintf(msg + len, sizeof msg - (size_t)len, "%s%s", sep, items[i]);
+        }
+    }
+    parse_error(ps, *loc, "%s", msg);
+    if (look == YYSYMBOL_YYEOF && ps->n_brackets > 0 && ps->n_brackets <= 256) {
+        SrcLoc open = ps->brackets[ps->n_brackets - 1];
+        diag_note(ps->diag, open, "to match this '%c'", open.file->text[open.start]);
+    }
+    return 0;
+}
+
+static void klyerror(KLYLTYPE *loc, void *scanner, ParseState *ps, const char *msg)
+{
+    (void)scanner;
+    if (strstr(msg, "exhausted"))
+        parse_error(ps, *loc, "program nested too deeply");
+    else
+        parse_error(ps, *loc, "%s", msg);
+}
