@@ -1,0 +1,56 @@
+/*
+ * callbacks.h — Keras' EarlyStopping, ModelCheckpoint and TerminateOnNaN as
+ * fit runs them (internal; keras-semantics §8).
+ *
+ * Order of a fit: klc_callbacks_begin (checks the monitored keys against the
+ * logs fit will produce, allocates the best-weights copy), then per batch
+ * klc_callbacks_batch_end, per epoch klc_callbacks_epoch_end, and finally
+ * klc_callbacks_end (messages, restoring the best weights).
+ */
+#ifndef KLC_CALLBACKS_H
+#define KLC_CALLBACKS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "klc/runtime.h"
+
+typedef struct klc_callbacks {
+    FILE *out;
+    int stop_training;          /* set by EarlyStopping or TerminateOnNaN */
+
+    klc_early_stopping es;      /* es.enabled: EarlyStopping is on */
+    const char *es_monitor;
+    int es_maximize;
+    int es_has_best;
+    double es_best;
+    int es_wait, es_stopped_epoch, es_best_epoch;
+    int es_has_weights;         /* best_params/best_state hold a copy */
+    float *best_params, *best_state;
+
+    klc_model_checkpoint ck;    /* ck.path: ModelCheckpoint is on */
+    const char *ck_monitor;
+    int ck_maximize;
+    int ck_has_best;
+    double ck_best;
+
+    int terminate_on_nan;
+} klc_callbacks;
+
+/* `keys` holds every key the epoch logs will have (values unused). */
+int klc_callbacks_begin(klc_callbacks *cb, klc_model *m, const klc_fit_options *opt,
+                        const klc_logs *keys, FILE *out);
+/* After batch `batch` (0-based within the epoch) with the running logs. */
+void klc_callbacks_batch_end(klc_callbacks *cb, int batch, const klc_logs *logs);
+/* After epoch `epoch` (0-based) with its logs; -1 if a checkpoint could not be written. */
+int klc_callbacks_epoch_end(klc_callbacks *cb, klc_model *m, int epoch, const klc_logs *logs);
+void klc_callbacks_end(klc_callbacks *cb, klc_model *m);
+void klc_callbacks_free(klc_callbacks *cb);
+
+/* ModelCheckpoint's file name: "{epoch:02d}" (epoch is 1-based), "{loss:.2f}",
+ * "{val_loss}" (Python's str) ... filled from `logs`.  Unknown keys and
+ * format specs other than [0][width][.prec](d|f|e|g) fail. */
+int klc_format_checkpoint_path(char *buf, size_t size, const char *pattern, int epoch,
+                               const klc_logs *logs);
+
+#endif /* KLC_CALLBACKS_H */

@@ -1,0 +1,560 @@
+/*
+ * fit.c — klc_fit, klc_evaluate and klc_predict (keras-semantics §5–6).
+ *
+ * Data are checked and converted once, buffers are sized once at the start of
+ * each call; a step then only gathers its rows into the model's batch
+ * buffers, calls the generated step and updates the trackers.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "callbacks.h"
+#include "error.h"
+#include "metrics.h"
+#include "model.h"
+#include "progbar.h"
+#include "rng.h"
+
+/* ---------------------------------------------------------------------------
+ * Data checks
+ * ------------------------------------------------------------------------- */
+
+static klc_tensor view_of(const klc_tensor *t)
+{
+    klc_tensor v = *t;
+    v.owns = 0;
+    return v;
+}
+
+/* x must be [n, input_shape...] with n >= 1. */
+static int check_x(const klc_model_def *def, const klc_tensor *x, const char *xname)
+{
+    int ok = x->rank == def->input_rank + 1;
+    for (int i = 0; ok && i < def->input_rank; i++)
+        ok = x->shape[i + 1] == def->input_shape[i];
+    if (!ok) {
+        char got[256], want[256];
+        klc_format_shape(got, sizeof got, x->rank, x->shape, 0);
+        klc_format_shape(want, sizeof want, def->input_rank, def->input_shape, 1);
+        return klc_seterr("%s has shape %s but the model expects %s", xname, got, want);
+    }
+    if (x->shape[0] < 1)
+        return klc_seterr("%s has no rows", xname);
+    if (!x->data)
+        return klc_seterr("%s has no data", xname);
+    return 0;
+}
+
+/*
+ * Sparse labels: the output's shape without its class axis, optionally with a
+ * trailing 1 ([n] or [n, 1] for a [n, C] output).  Dense labels: the output's
+ * shape; a [n] vector is accepted for a [n, 1] output (Keras aligns the ranks).
+ */
+static int check_y_shape(const klc_model_def *def, const klc_tensor *y, const char *yname)
+{
+    int sparse = def->labels == KLC_LABELS_SPARSE;
+    int want_rank = sparse ? def->output_rank - 1 : def->output_rank;
+    int ok = y->rank == want_rank + 1;
+    for (int i = 0; ok && i < want_rank; i++)
+        ok = y->shape[i + 1] == def->output_shape[i];
+    if (!ok && sparse && y->rank == want_rank + 2 && y->shape[y->rank - 1] == 1) {
+        ok = 1;
+        for (int i = 0; ok && i < want_rank; i++)
+            ok = y->shape[i + 1] == def->output_shape[i];
+    }
+    if (!ok && !sparse && def->output_rank == 1 && def->output_shape[0] == 1 && y->rank == 1)
+        ok = 1;
+    if (ok)
+        return 0;
+    char got[256], want[256];
+    klc_format_shape(got, sizeof got, y->rank, y->shape, 0);
+    klc_format_shape(want, sizeof want, want_rank, def->output_shape, 1);
+    if (sparse)
+        return klc_seterr("%s has shape %s but the model expects class ids of shape %s", yname,
+                          got, want);
+    return klc_seterr("%s has shape %s but the model expects %s", yname, got, want);
+}
+
+int klc_dataset_prepare(klc_dataset *d, const klc_model_def *def, const klc_tensor *x,
+                        const klc_tensor *y, int need_y, const char *xname, const char *yname)
+{
+    memset(d, 0, sizeof *d);
+    if (!x)
+        return klc_seterr("no %s given", xname);
+    if (check_x(def, x, xname))
+        return -1;
+    d->n = x->shape[0];
+    if (x->dtype == def->input_dtype) {
+        d->x = view_of(x);
+    } else {
+        if (klc_tensor_convert(&d->xconv, x, def->input_dtype))
+            return klc_seterr_prefix(xname);
+        d->x = view_of(&d->xconv);
+    }
+    if (def->labels == KLC_LABELS_NONE)
+        return 0;
+    if (!y) {
+        if (!need_y)
+            return 0;
+        klc_dataset_free(d);
+        return klc_seterr("no %s given: the model's loss %s needs labels", yname,
+                          def->loss_name ? def->loss_name : "");
+    }
+    if (y->rank < 1 || y->shape[0] != d->n) {
+        klc_dataset_free(d);
+        return klc_seterr("%s has %lld rows but %s has %lld", xname, (long long)d->n, yname,
+                          (long long)(y->rank < 1 ? 0 : y->shape[0]));
+    }
+    if (check_y_shape(def, y, yname) || !y->data) {
+        if (!y->data)
+            klc_seterr("%s has no data", yname);
+        klc_dataset_free(d);
+        return -1;
+    }
+    klc_dtype want = def->labels == KLC_LABELS_SPARSE ? KLC_I32 : KLC_F32;
+    if (y->dtype == want) {
+        d->y = view_of(y);
+    } else {
+        if (klc_tensor_convert(&d->yconv, y, want)) {
+            klc_seterr_prefix(yname);
+            klc_dataset_free(d);
+            return -1;
+        }
+        d->y = view_of(&d->yconv);
+    }
+    d->has_y = 1;
+    if (def->labels == KLC_LABELS_SPARSE) {
+        int64_t classes = klc_def_classes(def);
+        int64_t count = klc_tensor_count(&d->y);
+        const int32_t *ids = d->y.data;
+        int64_t per_row = count / d->n;
+        for (int64_t i = 0; i < count; i++) {
+            if (ids[i] < 0 || ids[i] >= classes) {
+                klc_seterr("%s: label %d in row %lld is not a class id in [0, %lld)", yname,
+                           (int)ids[i], (long long)(i / per_row), (long long)classes);
+                klc_dataset_free(d);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+void klc_dataset_free(klc_dataset *d)
+{
+    klc_tensor_free(&d->xconv);
+    klc_tensor_free(&d->yconv);
+    memset(d, 0, sizeof *d);
+}
+
+klc_dataset klc_dataset_slice(const klc_dataset *d, int64_t begin, int64_t end)
+{
+    klc_dataset s;
+    memset(&s, 0, sizeof s);
+    s.n = end - begin;
+    s.has_y = d->has_y;
+    s.x = d->x;
+    s.x.shape[0] = s.n;
+    s.x.data = (char *)d->x.data + (size_t)begin * (size_t)(klc_tensor_count(&d->x) / d->n) *
+                                       klc_dtype_size(d->x.dtype);
+    if (d->has_y) {
+        s.y = d->y;
+        s.y.shape[0] = s.n;
+        s.y.data = (char *)d->y.data + (size_t)begin * (size_t)(klc_tensor_count(&d->y) / d->n) *
+                                           klc_dtype_size(d->y.dtype);
+    }
+    return s;
+}
+
+/* Bytes of one row of a dataset tensor. */
+static size_t row_bytes(const klc_tensor *t)
+{
+    size_t b = klc_dtype_size(t->dtype);
+    for (int i = 1; i < t->rank; i++)
+        b *= (size_t)t->shape[i];
+    return b;
+}
+
+/* ---------------------------------------------------------------------------
+ * Steps
+ * ------------------------------------------------------------------------- */
+
+static klc_step make_step(klc_model *m, int64_t n, const void *x, const void *y, float *y_pred)
+{
+    klc_step s;
+    memset(&s, 0, sizeof s);
+    s.n = n;
+    s.cap = m->cap;
+    s.x = x;
+    s.y = y;
+    s.params = m->params;
+    s.grads = m->grads;
+    s.state = m->state;
+    s.slots = m->slots;
+    s.work = m->work;
+    s.iwork = m->iwork;
+    s.iteration = m->iteration;
+    s.learning_rate = m->learning_rate;
+    s.seed = klc_rng_derive(m->seed, KLC_RNG_STEP, (uint64_t)m->iteration);
+    s.y_pred = y_pred;
+    s.added_metrics = m->def->n_added_metrics > 0 ? m->added : NULL;
+    return s;
+}
+
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/*
+ * Loss and metrics of a whole data set in inference mode, in order, in
+ * batches of bs (the model's buffers must hold bs rows).  Shows a bar when
+ * pb is not NULL.  Rows are contiguous, so steps read the data in place.
+ */
+static void run_eval(klc_model *m, const klc_dataset *d, int64_t bs, klc_tracker *t,
+                     klc_progbar *pb)
+{
+    const klc_model_def *def = m->def;
+    size_t xrow = row_bytes(&d->x), yrow = d->has_y ? row_bytes(&d->y) : 0;
+    int64_t steps = ceil_div(d->n, bs);
+    klc_tracker_reset(t, def);
+    for (int64_t step = 0; step < steps; step++) {
+        int64_t begin = step * bs;
+        int64_t n = d->n - begin < bs ? d->n - begin : bs;
+        const char *x = (const char *)d->x.data + (size_t)begin * xrow;
+        const char *y = d->has_y ? (const char *)d->y.data + (size_t)begin * yrow : NULL;
+        klc_step s = make_step(m, n, x, y, m->ypred);
+        def->test_step(&s);
+        klc_tracker_update(t, m->ypred, y, n, s.loss, m->added);
+        if (pb) {
+            klc_logs logs = { 0 };
+            klc_tracker_logs(t, "", &logs);
+            klc_progbar_update(pb, step + 1, &logs, step + 1 == steps, klc_now());
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------
+ * fit
+ * ------------------------------------------------------------------------- */
+
+static int check_steps(const klc_model_def *def, int train)
+{
+    if (train && !def->train_step)
+        return klc_seterr("model '%s' has no train step", def->name);
+    if (!def->test_step || !def->predict_step)
+        return klc_seterr("model '%s' has no test or predict step", def->name);
+    return 0;
+}
+
+/* The options actually used, Keras' defaults filled in. */
+typedef struct fit_plan {
+    int epochs, initial_epoch, verbose, shuffle;
+    int64_t batch;
+    FILE *out;
+} fit_plan;
+
+static int plan_fit(fit_plan *p, const klc_model_def *def, const klc_fit_options *opt)
+{
+    if (opt->epochs < 0 || opt->batch_size < 0 || opt->initial_epoch < 0)
+        return klc_seterr("fit: epochs (%d), batch_size (%d) and initial_epoch (%d) must not be "
+                          "negative", opt->epochs, opt->batch_size, opt->initial_epoch);
+    if (opt->verbose < 0 || opt->verbose > 2)
+        return klc_seterr("fit: verbose must be 0, 1 or 2, not %d", opt->verbose);
+    if (!(opt->validation_split >= 0.0 && opt->validation_split < 1.0))
+        return klc_seterr("fit: validation_split must be in [0, 1), not %g", opt->validation_split);
+    p->epochs = opt->epochs > 0 ? opt->epochs : def->fit.epochs > 0 ? def->fit.epochs : 1;
+    p->batch = opt->batch_size > 0 ? opt->batch_size
+               : def->fit.batch_size > 0 ? def->fit.batch_size : 32;
+    p->initial_epoch = opt->initial_epoch;
+    p->verbose = opt->verbose;
+    p->shuffle = !opt->no_shuffle;
+    p->out = opt->out ? opt->out : stdout;
+    return 0;
+}
+
+/* Training rows and validation rows, per validation_x/y or validation_split. */
+static int split_data(const klc_model_def *def, const klc_fit_options *opt, klc_dataset *all,
+                      klc_dataset *train, klc_dataset *val, int *has_val)
+{
+    *has_val = 0;
+    *train = klc_dataset_slice(all, 0, all->n);
+    if (opt->validation_x) {
+        if (klc_dataset_prepare(val, def, opt->validation_x, opt->validation_y, 1,
+                                "validation_x", "validation_y"))
+            return -1;
+        *has_val = 1;
+    } else if (opt->validation_split > 0.0) {
+        int64_t split_at = (int64_t)floor((double)all->n * (1.0 - opt->validation_split));
+        if (split_at <= 0 || split_at >= all->n)
+            return klc_seterr("Training data contains %lld samples, which is not sufficient to "
+                              "split it into a validation and training set as specified by "
+                              "validation_split=%g. Either provide more data, or a different "
+                              "value for validation_split.",
+                              (long long)all->n, opt->validation_split);
+        *train = klc_dataset_slice(all, 0, split_at);
+        *val = klc_dataset_slice(all, split_at, all->n);
+        *has_val = 1;
+    }
+    return 0;
+}
+
+/* A fresh permutation of [0, n) for `epoch`: a function of (seed, epoch) only. */
+static void shuffle_rows(int64_t *perm, int64_t n, uint64_t seed, int epoch, int shuffle)
+{
+    for (int64_t i = 0; i < n; i++)
+        perm[i] = i;
+    if (!shuffle)
+        return;
+    klc_rng r;
+    klc_rng_init(&r, seed, KLC_RNG_SHUFFLE, (uint64_t)epoch);
+    for (int64_t i = n - 1; i > 0; i--) { /* Fisher–Yates */
+        int64_t j = (int64_t)klc_rng_below(&r, (uint64_t)i + 1);
+        int64_t tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+}
+
+/* Copy rows perm[0..n) of d into the model's batch buffers. */
+static void gather(klc_model *m, const klc_dataset *d, const int64_t *perm, int64_t n)
+{
+    size_t xrow = row_bytes(&d->x);
+    for (int64_t i = 0; i < n; i++)
+        memcpy((char *)m->xb + (size_t)i * xrow, (const char *)d->x.data + (size_t)perm[i] * xrow,
+               xrow);
+    if (!d->has_y)
+        return;
+    size_t yrow = row_bytes(&d->y);
+    for (int64_t i = 0; i < n; i++)
+        memcpy((char *)m->yb + (size_t)i * yrow, (const char *)d->y.data + (size_t)perm[i] * yrow,
+               yrow);
+}
+
+/* One epoch of training steps; the epoch's logs (without val_ keys) in *logs. */
+static void train_epoch(klc_model *m, const klc_dataset *train, const int64_t *perm,
+                        const fit_plan *p, klc_callbacks *cb, klc_progbar *pb, klc_logs *logs)
+{
+    const klc_model_def *def = m->def;
+    int64_t steps = ceil_div(train->n, p->batch);
+    klc_tracker t;
+    klc_tracker_reset(&t, def);
+    for (int64_t step = 0; step < steps; step++) {
+        int64_t begin = step * p->batch;
+        int64_t n = train->n - begin < p->batch ? train->n - begin : p->batch;
+        gather(m, train, perm + begin, n);
+        const void *y = train->has_y ? m->yb : NULL;
+        klc_step s = make_step(m, n, m->xb, y, m->ypred);
+        def->train_step(&s);
+        m->iteration++;
+        klc_tracker_update(&t, m->ypred, y, n, s.loss, m->added);
+        logs->n = 0;
+        klc_tracker_logs(&t, "", logs);
+        if (p->verbose)
+            klc_progbar_update(pb, step + 1, logs, 0, klc_now());
+        klc_callbacks_batch_end(cb, (int)step, logs);
+        if (cb->stop_training)
+            break;
+    }
+    logs->n = 0;
+    klc_tracker_logs(&t, "", logs);
+}
+
+int klc_fit(klc_model *m, const klc_tensor *x, const klc_tensor *y, const klc_fit_options *opt,
+            klc_history *history)
+{
+    static const klc_fit_options defaults;
+    if (history)
+        memset(history, 0, sizeof *history);
+    if (!m)
+        return klc_seterr("fit: no model");
+    const klc_model_def *def = m->def;
+    if (!opt)
+        opt = &defaults;
+    fit_plan p = { 0 };
+    if (check_steps(def, 1) || klc_tracker_check(def) || plan_fit(&p, def, opt))
+        return -1;
+
+    klc_dataset all, train, val;
+    int has_val = 0;
+    memset(&val, 0, sizeof val);
+    if (klc_dataset_prepare(&all, def, x, y, 1, "x", "y"))
+        return -1;
+    int64_t *perm = NULL;
+    klc_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    int rc = -1;
+    if (split_data(def, opt, &all, &train, &val, &has_val))
+        goto done;
+
+    /* The keys of the epoch logs, for the callbacks' monitors. */
+    klc_logs keys = { 0 };
+    klc_tracker t0;
+    klc_tracker_reset(&t0, def);
+    klc_tracker_logs(&t0, "", &keys);
+    if (has_val)
+        klc_tracker_logs(&t0, "val_", &keys);
+    if (klc_callbacks_begin(&cb, m, opt, &keys, p.out))
+        goto done;
+
+    int n_epochs = p.epochs > p.initial_epoch ? p.epochs - p.initial_epoch : 0;
+    perm = malloc((size_t)train.n * sizeof *perm);
+    if (!perm) {
+        klc_seterr("fit: out of memory for %lld rows", (long long)train.n);
+        goto done;
+    }
+    if (history && n_epochs > 0) {
+        history->epochs = calloc((size_t)n_epochs, sizeof *history->epochs);
+        history->logs = calloc((size_t)n_epochs, sizeof *history->logs);
+        if (!history->epochs || !history->logs) {
+            klc_history_free(history);
+            klc_seterr("fit: out of memory for the history");
+            goto done;
+        }
+    }
+    if (klc_model_reserve(m, p.batch))
+        goto done;
+    m->optimizer_built = 1;
+
+    int64_t steps = ceil_div(train.n, p.batch);
+    int dynamic = klc_is_terminal(p.out);
+    for (int epoch = p.initial_epoch; epoch < p.epochs; epoch++) {
+        if (p.verbose && p.epochs > 1)
+            klc_progbar_epoch(p.out, epoch, p.epochs);
+        klc_progbar pb;
+        if (p.verbose)
+            klc_progbar_init(&pb, p.out, steps, p.verbose, dynamic, klc_now());
+        shuffle_rows(perm, train.n, m->seed, epoch, p.shuffle);
+        klc_logs logs = { 0 };
+        train_epoch(m, &train, perm, &p, &cb, &pb, &logs);
+        if (has_val) {
+            klc_tracker vt;
+            run_eval(m, &val, p.batch, &vt, NULL);
+            klc_tracker_logs(&vt, "val_", &logs);
+        }
+        if (p.verbose)
+            klc_progbar_update(&pb, steps, &logs, 1, klc_now());
+        m->epoch = epoch + 1;
+        if (history) {
+            history->epochs[history->n_epochs] = epoch;
+            history->logs[history->n_epochs] = logs;
+            history->n_epochs++;
+        }
+        if (klc_callbacks_epoch_end(&cb, m, epoch, &logs))
+            goto done;
+        if (cb.stop_training)
+            break;
+    }
+    klc_callbacks_end(&cb, m);
+    rc = 0;
+done:
+    if (rc && history)
+        klc_history_free(history);
+    klc_callbacks_free(&cb);
+    free(perm);
+    klc_dataset_free(&val);
+    klc_dataset_free(&all);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------
+ * evaluate / predict
+ * ------------------------------------------------------------------------- */
+
+static int eval_batch(const klc_eval_options *opt)
+{
+    return opt && opt->batch_size > 0 ? opt->batch_size : 32;
+}
+
+int klc_evaluate_ex(klc_model *m, const klc_tensor *x, const klc_tensor *y,
+                    const klc_eval_options *opt, klc_logs *logs)
+{
+    if (logs)
+        memset(logs, 0, sizeof *logs);
+    if (!m)
+        return klc_seterr("evaluate: no model");
+    const klc_model_def *def = m->def;
+    int verbose = opt ? opt->verbose : 0;
+    if ((opt && opt->batch_size < 0) || verbose < 0 || verbose > 2)
+        return klc_seterr("evaluate: batch_size must not be negative and verbose must be 0, 1 "
+                          "or 2");
+    if (check_steps(def, 0) || klc_tracker_check(def))
+        return -1;
+    klc_dataset d;
+    if (klc_dataset_prepare(&d, def, x, y, 1, "x", "y"))
+        return -1;
+    int64_t bs = eval_batch(opt);
+    if (klc_model_reserve(m, bs)) {
+        klc_dataset_free(&d);
+        return -1;
+    }
+    FILE *out = opt && opt->out ? opt->out : stdout;
+    klc_progbar pb;
+    if (verbose)
+        klc_progbar_init(&pb, out, ceil_div(d.n, bs), verbose, klc_is_terminal(out), klc_now());
+    klc_tracker t;
+    run_eval(m, &d, bs, &t, verbose ? &pb : NULL);
+    if (logs)
+        klc_tracker_logs(&t, "", logs);
+    klc_dataset_free(&d);
+    return 0;
+}
+
+int klc_evaluate(klc_model *m, const klc_tensor *x, const klc_tensor *y, klc_logs *logs)
+{
+    return klc_evaluate_ex(m, x, y, NULL, logs);
+}
+
+int klc_predict_ex(klc_model *m, const klc_tensor *x, const klc_eval_options *opt,
+                   klc_tensor *y_out)
+{
+    if (y_out)
+        memset(y_out, 0, sizeof *y_out);
+    if (!m || !y_out)
+        return klc_seterr("predict: no model or no output tensor");
+    const klc_model_def *def = m->def;
+    int verbose = opt ? opt->verbose : 0;
+    if ((opt && opt->batch_size < 0) || verbose < 0 || verbose > 2)
+        return klc_seterr("predict: batch_size must not be negative and verbose must be 0, 1 "
+                          "or 2");
+    if (check_steps(def, 0))
+        return -1;
+    klc_dataset d;
+    if (klc_dataset_prepare(&d, def, x, NULL, 0, "x", "y"))
+        return -1;
+    int64_t bs = eval_batch(opt);
+    int64_t shape[KLC_MAX_RANK];
+    shape[0] = d.n;
+    for (int i = 0; i < def->output_rank; i++)
+        shape[i + 1] = def->output_shape[i];
+    if (klc_model_reserve(m, bs) || klc_tensor_alloc(y_out, KLC_F32, def->output_rank + 1, shape)) {
+        klc_dataset_free(&d);
+        return -1;
+    }
+    FILE *out = opt && opt->out ? opt->out : stdout;
+    int64_t steps = ceil_div(d.n, bs);
+    klc_progbar pb;
+    if (verbose)
+        klc_progbar_init(&pb, out, steps, verbose, klc_is_terminal(out), klc_now());
+    size_t xrow = row_bytes(&d.x);
+    int64_t count = klc_def_output_count(def);
+    for (int64_t step = 0; step < steps; step++) {
+        int64_t begin = step * bs;
+        int64_t n = d.n - begin < bs ? d.n - begin : bs;
+        float *y_pred = (float *)y_out->data + begin * count; /* written in place */
+        klc_step s = make_step(m, n, (const char *)d.x.data + (size_t)begin * xrow, NULL, y_pred);
+        def->predict_step(&s);
+        if (verbose) {
+            klc_logs none = { 0 };
+            klc_progbar_update(&pb, step + 1, &none, step + 1 == steps, klc_now());
+        }
+    }
+    klc_dataset_free(&d);
+    return 0;
+}
+
+int klc_predict(klc_model *m, const klc_tensor *x, klc_tensor *y_out)
+{
+    return klc_predict_ex(m, x, NULL, y_out);
+}
