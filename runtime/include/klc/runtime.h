@@ -132,6 +132,7 @@ typedef struct klc_early_stopping {
     int mode;                /* 0 auto, 1 min, 2 max */
     int restore_best_weights;
     int start_from_epoch;
+    int verbose;             /* 1: print "Epoch N: early stopping" and the restore line */
 } klc_early_stopping;
 
 typedef struct klc_model_checkpoint {
@@ -182,6 +183,10 @@ int klc_evaluate_ex(klc_model *m, const klc_tensor *x, const klc_tensor *y,
 /* Forward pass (training = false) for every row of x; y_out is allocated
  * (float32, [rows, output...]) and must be freed with klc_tensor_free. */
 int klc_predict(klc_model *m, const klc_tensor *x, klc_tensor *y_out);
+/* The same with a batch size and Keras' progress bar (`1/1 ━━━━ 0s 40ms/step`)
+ * at verbose 1 or 2; opt may be NULL (batch 32, silent). */
+int klc_predict_ex(klc_model *m, const klc_tensor *x, const klc_eval_options *opt,
+                   klc_tensor *y_out);
 
 /* Derived gradients against central finite differences in double, along
  * random directions, per weight.  Writes one line per weight to `out` (may be
