@@ -102,9 +102,10 @@ int klc_dataset_prepare(klc_dataset *d, const klc_model_def *def, const klc_tens
                           def->loss_name ? def->loss_name : "");
     }
     if (y->rank < 1 || y->shape[0] != d->n) {
+        klc_seterr("%s has %lld rows but %s has %lld", xname, (long long)d->n, yname,
+                   (long long)(y->rank < 1 ? 0 : y->shape[0]));
         klc_dataset_free(d);
-        return klc_seterr("%s has %lld rows but %s has %lld", xname, (long long)d->n, yname,
-                          (long long)(y->rank < 1 ? 0 : y->shape[0]));
+        return -1;
     }
     if (check_y_shape(def, y, yname) || !y->data) {
         if (!y->data)
