@@ -121,7 +121,7 @@ void klc_tracker_logs(const klc_tracker *t, const char *prefix, klc_logs *logs)
 
 void klc_logs_set(klc_logs *logs, const char *prefix, const char *name, double v)
 {
-    char key[KLC_MAX_NAME];
+    char key[KLC_MAX_NAME] = { 0 }; /* zero-padded: equal logs compare equal bytewise */
     snprintf(key, sizeof key, "%s%s", prefix, name);
     int i = 0;
     while (i < logs->n && strcmp(logs->names[i], key) < 0)
