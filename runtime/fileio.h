@@ -1,11 +1,18 @@
 /*
- * fileio.h — whole-file reads and atomic writes (internal).
+ * fileio.h — whole-file reads, atomic writes, and the in-memory parsers of
+ * the data file formats (internal).
+ *
+ * The runtime assumes a little-endian host (x86-64, AArch64): .npy and
+ * safetensors data are little-endian and are copied as they are.
  */
 #ifndef KLC_FILEIO_H
 #define KLC_FILEIO_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+struct klc_tensor;
 
 /* Read a whole file into a malloc'd buffer (NUL-terminated for convenience). */
 int klc_read_file(const char *path, unsigned char **data, size_t *size);
@@ -22,5 +29,23 @@ typedef struct klc_atomic_file {
 int klc_atomic_open(klc_atomic_file *af, const char *path);
 int klc_atomic_commit(klc_atomic_file *af);
 void klc_atomic_abort(klc_atomic_file *af);
+
+/* Elements and bytes of a C-order array of `rank` dimensions `shape` with
+ * `elem_size`-byte elements.  Returns -1 (no message) if a dimension is
+ * negative, the rank is outside 0..KLC_MAX_RANK, or a size overflows. */
+int klc_shape_size(int rank, const int64_t *shape, size_t elem_size, int64_t *count,
+                   size_t *nbytes);
+
+/* "[2, 3]" into buf (for messages); returns buf. */
+const char *klc_shape_str(char *buf, size_t size, int rank, const int64_t *shape);
+
+/*
+ * Parsers of file contents already in memory; `name` is the file name used
+ * in messages.  They never read outside buf[0..size).  On success `t` owns
+ * its data; on failure `t` is zeroed and klc_last_error() names `name`.
+ */
+int klc_npy_parse(struct klc_tensor *t, const char *name, const unsigned char *buf, size_t size);
+int klc_csv_parse(struct klc_tensor *t, const char *name, const char *text, size_t size);
+int klc_idx_parse(struct klc_tensor *t, const char *name, const unsigned char *buf, size_t size);
 
 #endif /* KLC_FILEIO_H */

@@ -25,7 +25,8 @@ typedef struct klc_st_tensor {
     klc_dtype dtype;           /* F32, F64, I32, I64, U8 supported */
     int rank;
     int64_t shape[KLC_MAX_RANK];
-    const void *data;          /* into klc_st_file.buffer (read) or caller memory (write) */
+    const void *data;          /* into klc_st_file.buffer (read) or caller memory (write);
+                                  not necessarily aligned for its dtype: copy it out with memcpy */
     size_t nbytes;
 } klc_st_tensor;
 
@@ -43,8 +44,15 @@ typedef struct klc_st_file {
     size_t size;
 } klc_st_file;
 
+/* Headers longer than this are refused, as Python's safetensors does. */
+#define KLC_ST_MAX_HEADER 100000000u
+
 /* Read and validate `path`.  On failure the message names the file. */
 int klc_st_read(klc_st_file *f, const char *path);
+/* Validate the file held in buf[0..size) (`name` is used in messages).  The
+ * tensors' data point into buf, which must outlive f; f->buffer stays NULL,
+ * so klc_st_free does not free buf. */
+int klc_st_parse(klc_st_file *f, const char *name, const unsigned char *buf, size_t size);
 void klc_st_free(klc_st_file *f);
 const klc_st_tensor *klc_st_find(const klc_st_file *f, const char *name);
 const char *klc_st_meta_get(const klc_st_file *f, const char *key);
