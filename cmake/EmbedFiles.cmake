@@ -1,7 +1,7 @@
 # cmake -DOUT=<file.inc> -DFILES=<a.kl;b.kl> -P EmbedFiles.cmake
 # Writes a C fragment: one { "name", "text" } entry per file, as byte arrays,
 # so the prelude's .kl sources are compiled into klc.
-set(content "/* Generated from compiler/prelude/*.kl by cmake/EmbedFiles.cmake. */\n")
+set(content "/* Generated from the prelude .kl files by cmake/EmbedFiles.cmake. */\n")
 set(index 0)
 set(entries "")
 foreach(f IN LISTS FILES)

@@ -277,7 +277,7 @@ Node *ast_import(AstCtx *c, SrcLoc loc, const char *path)
 const char *ast_binop_text(int op)
 {
     static const char *const text[] = {
-        [OP_ADD] = "+",  [OP_SUB] = "-",  [OP_MUL] = "*",  [OP_DIV] = "/",  [OP_MOD] = "%",
+        [OP_ADD] = "+",  [OP_SUB] = "-",  [OP_MUL] = "*",  [OP_DIV] = "/",  [OP_FLOORDIV] = "//", [OP_MOD] = "%",
         [OP_POW] = "**", [OP_MATMUL] = "@", [OP_EQ] = "==", [OP_NE] = "!=", [OP_LT] = "<",
         [OP_LE] = "<=",  [OP_GT] = ">",  [OP_GE] = ">=", [OP_AND] = "&&", [OP_OR] = "||",
     };

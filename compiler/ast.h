@@ -54,11 +54,13 @@ typedef enum NodeKind {
 
 /* Binary operators (N_BINARY.op). */
 typedef enum BinOp {
-    OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_POW, OP_MATMUL,
+    OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_POW, OP_MATMUL,
     OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_AND, OP_OR
 } BinOp;
 
 typedef struct Node Node;
+
+#define NODE_REPORTED 1 /* an error about this name was already reported */
 
 typedef struct NodeList {
     Node **items;
@@ -75,6 +77,7 @@ struct Node {
     double fval;
     bool bval;
     int depth;           /* nesting depth of the subtree (bounds recursion in later passes) */
+    int flags;           /* set by the checker: NODE_REPORTED */
     Node *a, *b, *c;
     NodeList list;
     NodeList list2;

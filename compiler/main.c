@@ -1,27 +1,157 @@
-/* main.c — temporary driver: parse and dump (replaced by the full CLI). */
+/*
+ * main.c — the klc command line.
+ *
+ *   klc model.kl -o model.c              training code (model.c + model.h)
+ *   klc model.kl --main -o train.c       the same plus a trainer main()
+ *   klc model.kl --inference [--weights w.safetensors] -o infer.c
+ *   klc model.kl --check | --summary | --dot [-o model.dot]
+ *   klc model.kl --dump-ast | --dump-ir
+ *   klc --help | --version
+ *
+ * Exit status: 0 success, 1 the input has errors, 2 bad usage or an
+ * internal fault.
+ */
+#define _POSIX_C_SOURCE 200809L /* isatty */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "diag.h"
+#include "driver.h"
 #include "parse.h"
+
+#ifndef KLC_VERSION
+#define KLC_VERSION "0.0.0"
+#endif
+
+static void usage(FILE *out)
+{
+    fputs("usage: klc FILE.kl [options]\n"
+          "\n"
+          "Compile Keras-style layers and Sequential models (.kl) to C.\n"
+          "\n"
+          "Output (one of):\n"
+          "  -o FILE.c            write training code: FILE.c and FILE.h (needs the klc runtime)\n"
+          "  --main -o FILE.c     the same, plus a main(): a ready trainer program\n"
+          "  --inference -o FILE.c\n"
+          "                       the forward pass only: one self-contained C file (and header),\n"
+          "                       no klc runtime, no malloc\n"
+          "  --weights FILE.safetensors\n"
+          "                       with --inference: embed these weights as static const arrays\n"
+          "  --no-blas            with --inference: plain loops instead of cblas_sgemm\n"
+          "  --check              check the program; print diagnostics only\n"
+          "  --summary            print Keras' model.summary() table\n"
+          "  --dot [-o FILE.dot]  the model as a Graphviz graph (like Keras' plot_model)\n"
+          "  --dump-ast           print the syntax tree\n"
+          "  --dump-ir            print the IR: forward, loss and derived gradients\n"
+          "\n"
+          "Other options:\n"
+          "  --model NAME         act on this model only (files may define several)\n"
+          "  --batch-capacity N   with --inference: the largest batch (default 1)\n"
+          "  --color / --no-color diagnostics in color (default: when stderr is a terminal)\n"
+          "  --help, --version\n"
+          "\n"
+          "Exit status: 0 success, 1 errors in the input, 2 bad usage or an internal fault.\n",
+          out);
+}
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+    fputs("klc: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\nTry 'klc --help'.\n", stderr);
+    return 2;
+}
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        return 2;
-    Arena *a = arena_new();
-    Diag *d = diag_new(a, stderr);
-    SourceFile *f = source_read(a, argv[1]);
-    if (!f) {
-        perror(argv[1]);
-        return 2;
+    DriverOptions o;
+    memset(&o, 0, sizeof o);
+    o.mode = MODE_NONE;
+    o.batch_capacity = 1;
+    int color = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        DriverMode m = MODE_NONE;
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(arg, "--version")) {
+            printf("klc %s\n", KLC_VERSION);
+            return 0;
+        } else if (!strcmp(arg, "-o")) {
+            if (++i >= argc)
+                return bad_usage("option '%s' needs a file name", "-o");
+            o.output = argv[i];
+        } else if (!strcmp(arg, "--weights") || !strcmp(arg, "--model") || !strcmp(arg, "--batch-capacity")) {
+            if (++i >= argc)
+                return bad_usage("option '%s' needs a value", arg);
+            if (!strcmp(arg, "--weights"))
+                o.weights = argv[i];
+            else if (!strcmp(arg, "--model"))
+                o.model = argv[i];
+            else {
+                char *end;
+                long n = strtol(argv[i], &end, 10);
+                if (*end || n < 1 || n > 1 << 20)
+                    return bad_usage("--batch-capacity needs a number from 1 to 1048576, not '%s'", argv[i]);
+                o.batch_capacity = n;
+            }
+        } else if (!strcmp(arg, "--check")) {
+            m = MODE_CHECK;
+        } else if (!strcmp(arg, "--summary")) {
+            m = MODE_SUMMARY;
+        } else if (!strcmp(arg, "--dump-ast")) {
+            m = MODE_DUMP_AST;
+        } else if (!strcmp(arg, "--dump-ir")) {
+            m = MODE_DUMP_IR;
+        } else if (!strcmp(arg, "--dot")) {
+            m = MODE_DOT;
+        } else if (!strcmp(arg, "--main")) {
+            o.with_main = true;
+        } else if (!strcmp(arg, "--inference")) {
+            m = MODE_INFERENCE;
+        } else if (!strcmp(arg, "--no-blas")) {
+            o.no_blas = true;
+        } else if (!strcmp(arg, "--color")) {
+            color = 1;
+        } else if (!strcmp(arg, "--no-color")) {
+            color = 0;
+        } else if (arg[0] == '-' && arg[1]) {
+            return bad_usage("unknown option '%s'", arg);
+        } else {
+            if (o.input)
+                return bad_usage("one input file at a time (got a second: '%s')", arg);
+            o.input = arg;
+        }
+        if (m != MODE_NONE) {
+            if (o.mode != MODE_NONE && o.mode != m)
+                return bad_usage("choose one of --check, --summary, --dot, --inference, --dump-ast, --dump-ir (%s)",
+                                 arg);
+            o.mode = m;
+        }
     }
-    int errors = 0;
-    Node *p = parse_file(a, d, f, &errors);
-    diag_finish(d);
-    if (argc > 2 && strcmp(argv[2], "--dump-ast") == 0)
-        ast_dump(stdout, p);
-    arena_free(a);
-    return errors ? 1 : 0;
+    if (!o.input)
+        return bad_usage("%s", "no input file");
+    if (o.mode == MODE_NONE) {
+        if (!o.output)
+            return bad_usage("%s", "nothing to do: give -o FILE.c, --check, --summary, --dot or --inference");
+        o.mode = MODE_TRAIN;
+    }
+    if (o.with_main && o.mode != MODE_TRAIN)
+        return bad_usage("%s", "--main goes with -o FILE.c (training code)");
+    if (o.weights && o.mode != MODE_INFERENCE)
+        return bad_usage("%s", "--weights goes with --inference");
+    if (o.no_blas && o.mode != MODE_INFERENCE)
+        return bad_usage("%s", "--no-blas goes with --inference");
+    if ((o.mode == MODE_TRAIN || o.mode == MODE_INFERENCE) && !o.output)
+        return bad_usage("%s", "give the output file: -o FILE.c");
+    if (o.output && (o.mode == MODE_CHECK || o.mode == MODE_SUMMARY || o.mode == MODE_DUMP_AST ||
+                     o.mode == MODE_DUMP_IR))
+        return bad_usage("%s", "-o does not go with --check, --summary, --dump-ast or --dump-ir");
+    o.color = color < 0 ? isatty(2) && !getenv("NO_COLOR") : color;
+    return driver_run(&o);
 }

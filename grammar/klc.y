@@ -73,7 +73,7 @@ static void klyerror(KLYLTYPE *loc, void *scanner, ParseState *ps, const char *m
 %token LAYER "'layer'" BUILD "'build'" CALL "'call'" RETURN "'return'"
 %token IF "'if'" ELSE "'else'" IMPORT "'import'" DEF "'def'"
 %token TRUE "'true'" FALSE "'false'" NONE "'None'"
-%token POW "'**'" EQ "'=='" NE "'!='" LE "'<='" GE "'>='" AND "'&&'" OR "'||'"
+%token POW "'**'" FLOORDIV "'//'" EQ "'=='" NE "'!='" LE "'<='" GE "'>='" AND "'&&'" OR "'||'"
 %token ELLIPSIS "'...'"
 
 %right '?' ':'
@@ -81,7 +81,7 @@ static void klyerror(KLYLTYPE *loc, void *scanner, ParseState *ps, const char *m
 %left AND
 %nonassoc EQ NE '<' LE '>' GE
 %left '+' '-'
-%left '*' '/' '%' '@'
+%left '*' '/' FLOORDIV '%' '@'
 %precedence UNARY
 %right POW
 
@@ -238,6 +238,7 @@ expr:
   | expr '-' expr                       { $$ = ast_binary(C, @$, OP_SUB, $1, $3); }
   | expr '*' expr                       { $$ = ast_binary(C, @$, OP_MUL, $1, $3); }
   | expr '/' expr                       { $$ = ast_binary(C, @$, OP_DIV, $1, $3); }
+  | expr FLOORDIV expr                  { $$ = ast_binary(C, @$, OP_FLOORDIV, $1, $3); }
   | expr '%' expr                       { $$ = ast_binary(C, @$, OP_MOD, $1, $3); }
   | expr '@' expr                       { $$ = ast_binary(C, @$, OP_MATMUL, $1, $3); }
   | expr POW expr                       { $$ = ast_binary(C, @$, OP_POW, $1, $3); }

@@ -1,0 +1,115 @@
+/* driver.c — stage sequencing and the simple outputs (summary, dumps). */
+#include "driver.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "arena.h"
+#include "diag.h"
+#include "ir.h"
+#include "model.h"
+#include "parse.h"
+#include "sema.h"
+#include "summary.h"
+
+static void print_summary(Arena *a, const Model *m)
+{
+    int n = m->layers.len;
+    klc_summary_row *rows = arena_alloc(a, sizeof *rows * (size_t)(n + 1));
+    klc_summary_totals t = {0, 0, -1, 0};
+    for (int i = 0; i < n; i++) {
+        const LayerInst *li = m->layers.items[i];
+        rows[i].name = li->name;
+        rows[i].type = li->type;
+        rows[i].output_shape = shape_keras(a, &li->out_shape);
+        rows[i].params = li->params;
+        t.trainable += li->trainable_params;
+        t.non_trainable += li->params - li->trainable_params;
+    }
+    klc_summary_print(stdout, m->keras_name, rows, n, &t, 0);
+}
+
+/* The models to act on: all, or the one named by --model. */
+static int select_models(const DriverOptions *o, Program *p, Model **out, int max)
+{
+    int n = 0;
+    for (int i = 0; i < p->models.len && n < max; i++) {
+        Model *m = p->models.items[i];
+        if (!o->model || !strcmp(o->model, m->var))
+            out[n++] = m;
+    }
+    if (o->model && n == 0) {
+        fprintf(stderr, "klc: %s defines no model named '%s'", o->input, o->model);
+        for (int i = 0; i < p->models.len; i++)
+            fprintf(stderr, "%s'%s'", i ? ", " : " (models: ", ((Model *)p->models.items[i])->var);
+        fputs(p->models.len ? ")\n" : "\n", stderr);
+        return -1;
+    }
+    return n;
+}
+
+int driver_run(const DriverOptions *o)
+{
+    Arena *a = arena_new();
+    Diag *d = diag_new(a, stderr);
+    diag_set_color(d, o->color);
+    int errors = 0;
+    int status = 0;
+
+    if (o->mode == MODE_DUMP_AST) {
+        SourceFile *f = source_read(a, o->input);
+        if (!f) {
+            diag_plain_error(d, "cannot read %s", o->input);
+            arena_free(a);
+            return 1;
+        }
+        Node *p = parse_file(a, d, f, &errors);
+        diag_finish(d);
+        ast_dump(stdout, p);
+        arena_free(a);
+        return errors ? 1 : 0;
+    }
+
+    Program *p = sema_run(a, d, o->input, &errors);
+    diag_finish(d);
+    if (errors || !p) {
+        arena_free(a);
+        return 1;
+    }
+    Model *models[64];
+    int n = select_models(o, p, models, 64);
+    if (n < 0) {
+        arena_free(a);
+        return 2;
+    }
+    switch (o->mode) {
+    case MODE_CHECK:
+        break;
+    case MODE_SUMMARY:
+        if (n == 0)
+            fprintf(stderr, "klc: %s defines no model\n", o->input);
+        for (int i = 0; i < n; i++) {
+            if (i)
+                fputc('\n', stdout);
+            print_summary(a, models[i]);
+        }
+        break;
+    case MODE_DUMP_IR:
+        for (int i = 0; i < n; i++) {
+            printf("# model %s\n", models[i]->var);
+            ir_dump(stdout, models[i]->train);
+            ir_dump(stdout, models[i]->infer);
+        }
+        break;
+    default:
+        fprintf(stderr, "klc: this output is not implemented yet\n");
+        status = 2;
+        break;
+    }
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "klc: error writing to standard output\n");
+        status = 2;
+    }
+    arena_free(a);
+    return status;
+}

@@ -1,0 +1,1455 @@
+/*
+ * elab.c — the compile-time evaluator: values, scopes, expressions and
+ * statements, broadcasting and matrix products.
+ *
+ * eval() computes the value of an expression.  Compile-time values
+ * (numbers, shapes, strings, functions, layers) are computed outright;
+ * tensor expressions in call() bodies are elaborated into KIR maps in e->fn
+ * with their shapes checked; inside index expressions (comp.c) expressions
+ * become scalar bodies.
+ */
+#include "elab.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_EXPR_DEPTH 200 /* nesting of one expression (the parser allows deeper) */
+
+/* ------------------------------------------------------------------------
+ * Values and scopes
+ * --------------------------------------------------------------------- */
+
+Value *v_new(Arena *a, VKind k, SrcLoc loc)
+{
+    Value *v = arena_alloc(a, sizeof *v);
+    v->kind = k;
+    v->loc = loc;
+    return v;
+}
+
+Value *v_err(Arena *a)
+{
+    return v_new(a, V_ERR, (SrcLoc){0});
+}
+
+Value *v_int(Arena *a, int64_t i, SrcLoc loc)
+{
+    Value *v = v_new(a, V_INT, loc);
+    v->i = dim_const(i);
+    return v;
+}
+
+Value *v_dim(Arena *a, Dim d, SrcLoc loc)
+{
+    Value *v = v_new(a, V_INT, loc);
+    v->i = d;
+    return v;
+}
+
+Value *v_float(Arena *a, double f, SrcLoc loc)
+{
+    Value *v = v_new(a, V_FLOAT, loc);
+    v->f = f;
+    return v;
+}
+
+Value *v_bool(Arena *a, bool b, SrcLoc loc)
+{
+    Value *v = v_new(a, V_BOOL, loc);
+    v->b = b;
+    return v;
+}
+
+Value *v_str(Arena *a, const char *s, SrcLoc loc)
+{
+    Value *v = v_new(a, V_STR, loc);
+    v->s = s;
+    return v;
+}
+
+Value *v_tensor(Arena *a, IrValue *t, SrcLoc loc)
+{
+    Value *v = v_new(a, V_TENSOR, loc);
+    v->t = t;
+    return v;
+}
+
+const char *v_kind_name(VKind k)
+{
+    static const char *const names[] = {
+        [V_ERR] = "error",      [V_NONE] = "None",     [V_INT] = "int",       [V_FLOAT] = "float",
+        [V_BOOL] = "bool",      [V_STR] = "str",       [V_LIST] = "list",     [V_FN] = "function",
+        [V_CONFIG] = "object",  [V_CLASS] = "layer class", [V_LAYER] = "layer", [V_INPUT] = "Input",
+        [V_MODEL] = "model",    [V_METHOD] = "method", [V_WEIGHT] = "weight", [V_TENSOR] = "tensor",
+        [V_INDEX] = "index",    [V_SCALAR] = "scalar",
+    };
+    return names[k];
+}
+
+const char *v_describe(Arena *a, const Value *v)
+{
+    switch (v->kind) {
+    case V_INT:
+        return dim_is_const(v->i) ? arena_printf(a, "int %lld", (long long)v->i.c)
+                                  : arena_printf(a, "int %s", dim_str(a, v->i));
+    case V_FLOAT: return arena_printf(a, "float %g", v->f);
+    case V_BOOL: return v->b ? "bool true" : "bool false";
+    case V_STR: return v->bare ? arena_printf(a, "name '%s'", v->s) : arena_printf(a, "str \"%s\"", v->s);
+    case V_TENSOR: return arena_printf(a, "tensor %s", shape_str(a, &v->t->shape));
+    case V_WEIGHT: return arena_printf(a, "weight %s", shape_str(a, &v->weight->shape));
+    case V_FN: return arena_printf(a, "function '%s'", v->s);
+    case V_CONFIG: return arena_printf(a, "'%s(...)'", v->s);
+    case V_CLASS: return arena_printf(a, "layer class '%s'", v->def->name);
+    case V_LAYER: return arena_printf(a, "layer '%s'", v->layer->cls->name);
+    default: return v_kind_name(v->kind);
+    }
+}
+
+Scope *scope_new(Arena *a, Scope *parent)
+{
+    Scope *s = arena_alloc(a, sizeof *s);
+    s->parent = parent;
+    return s;
+}
+
+void scope_bind(Arena *a, Scope *s, const char *name, Value *v)
+{
+    for (Binding *b = s->head; b; b = b->next)
+        if (strcmp(b->name, name) == 0) {
+            b->val = v;
+            return;
+        }
+    Binding *b = arena_alloc(a, sizeof *b);
+    b->name = name;
+    b->val = v;
+    b->next = s->head;
+    s->head = b;
+}
+
+Value *scope_lookup_local(const Scope *s, const char *name)
+{
+    for (Binding *b = s->head; b; b = b->next)
+        if (strcmp(b->name, name) == 0)
+            return b->val;
+    return NULL;
+}
+
+Value *scope_lookup(const Scope *s, const char *name)
+{
+    for (; s; s = s->parent) {
+        Value *v = scope_lookup_local(s, name);
+        if (v)
+            return v;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Small helpers for messages
+ * --------------------------------------------------------------------- */
+
+const char *node_text(Arena *a, const Node *n, int max)
+{
+    if (!n || !n->loc.file)
+        return "";
+    const char *s = n->loc.file->text + n->loc.start;
+    int len = n->loc.end - n->loc.start;
+    char *out = arena_alloc(a, (size_t)max + 4);
+    int o = 0;
+    bool space = false;
+    for (int i = 0; i < len && o < max; i++) {
+        char c = s[i];
+        if (c == '\n' || c == '\t' || c == '\r' || c == ' ') {
+            space = true;
+            continue;
+        }
+        if (c == '#') { /* a comment inside the range: skip to its end */
+            while (i < len && s[i] != '\n')
+                i++;
+            space = true;
+            continue;
+        }
+        if (space && o > 0 && out[o - 1] != '(' && out[o - 1] != '[' && c != ')' && c != ']')
+            out[o++] = ' ';
+        space = false;
+        out[o++] = c;
+    }
+    if (o >= max)
+        memcpy(out + max - 3, "...", 4);
+    else
+        out[o] = '\0';
+    return out;
+}
+
+static int edit_distance(const char *a, const char *b)
+{
+    int la = (int)strlen(a), lb = (int)strlen(b);
+    if (la > 40 || lb > 40)
+        return 99;
+    int d[41][41];
+    for (int i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (int j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (int i = 1; i <= la; i++)
+        for (int j = 1; j <= lb; j++) {
+            int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            int del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < d[i][j])
+                d[i][j] = d[i - 2][j - 2] + 1; /* transposition */
+        }
+    return d[la][lb];
+}
+
+const char *suggest(Arena *a, const char *name, const char *const *candidates, int n)
+{
+    const char *best = NULL;
+    int best_d = 99;
+    int len = (int)strlen(name);
+    int limit = len <= 3 ? 1 : len <= 6 ? 2 : 3;
+    for (int i = 0; i < n; i++) {
+        if (!candidates[i] || strcmp(candidates[i], name) == 0)
+            continue;
+        int d = edit_distance(name, candidates[i]);
+        if (d < best_d || (d == best_d && best && strcmp(candidates[i], best) < 0)) {
+            best_d = d;
+            best = candidates[i];
+        }
+    }
+    if (best && best_d <= limit)
+        return arena_printf(a, "; did you mean '%s'?", best);
+    return "";
+}
+
+/* ------------------------------------------------------------------------
+ * Compile-time conversions
+ * --------------------------------------------------------------------- */
+
+bool want_dim(Elab *e, Value *v, const Node *at, const char *what, Dim *out)
+{
+    if (v->kind == V_ERR)
+        return false;
+    if (v->kind != V_INT) {
+        diag_error(e->diag, at->loc, "%s must be an int, not %s", what, v_describe(e->arena, v));
+        return false;
+    }
+    *out = v->i;
+    return true;
+}
+
+bool want_int(Elab *e, Value *v, const Node *at, const char *what, int64_t *out)
+{
+    Dim d;
+    if (!want_dim(e, v, at, what, &d))
+        return false;
+    if (!dim_is_const(d)) {
+        diag_error(e->diag, at->loc, "%s must be a fixed int, but %s depends on the batch size",
+                   what, dim_str(e->arena, d));
+        return false;
+    }
+    *out = d.c;
+    return true;
+}
+
+bool want_float(Elab *e, Value *v, const Node *at, const char *what, double *out)
+{
+    if (v->kind == V_ERR)
+        return false;
+    if (v->kind == V_FLOAT) {
+        *out = v->f;
+        return true;
+    }
+    if (v->kind == V_INT && dim_is_const(v->i)) {
+        *out = (double)v->i.c;
+        return true;
+    }
+    diag_error(e->diag, at->loc, "%s must be a float, not %s", what, v_describe(e->arena, v));
+    return false;
+}
+
+bool want_bool(Elab *e, Value *v, const Node *at, const char *what, bool *out)
+{
+    if (v->kind == V_ERR)
+        return false;
+    if (v->kind == V_BOOL) {
+        *out = v->b;
+        return true;
+    }
+    if (v->kind == V_TENSOR || v->kind == V_WEIGHT || v->kind == V_SCALAR || v->kind == V_INDEX)
+        diag_error(e->diag, at->loc,
+                   "%s must be known at compile time, but it is a run-time %s; "
+                   "tensors cannot steer control flow (use where(c, a, b) or c ? a : b on tensors)",
+                   what, v->kind == V_SCALAR || v->kind == V_INDEX ? "value" : "tensor");
+    else
+        diag_error(e->diag, at->loc, "%s must be a bool, not %s", what, v_describe(e->arena, v));
+    return false;
+}
+
+/* A shape: a list of ints (or a single int); dims may be tied to the batch
+ * only when allow_batch. */
+bool want_shape(Elab *e, Value *v, const Node *at, const char *what, Shape *out, bool allow_batch)
+{
+    if (v->kind == V_ERR)
+        return false;
+    memset(out, 0, sizeof *out);
+    if (v->kind == V_INT) {
+        out->rank = 1;
+        out->d[0] = v->i;
+    } else if (v->kind == V_LIST) {
+        if (v->n > KLC_MAXRANK) {
+            diag_error(e->diag, at->loc, "%s has %d dimensions; at most %d are supported", what, v->n,
+                       KLC_MAXRANK);
+            return false;
+        }
+        out->rank = v->n;
+        for (int i = 0; i < v->n; i++) {
+            Value *d = v->items[i];
+            if (d->kind == V_ERR)
+                return false;
+            if (d->kind != V_INT) {
+                diag_error(e->diag, at->loc, "%s must be a list of ints, but element %d is %s", what, i + 1,
+                           v_describe(e->arena, d));
+                return false;
+            }
+            out->d[i] = d->i;
+        }
+    } else {
+        diag_error(e->diag, at->loc, "%s must be a list of ints like [3, 4], not %s", what,
+                   v_describe(e->arena, v));
+        return false;
+    }
+    for (int i = 0; i < out->rank; i++) {
+        if (!allow_batch && !dim_is_const(out->d[i])) {
+            diag_error(e->diag, at->loc, "%s cannot depend on the batch size (dimension %d is %s)", what, i + 1,
+                       dim_str(e->arena, out->d[i]));
+            return false;
+        }
+        if (dim_is_const(out->d[i]) && out->d[i].c <= 0 && out->d[i].c != -1) {
+            diag_error(e->diag, at->loc, "%s has a non-positive dimension %lld", what, (long long)out->d[i].c);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Tensors
+ * --------------------------------------------------------------------- */
+
+Value *as_tensor(Elab *e, Value *v, const Node *at)
+{
+    if (v->kind == V_TENSOR || v->kind == V_ERR)
+        return v;
+    if (v->kind == V_WEIGHT) {
+        if (!e->fn) {
+            diag_error(e->diag, at->loc, "weight '%s' can only be used in call()", v->weight->name);
+            return v_err(e->arena);
+        }
+        Weight *w = v->weight;
+        /* one PARAM/STATE instruction per weight and function, made on first use */
+        IrValue *t = NULL;
+        for (int i = 0; i < e->fn->insts.len; i++) {
+            IrValue *x = e->fn->insts.items[i];
+            if ((x->op == IR_PARAM || x->op == IR_STATE) && x->index == w->index) {
+                t = x;
+                break;
+            }
+        }
+        if (!t) {
+            t = ir_new(e->fn, w->trainable ? IR_PARAM : IR_STATE, &w->shape, DT_F32, w->loc);
+            t->index = w->index;
+            t->name = w->cname;
+        }
+        Value *r = v_tensor(e->arena, t, v->loc);
+        r->decl = arena_printf(e->arena, "%s declared as %s", w->name, w->decl);
+        return r;
+    }
+    return v;
+}
+
+static bool is_number(const Value *v)
+{
+    return v->kind == V_FLOAT || v->kind == V_BOOL || (v->kind == V_INT && dim_is_const(v->i));
+}
+
+static double number(const Value *v)
+{
+    return v->kind == V_FLOAT ? v->f : v->kind == V_BOOL ? (double)v->b : (double)v->i.c;
+}
+
+/* Evaluate a scalar tree made only of constants (compile-time folding). */
+static bool fold(const Scalar *s, double *out)
+{
+    double a = 0, b = 0, c = 0;
+    if (s->op == S_CONST) {
+        *out = s->cval;
+        return true;
+    }
+    if (s->op == S_READ || s->op == S_VAR || s->op == S_DIM)
+        return false;
+    if (s->a && !fold(s->a, &a))
+        return false;
+    if (s->b && !fold(s->b, &b))
+        return false;
+    if (s->c && !fold(s->c, &c))
+        return false;
+    switch (s->op) {
+    case S_NEG: *out = -a; break;
+    case S_EXP: *out = exp(a); break;
+    case S_LOG: *out = log(a); break;
+    case S_LOG1P: *out = log1p(a); break;
+    case S_EXPM1: *out = expm1(a); break;
+    case S_SQRT: *out = sqrt(a); break;
+    case S_RSQRT: *out = 1.0 / sqrt(a); break;
+    case S_ABS: *out = fabs(a); break;
+    case S_SIGN: *out = (a > 0) - (a < 0); break;
+    case S_TANH: *out = tanh(a); break;
+    case S_SIGMOID: *out = 1.0 / (1.0 + exp(-a)); break;
+    case S_SOFTPLUS: *out = a > 0 ? a + log1p(exp(-a)) : log1p(exp(a)); break;
+    case S_RELU: *out = a > 0 ? a : 0; break;
+    case S_ERF: *out = erf(a); break;
+    case S_SIN: *out = sin(a); break;
+    case S_COS: *out = cos(a); break;
+    case S_FLOOR: *out = floor(a); break;
+    case S_CEIL: *out = ceil(a); break;
+    case S_ROUND: *out = nearbyint(a); break;
+    case S_NOT: *out = !a; break;
+    case S_TOFLOAT: *out = a; break;
+    case S_ADD: *out = a + b; break;
+    case S_SUB: *out = a - b; break;
+    case S_MUL: *out = a * b; break;
+    case S_DIV: *out = a / b; break;
+    case S_POW: *out = pow(a, b); break;
+    case S_MOD: *out = b == 0 ? NAN : a - b * floor(a / b); break;
+    case S_MAX2: *out = a >= b ? a : b; break;
+    case S_MIN2: *out = a <= b ? a : b; break;
+    case S_EQ: *out = a == b; break;
+    case S_NE: *out = a != b; break;
+    case S_LT: *out = a < b; break;
+    case S_LE: *out = a <= b; break;
+    case S_GT: *out = a > b; break;
+    case S_GE: *out = a >= b; break;
+    case S_AND: *out = a && b; break;
+    case S_OR: *out = a || b; break;
+    case S_SELECT: *out = a ? b : c; break;
+    default: return false;
+    }
+    return true;
+}
+
+/* The extent of out axis j when broadcasting shapes (NumPy: right-aligned, 1 stretches). */
+static bool broadcast(Elab *e, SrcLoc loc, int n, Value **ops, Shape *out, const char *what)
+{
+    int rank = 0;
+    for (int i = 0; i < n; i++)
+        if (ops[i]->kind == V_TENSOR && ops[i]->t->shape.rank > rank)
+            rank = ops[i]->t->shape.rank;
+    memset(out, 0, sizeof *out);
+    out->rank = rank;
+    for (int j = 0; j < rank; j++)
+        out->d[j] = dim_const(1);
+    for (int i = 0; i < n; i++) {
+        if (ops[i]->kind != V_TENSOR)
+            continue;
+        const Shape *s = &ops[i]->t->shape;
+        for (int j = 0; j < s->rank; j++) {
+            Dim *o = &out->d[rank - s->rank + j];
+            Dim d = s->d[j];
+            if (dim_eq(d, dim_const(1)) || dim_eq(d, *o))
+                continue;
+            if (dim_eq(*o, dim_const(1))) {
+                *o = d;
+                continue;
+            }
+            /* find the first operand that set *o, for the message */
+            const Value *other = NULL;
+            for (int k = 0; k < i; k++)
+                if (ops[k]->kind == V_TENSOR) {
+                    const Shape *t = &ops[k]->t->shape;
+                    int jj = j + s->rank - t->rank;
+                    (void)jj;
+                    int pos = rank - s->rank + j - (rank - t->rank);
+                    if (pos >= 0 && pos < t->rank && dim_eq(t->d[pos], *o)) {
+                        other = ops[k];
+                        break;
+                    }
+                }
+            int axis = j - s->rank; /* negative axis, as NumPy reports it */
+            const char *sa = other ? shape_str(e->arena, &other->t->shape) : "?";
+            diag_error(e->diag, loc, "cannot %s %s and %s: dimensions %s and %s differ (axis %d)", what, sa,
+                       shape_str(e->arena, s), dim_str(e->arena, *o), dim_str(e->arena, d), axis);
+            for (int k = 0; k < n; k++)
+                if (ops[k]->kind == V_TENSOR && ops[k]->decl) {
+                    diag_context_suffix(e->diag, ops[k]->decl);
+                    break;
+                }
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Read of tensor operand `arg` (shape s) inside a map over `out` (rank r). */
+static Scalar *broadcast_read(Arena *a, int arg, const Shape *s, const Shape *out, DType type)
+{
+    Sub subs[KLC_MAXRANK];
+    int r = out->rank;
+    for (int j = 0; j < s->rank; j++) {
+        int oj = r - s->rank + j;
+        if (dim_eq(s->d[j], dim_const(1)) && !dim_eq(out->d[oj], dim_const(1)))
+            subs[j] = sub_const(0);
+        else
+            subs[j] = sub_var(oj);
+    }
+    return s_read(a, arg, s->rank, subs, type);
+}
+
+static int arg_slot(IrFunc *f, IrValue *map, IrValue *t)
+{
+    for (int i = 0; i < map->nargs; i++)
+        if (map->args[i] == t)
+            return i;
+    ir_add_arg(f, map, t);
+    return map->nargs - 1;
+}
+
+Value *elementwise(Elab *e, SrcLoc loc, int n, Value **ops, const Node **nodes, ScalarBuilder build,
+                   const double *params, const char *what)
+{
+    Arena *a = e->arena;
+    bool any_tensor = false, any_scalar = false;
+    for (int i = 0; i < n; i++) {
+        if (ops[i]->kind == V_ERR)
+            return ops[i];
+        if (ops[i]->kind == V_WEIGHT)
+            ops[i] = as_tensor(e, ops[i], nodes[i]);
+        if (ops[i]->kind == V_ERR)
+            return ops[i];
+        switch (ops[i]->kind) {
+        case V_TENSOR: any_tensor = true; break;
+        case V_SCALAR: case V_INDEX: any_scalar = true; break;
+        default:
+            if (!is_number(ops[i])) {
+                diag_error(e->diag, nodes[i]->loc, "%s needs numbers or tensors, not %s", what,
+                           v_describe(a, ops[i]));
+                return v_err(a);
+            }
+        }
+    }
+    Scalar *sc[4];
+    if (e->comp && (any_scalar || any_tensor)) {
+        /* inside an index expression: the result is a scalar body */
+        for (int i = 0; i < n; i++) {
+            sc[i] = comp_scalar(e, ops[i], nodes[i]);
+            if (!sc[i])
+                return v_err(a);
+        }
+        Value *r = v_new(a, V_SCALAR, loc);
+        r->sc = build(a, sc, params);
+        return r;
+    }
+    if (!any_tensor) { /* compile time */
+        for (int i = 0; i < n; i++)
+            sc[i] = s_const(a, number(ops[i]));
+        Scalar *s = build(a, sc, params);
+        double x;
+        if (!fold(s, &x)) {
+            diag_error(e->diag, loc, "%s cannot be computed at compile time", what);
+            return v_err(a);
+        }
+        if (s->type == DT_BOOL)
+            return v_bool(a, x != 0, loc);
+        return v_float(a, x, loc);
+    }
+    if (!e->fn) {
+        diag_error(e->diag, loc, "tensors exist only in call()");
+        return v_err(a);
+    }
+    Shape out;
+    if (!broadcast(e, loc, n, ops, &out, what))
+        return v_err(a);
+    Comp *c = comp_new(a, out.rank, 0);
+    for (int j = 0; j < out.rank; j++)
+        c->ext[j] = out.d[j];
+    IrValue *m = ir_map(e->fn, &out, DT_F32, c, loc);
+    for (int i = 0; i < n; i++) {
+        if (ops[i]->kind == V_TENSOR) {
+            IrValue *t = ops[i]->t;
+            sc[i] = broadcast_read(a, arg_slot(e->fn, m, t), &t->shape, &out, t->type);
+        } else {
+            sc[i] = s_const(a, number(ops[i]));
+        }
+    }
+    c->body = build(a, sc, params);
+    m->type = c->body->type;
+    return v_tensor(a, m, loc);
+}
+
+/* ---- scalar builders for the operators ---- */
+
+static Scalar *b_add(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_ADD, o[0], o[1]); }
+static Scalar *b_sub(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_SUB, o[0], o[1]); }
+static Scalar *b_mul(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_MUL, o[0], o[1]); }
+static Scalar *b_mod(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_MOD, o[0], o[1]); }
+static Scalar *b_pow(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_POW, o[0], o[1]); }
+static Scalar *b_eq(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_EQ, o[0], o[1]); }
+static Scalar *b_ne(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_NE, o[0], o[1]); }
+static Scalar *b_lt(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_LT, o[0], o[1]); }
+static Scalar *b_le(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_LE, o[0], o[1]); }
+static Scalar *b_gt(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_GT, o[0], o[1]); }
+static Scalar *b_ge(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_GE, o[0], o[1]); }
+static Scalar *b_neg(Arena *a, Scalar **o, const double *p) { (void)p; return s_un(a, S_NEG, o[0]); }
+static Scalar *b_not(Arena *a, Scalar **o, const double *p) { (void)p; return s_un(a, S_NOT, o[0]); }
+static Scalar *b_select(Arena *a, Scalar **o, const double *p) { (void)p; return s_select(a, o[0], o[1], o[2]); }
+
+/* Python's true division: the result is real even for integers. */
+static Scalar *b_div(Arena *a, Scalar **o, const double *p)
+{
+    (void)p;
+    Scalar *x = o[0]->type == DT_F32 ? o[0] : s_un(a, S_TOFLOAT, o[0]);
+    Scalar *y = o[1]->type == DT_F32 ? o[1] : s_un(a, S_TOFLOAT, o[1]);
+    return s_bin(a, S_DIV, x, y);
+}
+
+/* Python's floor division. */
+static Scalar *b_floordiv(Arena *a, Scalar **o, const double *p)
+{
+    return s_un(a, S_FLOOR, b_div(a, o, p));
+}
+
+static Scalar *as_bool(Arena *a, Scalar *x)
+{
+    return x->type == DT_BOOL ? x : s_bin(a, S_NE, x, s_const(a, 0));
+}
+
+static Scalar *b_and(Arena *a, Scalar **o, const double *p)
+{
+    (void)p;
+    return s_bin(a, S_AND, as_bool(a, o[0]), as_bool(a, o[1]));
+}
+
+static Scalar *b_or(Arena *a, Scalar **o, const double *p)
+{
+    (void)p;
+    return s_bin(a, S_OR, as_bool(a, o[0]), as_bool(a, o[1]));
+}
+
+/* ------------------------------------------------------------------------
+ * Matrix product (NumPy's matmul)
+ * --------------------------------------------------------------------- */
+
+static Value *matmul(Elab *e, SrcLoc loc, Value *x, Value *y, const Node *nx, const Node *ny)
+{
+    Arena *a = e->arena;
+    x = as_tensor(e, x, nx);
+    y = as_tensor(e, y, ny);
+    if (x->kind == V_ERR || y->kind == V_ERR)
+        return v_err(a);
+    if (x->kind != V_TENSOR || y->kind != V_TENSOR) {
+        const Node *bad = x->kind != V_TENSOR ? nx : ny;
+        Value *bv = x->kind != V_TENSOR ? x : y;
+        diag_error(e->diag, bad->loc, "'@' multiplies tensors, not %s", v_describe(a, bv));
+        return v_err(a);
+    }
+    if (e->comp) {
+        diag_error(e->diag, loc, "'@' is not available inside an index expression; write the sum: sum[k](a[i, k] * b[k, j])");
+        return v_err(a);
+    }
+    const Shape *sa = &x->t->shape, *sb = &y->t->shape;
+    if (sa->rank == 0 || sb->rank == 0) {
+        diag_error(e->diag, loc, "'@' needs tensors of rank 1 or more, got %s and %s", shape_str(a, sa),
+                   shape_str(a, sb));
+        return v_err(a);
+    }
+    /* contracted extents: last of x, first (rank 1) or second to last of y */
+    Dim ka = sa->d[sa->rank - 1];
+    Dim kb = sb->rank == 1 ? sb->d[0] : sb->d[sb->rank - 2];
+    if (!dim_eq(ka, kb)) {
+        diag_error(e->diag, loc, "cannot multiply %s by %s: inner dimensions %s and %s differ", shape_str(a, sa),
+                   shape_str(a, sb), dim_str(a, ka), dim_str(a, kb));
+        if (y->decl)
+            diag_context_suffix(e->diag, y->decl);
+        else if (x->decl)
+            diag_context_suffix(e->diag, x->decl);
+        return v_err(a);
+    }
+    /* batch axes: x[:-2] and y[:-2] broadcast */
+    int bx = sa->rank >= 2 ? sa->rank - 2 : 0;
+    int by = sb->rank >= 2 ? sb->rank - 2 : 0;
+    int nb = bx > by ? bx : by;
+    Shape out;
+    memset(&out, 0, sizeof out);
+    for (int j = 0; j < nb; j++) {
+        Dim dx = j - (nb - bx) >= 0 ? sa->d[j - (nb - bx)] : dim_const(1);
+        Dim dy = j - (nb - by) >= 0 ? sb->d[j - (nb - by)] : dim_const(1);
+        if (!dim_eq(dx, dy) && !dim_eq(dx, dim_const(1)) && !dim_eq(dy, dim_const(1))) {
+            diag_error(e->diag, loc, "cannot multiply %s by %s: batch dimensions %s and %s differ",
+                       shape_str(a, sa), shape_str(a, sb), dim_str(a, dx), dim_str(a, dy));
+            return v_err(a);
+        }
+        out.d[out.rank++] = dim_eq(dx, dim_const(1)) ? dy : dx;
+    }
+    int m_var = -1, n_var = -1;
+    if (sa->rank >= 2) {
+        m_var = out.rank;
+        out.d[out.rank++] = sa->d[sa->rank - 2];
+    }
+    if (sb->rank >= 2) {
+        n_var = out.rank;
+        out.d[out.rank++] = sb->d[sb->rank - 1];
+    }
+    if (out.rank + 1 > KLC_MAXVARS) {
+        diag_error(e->diag, loc, "'@' on tensors of this rank is not supported");
+        return v_err(a);
+    }
+    Comp *c = comp_new(a, out.rank, 1);
+    for (int j = 0; j < out.rank; j++)
+        c->ext[j] = out.d[j];
+    int k_var = out.rank;
+    c->ext[k_var] = ka;
+    c->red = RED_SUM;
+    IrValue *m = ir_map(e->fn, &out, DT_F32, c, loc);
+    Sub subx[KLC_MAXRANK], suby[KLC_MAXRANK];
+    for (int j = 0; j < bx; j++) {
+        int oj = nb - bx + j;
+        subx[j] = dim_eq(sa->d[j], dim_const(1)) && !dim_eq(out.d[oj], dim_const(1)) ? sub_const(0) : sub_var(oj);
+    }
+    for (int j = 0; j < by; j++) {
+        int oj = nb - by + j;
+        suby[j] = dim_eq(sb->d[j], dim_const(1)) && !dim_eq(out.d[oj], dim_const(1)) ? sub_const(0) : sub_var(oj);
+    }
+    if (sa->rank >= 2) {
+        subx[bx] = sub_var(m_var);
+        subx[bx + 1] = sub_var(k_var);
+    } else {
+        subx[0] = sub_var(k_var);
+    }
+    if (sb->rank >= 2) {
+        suby[by] = sub_var(k_var);
+        suby[by + 1] = sub_var(n_var);
+    } else {
+        suby[0] = sub_var(k_var);
+    }
+    Scalar *rx = s_read(a, arg_slot(e->fn, m, x->t), sa->rank, subx, x->t->type);
+    Scalar *ry = s_read(a, arg_slot(e->fn, m, y->t), sb->rank, suby, y->t->type);
+    c->body = s_bin(a, S_MUL, rx, ry);
+    return v_tensor(a, m, loc);
+}
+
+/* ------------------------------------------------------------------------
+ * Operators
+ * --------------------------------------------------------------------- */
+
+static bool is_runtime(const Value *v)
+{
+    return v->kind == V_TENSOR || v->kind == V_WEIGHT || v->kind == V_SCALAR || v->kind == V_INDEX;
+}
+
+/* Integer arithmetic on compile-time ints (dimensions may involve N). */
+static Value *int_binary(Elab *e, const Node *n, Value *x, Value *y)
+{
+    Arena *a = e->arena;
+    Dim r;
+    bool ok = true;
+    bool cx = dim_is_const(x->i), cy = dim_is_const(y->i);
+    switch (n->op) {
+    case OP_ADD: ok = dim_add(x->i, y->i, &r); break;
+    case OP_SUB: ok = dim_sub(x->i, y->i, &r); break;
+    case OP_MUL:
+        ok = dim_mul(x->i, y->i, &r);
+        if (!ok && !cx && !cy) {
+            diag_error(e->diag, n->loc, "cannot multiply %s by %s: the batch size cannot be squared",
+                       dim_str(a, x->i), dim_str(a, y->i));
+            return v_err(a);
+        }
+        break;
+    case OP_MOD:
+        if (!cx || !cy) {
+            diag_error(e->diag, n->loc, "'%%' needs fixed ints; %s depends on the batch size",
+                       dim_str(a, cx ? y->i : x->i));
+            return v_err(a);
+        }
+        if (y->i.c == 0) {
+            diag_error(e->diag, n->loc, "integer modulo by zero");
+            return v_err(a);
+        }
+        r = dim_const(((x->i.c % y->i.c) + y->i.c) % y->i.c);
+        break;
+    case OP_POW:
+        if (!cx || !cy) {
+            diag_error(e->diag, n->loc, "'**' needs fixed ints");
+            return v_err(a);
+        }
+        if (y->i.c < 0)
+            return v_float(a, pow((double)x->i.c, (double)y->i.c), n->loc);
+        r = dim_const(1);
+        for (int64_t i = 0; i < y->i.c && ok; i++)
+            ok = dim_mul(r, x->i, &r);
+        break;
+    default:
+        KLC_UNREACHABLE();
+    }
+    if (!ok) {
+        diag_error(e->diag, n->loc, "integer overflow in %s", node_text(a, n, 60));
+        return v_err(a);
+    }
+    return v_dim(a, r, n->loc);
+}
+
+static Value *compare(Elab *e, const Node *n, Value *x, Value *y)
+{
+    Arena *a = e->arena;
+    if (x->kind == V_STR && y->kind == V_STR) {
+        int c = strcmp(x->s, y->s);
+        if (n->op == OP_EQ)
+            return v_bool(a, c == 0, n->loc);
+        if (n->op == OP_NE)
+            return v_bool(a, c != 0, n->loc);
+    }
+    if ((n->op == OP_EQ || n->op == OP_NE) && (x->kind == V_STR || y->kind == V_STR || x->kind == V_NONE ||
+                                                 y->kind == V_NONE)) {
+        bool eq = x->kind == y->kind && (x->kind == V_NONE || (x->kind == V_STR && !strcmp(x->s, y->s)));
+        return v_bool(a, n->op == OP_EQ ? eq : !eq, n->loc);
+    }
+    if (x->kind == V_INT && y->kind == V_INT && !(dim_is_const(x->i) && dim_is_const(y->i))) {
+        if (n->op == OP_EQ || n->op == OP_NE) {
+            bool eq = dim_eq(x->i, y->i);
+            return v_bool(a, n->op == OP_EQ ? eq : !eq, n->loc);
+        }
+        diag_error(e->diag, n->loc, "cannot order %s and %s: the batch size is not known at compile time",
+                   dim_str(a, x->i), dim_str(a, y->i));
+        return v_err(a);
+    }
+    return NULL; /* numbers and tensors: elementwise */
+}
+
+static Value *eval_binary(Elab *e, Scope *s, const Node *n)
+{
+    Arena *a = e->arena;
+    /* && and || short-circuit at compile time */
+    if (n->op == OP_AND || n->op == OP_OR) {
+        Value *x = eval(e, s, n->a);
+        if (x->kind == V_ERR)
+            return x;
+        if (x->kind == V_BOOL) {
+            if (n->op == OP_AND && !x->b)
+                return v_bool(a, false, n->loc);
+            if (n->op == OP_OR && x->b)
+                return v_bool(a, true, n->loc);
+            Value *y = eval(e, s, n->b);
+            if (y->kind == V_ERR || y->kind == V_BOOL)
+                return y;
+            if (!is_runtime(y)) {
+                diag_error(e->diag, n->b->loc, "'%s' needs bools, not %s", ast_binop_text(n->op), v_describe(a, y));
+                return v_err(a);
+            }
+            Value *ops[2] = {x, y};
+            const Node *nodes[2] = {n->a, n->b};
+            return elementwise(e, n->loc, 2, ops, nodes, n->op == OP_AND ? b_and : b_or, NULL,
+                               n->op == OP_AND ? "'&&'" : "'||'");
+        }
+        Value *y = eval(e, s, n->b);
+        if (y->kind == V_ERR)
+            return y;
+        if (!is_runtime(x)) {
+            diag_error(e->diag, n->a->loc, "'%s' needs bools, not %s", ast_binop_text(n->op), v_describe(a, x));
+            return v_err(a);
+        }
+        Value *ops[2] = {x, y};
+        const Node *nodes[2] = {n->a, n->b};
+        return elementwise(e, n->loc, 2, ops, nodes, n->op == OP_AND ? b_and : b_or, NULL,
+                           n->op == OP_AND ? "'&&'" : "'||'");
+    }
+    Value *x = eval(e, s, n->a);
+    Value *y = eval(e, s, n->b);
+    if (x->kind == V_ERR || y->kind == V_ERR)
+        return v_err(a);
+    if (n->op == OP_MATMUL)
+        return matmul(e, n->loc, x, y, n->a, n->b);
+
+    /* index arithmetic inside index expressions stays affine when it can */
+    if (e->comp && (x->kind == V_INDEX || y->kind == V_INDEX) &&
+        (n->op == OP_ADD || n->op == OP_SUB || n->op == OP_MUL)) {
+        bool xi = x->kind == V_INDEX || (x->kind == V_INT && dim_is_const(x->i));
+        bool yi = y->kind == V_INDEX || (y->kind == V_INT && dim_is_const(y->i));
+        if (xi && yi && !(n->op == OP_MUL && x->kind == V_INDEX && y->kind == V_INDEX)) {
+            Sub sx = x->kind == V_INDEX ? x->sub : sub_const(x->i.c);
+            Sub sy = y->kind == V_INDEX ? y->sub : sub_const(y->i.c);
+            Sub r;
+            memset(&r, 0, sizeof r);
+            bool ok = true;
+            if (n->op == OP_MUL) {
+                const Sub *idx = x->kind == V_INDEX ? &sx : &sy;
+                int64_t k = x->kind == V_INDEX ? sy.off : sx.off;
+                for (int v = 0; v < KLC_MAXVARS; v++)
+                    ok = ok && !__builtin_mul_overflow(idx->coef[v], k, &r.coef[v]);
+                ok = ok && !__builtin_mul_overflow(idx->off, k, &r.off);
+            } else {
+                int64_t sign = n->op == OP_SUB ? -1 : 1;
+                for (int v = 0; v < KLC_MAXVARS; v++)
+                    r.coef[v] = sx.coef[v] + sign * sy.coef[v];
+                r.off = sx.off + sign * sy.off;
+            }
+            if (!ok) {
+                diag_error(e->diag, n->loc, "index arithmetic overflows");
+                return v_err(a);
+            }
+            Value *v = v_new(a, V_INDEX, n->loc);
+            v->sub = r;
+            return v;
+        }
+    }
+
+    if (x->kind == V_INT && y->kind == V_INT &&
+        (n->op == OP_ADD || n->op == OP_SUB || n->op == OP_MUL || n->op == OP_MOD || n->op == OP_POW))
+        return int_binary(e, n, x, y);
+    if (x->kind == V_INT && y->kind == V_INT && n->op == OP_FLOORDIV) {
+        if (dim_is_const(y->i) && y->i.c == 0) {
+            diag_error(e->diag, n->loc, "integer division by zero");
+            return v_err(a);
+        }
+        if (dim_is_const(x->i) && dim_is_const(y->i)) {
+            int64_t q = x->i.c / y->i.c;
+            if ((x->i.c % y->i.c != 0) && ((x->i.c < 0) != (y->i.c < 0)))
+                q--;
+            return v_int(a, q, n->loc);
+        }
+        Dim r;
+        if (dim_div_exact(x->i, y->i, &r))
+            return v_dim(a, r, n->loc);
+        diag_error(e->diag, n->loc, "cannot divide %s by %s: the batch size is not known at compile time",
+                   dim_str(a, x->i), dim_str(a, y->i));
+        return v_err(a);
+    }
+    if (n->op == OP_DIV && x->kind == V_INT && y->kind == V_INT && !(dim_is_const(x->i) && dim_is_const(y->i))) {
+        diag_error(e->diag, n->loc, "cannot divide %s by %s: the batch size is not known at compile time",
+                   dim_str(a, x->i), dim_str(a, y->i));
+        return v_err(a);
+    }
+    if (x->kind == V_STR && y->kind == V_STR && n->op == OP_ADD)
+        return v_str(a, arena_printf(a, "%s%s", x->s, y->s), n->loc);
+    if (x->kind == V_LIST && y->kind == V_LIST && n->op == OP_ADD) {
+        Value *l = v_new(a, V_LIST, n->loc);
+        l->n = x->n + y->n;
+        l->items = arena_alloc(a, sizeof(Value *) * (size_t)(l->n ? l->n : 1));
+        for (int i = 0; i < x->n; i++)
+            l->items[i] = x->items[i];
+        for (int i = 0; i < y->n; i++)
+            l->items[x->n + i] = y->items[i];
+        return l;
+    }
+    if (n->op >= OP_EQ && n->op <= OP_GE) {
+        Value *c = compare(e, n, x, y);
+        if (c)
+            return c;
+    }
+    ScalarBuilder build = NULL;
+    switch (n->op) {
+    case OP_ADD: build = b_add; break;
+    case OP_SUB: build = b_sub; break;
+    case OP_MUL: build = b_mul; break;
+    case OP_DIV: build = b_div; break;
+    case OP_FLOORDIV: build = b_floordiv; break;
+    case OP_MOD: build = b_mod; break;
+    case OP_POW: build = b_pow; break;
+    case OP_EQ: build = b_eq; break;
+    case OP_NE: build = b_ne; break;
+    case OP_LT: build = b_lt; break;
+    case OP_LE: build = b_le; break;
+    case OP_GT: build = b_gt; break;
+    case OP_GE: build = b_ge; break;
+    default: KLC_UNREACHABLE();
+    }
+    Value *ops[2] = {x, y};
+    const Node *nodes[2] = {n->a, n->b};
+    const char *what = arena_printf(a, "'%s'", ast_binop_text(n->op));
+    Value *r = elementwise(e, n->loc, 2, ops, nodes, build, NULL, what);
+    /* integer results of folded arithmetic stay ints when exact (2 ** 3 handled above) */
+    return r;
+}
+
+static Value *eval_unary(Elab *e, Scope *s, const Node *n)
+{
+    Arena *a = e->arena;
+    Value *x = eval(e, s, n->a);
+    if (x->kind == V_ERR)
+        return x;
+    if (n->op == '+') {
+        if (x->kind == V_INT || x->kind == V_FLOAT || is_runtime(x))
+            return x;
+    } else if (n->op == '-') {
+        if (x->kind == V_INT) {
+            Dim r;
+            if (dim_sub(dim_const(0), x->i, &r))
+                return v_dim(a, r, n->loc);
+        }
+        if (x->kind == V_FLOAT)
+            return v_float(a, -x->f, n->loc);
+        if (x->kind == V_INDEX) {
+            Value *v = v_new(a, V_INDEX, n->loc);
+            for (int k = 0; k < KLC_MAXVARS; k++)
+                v->sub.coef[k] = -x->sub.coef[k];
+            v->sub.off = -x->sub.off;
+            return v;
+        }
+        if (is_runtime(x)) {
+            Value *ops[1] = {x};
+            const Node *nodes[1] = {n->a};
+            return elementwise(e, n->loc, 1, ops, nodes, b_neg, NULL, "unary '-'");
+        }
+    } else if (n->op == '!') {
+        if (x->kind == V_BOOL)
+            return v_bool(a, !x->b, n->loc);
+        if (is_runtime(x)) {
+            Value *ops[1] = {x};
+            const Node *nodes[1] = {n->a};
+            return elementwise(e, n->loc, 1, ops, nodes, b_not, NULL, "'!'");
+        }
+    }
+    diag_error(e->diag, n->loc, "unary '%c' cannot be applied to %s", n->op, v_describe(a, x));
+    return v_err(a);
+}
+
+static Value *eval_ternary(Elab *e, Scope *s, const Node *n)
+{
+    Arena *a = e->arena;
+    Value *c = eval(e, s, n->a);
+    if (c->kind == V_ERR)
+        return c;
+    if (c->kind == V_BOOL) /* compile time: only the chosen branch is evaluated */
+        return eval(e, s, c->b ? n->b : n->c);
+    if (!is_runtime(c)) {
+        diag_error(e->diag, n->a->loc, "the condition of '?:' must be a bool, not %s", v_describe(a, c));
+        return v_err(a);
+    }
+    Value *x = eval(e, s, n->b), *y = eval(e, s, n->c);
+    Value *ops[3] = {c, x, y};
+    const Node *nodes[3] = {n->a, n->b, n->c};
+    if (x->kind == V_ERR || y->kind == V_ERR)
+        return v_err(a);
+    return elementwise(e, n->loc, 3, ops, nodes, b_select, NULL, "'?:'");
+}
+
+/* ------------------------------------------------------------------------
+ * Names, lists, attributes, calls
+ * --------------------------------------------------------------------- */
+
+static Value *eval_name(Elab *e, Scope *s, const Node *n)
+{
+    Arena *a = e->arena;
+    if (n->flags & NODE_REPORTED)
+        return v_err(a);
+    Value *v = scope_lookup(s, n->name);
+    if (v) {
+        if (v->kind == V_WEIGHT && e->in_call)
+            return as_tensor(e, v, n);
+        return v;
+    }
+    const Builtin *b = builtin_find(n->name);
+    if (b)
+        return builtin_call(e, b, NULL, n); /* a builtin used as a value */
+    /* unknown: suggest from scopes and builtins */
+    const char **names;
+    int nb = builtin_names(&names);
+    PtrVec cands = {0};
+    for (int i = 0; i < nb; i++)
+        vec_push(a, &cands, (void *)names[i]);
+    for (const Scope *sc = s; sc; sc = sc->parent)
+        for (Binding *bd = sc->head; bd; bd = bd->next)
+            vec_push(a, &cands, (void *)bd->name);
+    diag_error(e->diag, n->loc, "unknown name '%s'%s", n->name,
+               suggest(a, n->name, (const char *const *)cands.items, cands.len));
+    return v_err(a);
+}
+
+static Value *eval_list(Elab *e, Scope *s, const Node *n)
+{
+    Arena *a = e->arena;
+    Value *l = v_new(a, V_LIST, n->loc);
+    l->n = n->list.len;
+    l->items = arena_alloc(a, sizeof(Value *) * (size_t)(l->n ? l->n : 1));
+    bool bad = false;
+    for (int i = 0; i < n->list.len; i++) {
+        l->items[i] = eval(e, s, n->list.items[i]);
+        if (l->items[i]->kind == V_ERR)
+            bad = true;
+    }
+    /* a list with a poisoned element still carries the others (a Sequential keeps checking) */
+    (void)bad;
+    return l;
+}
+
+static Value *shape_list(Elab *e, const Shape *sh, SrcLoc loc)
+{
+    Value *l = v_new(e->arena, V_LIST, loc);
+    l->n = sh->rank;
+    l->items = arena_alloc(e->arena, sizeof(Value *) * (size_t)(sh->rank ? sh->rank : 1));
+    for (int i = 0; i < sh->rank; i++)
+        l->items[i] = v_dim(e->arena, sh->d[i], loc);
+    return l;
+}
+
+static Value *eval_attr(Elab *e, Scope *s, const Node *n)
+{
+    Arena *a = e->arena;
+    Value *base = eval(e, s, n->a);
+    if (base->kind == V_ERR)
+        return base;
+    if (base->kind == V_MODEL) {
+        static const char *const methods[] = {"compile", "fit", "add", "summary"};
+        for (int i = 0; i < 4; i++)
+            if (strcmp(n->name, methods[i]) == 0) {
+                Value *m = v_new(a, V_METHOD, n->loc);
+                m->model = base->model;
+                m->s = methods[i];
+                return m;
+            }
+        diag_error(e->diag, n->loc, "a model has no attribute '%s'%s (klc models have compile, fit and add)",
+                   n->name, suggest(a, n->name, methods, 4));
+        return v_err(a);
+    }
+    if (base->kind == V_WEIGHT)
+        base = as_tensor(e, base, n->a);
+    if (base->kind == V_TENSOR && (strcmp(n->name, "shape") == 0))
+        return shape_list(e, &base->t->shape, n->loc);
+    if (base->kind == V_WEIGHT && strcmp(n->name, "shape") == 0)
+        return shape_list(e, &base->weight->shape, n->loc);
+    if (base->kind == V_TENSOR && strcmp(n->name, "ndim") == 0)
+        return v_int(a, base->t->shape.rank, n->loc);
+    diag_error(e->diag, n->loc, "%s has no attribute '%s'", v_describe(a, base), n->name);
+    return v_err(a);
+}
+
+/* A[i] on a compile-time list (negative indices count from the end). */
+static Value *eval_index(Elab *e, Scope *s, const Node *n)
+{
+    Arena *a = e->arena;
+    Value *base = eval(e, s, n->a);
+    if (base->kind == V_ERR)
+        return base;
+    if (base->kind == V_LIST) {
+        if (n->list.len != 1) {
+            diag_error(e->diag, n->loc, "a list takes one subscript");
+            return v_err(a);
+        }
+        Value *iv = eval(e, s, n->list.items[0]);
+        int64_t i;
+        if (!want_int(e, iv, n->list.items[0], "a list subscript", &i))
+            return v_err(a);
+        int64_t j = i < 0 ? i + base->n : i;
+        if (j < 0 || j >= base->n) {
+            diag_error(e->diag, n->list.items[0]->loc, "list index %lld out of range for a list of %d", (long long)i,
+                       base->n);
+            return v_err(a);
+        }
+        return base->items[j];
+    }
+    if (base->kind == V_TENSOR || base->kind == V_WEIGHT)
+        return comp_read(e, s, n);
+    diag_error(e->diag, n->loc, "%s cannot be subscripted", v_describe(a, base));
+    return v_err(a);
+}
+
+Args *eval_args(Elab *e, Scope *s, const Node *call)
+{
+    Arena *a = e->arena;
+    Args *args = arena_alloc(a, sizeof *args);
+    int n = call->list.len;
+    args->pos = arena_alloc(a, sizeof(Value *) * (size_t)(n + 1));
+    args->pos_node = arena_alloc(a, sizeof(Node *) * (size_t)(n + 1));
+    args->kw = arena_alloc(a, sizeof(Value *) * (size_t)(n + 1));
+    args->kw_node = arena_alloc(a, sizeof(Node *) * (size_t)(n + 1));
+    args->kw_name = arena_alloc(a, sizeof(char *) * (size_t)(n + 1));
+    args->loc = call->loc;
+    args->call = call;
+    for (int i = 0; i < n; i++) {
+        const Node *arg = call->list.items[i];
+        if (arg->kind == N_KWARG) {
+            for (int k = 0; k < args->n_kw; k++)
+                if (strcmp(args->kw_name[k], arg->name) == 0) {
+                    diag_error(e->diag, arg->loc, "keyword argument '%s' given twice", arg->name);
+                    break;
+                }
+            args->kw_name[args->n_kw] = arg->name;
+            args->kw_node[args->n_kw] = arg;
+            args->kw[args->n_kw++] = eval(e, s, arg->a);
+        } else {
+            if (args->n_kw > 0) {
+                diag_error(e->diag, arg->loc, "positional argument after keyword arguments");
+                continue;
+            }
+            args->pos_node[args->n_pos] = arg;
+            args->pos[args->n_pos++] = eval(e, s, arg);
+        }
+    }
+    return args;
+}
+
+bool bind_args(Elab *e, const Args *args, const char *what, int n, const char *const *names, Value **out,
+               const Node **out_node)
+{
+    bool ok = true;
+    for (int i = 0; i < n; i++) {
+        out[i] = NULL;
+        if (out_node)
+            out_node[i] = NULL;
+    }
+    if (args->n_pos > n) {
+        diag_error(e->diag, args->pos_node[n]->loc, "%s takes at most %d positional argument%s, got %d", what, n,
+                   n == 1 ? "" : "s", args->n_pos);
+        return false;
+    }
+    for (int i = 0; i < args->n_pos; i++) {
+        out[i] = args->pos[i];
+        if (out_node)
+            out_node[i] = args->pos_node[i];
+    }
+    for (int k = 0; k < args->n_kw; k++) {
+        int found = -1;
+        for (int i = 0; i < n; i++)
+            if (strcmp(names[i], args->kw_name[k]) == 0)
+                found = i;
+        if (found < 0) {
+            diag_error(e->diag, args->kw_node[k]->loc, "%s has no argument '%s'%s", what, args->kw_name[k],
+                       suggest(e->arena, args->kw_name[k], names, n));
+            ok = false;
+            continue;
+        }
+        if (out[found] && found < args->n_pos) {
+            diag_error(e->diag, args->kw_node[k]->loc, "%s got argument '%s' twice (positionally and by keyword)",
+                       what, args->kw_name[k]);
+            ok = false;
+            continue;
+        }
+        out[found] = args->kw[k];
+        if (out_node)
+            out_node[found] = args->kw_node[k];
+    }
+    return ok;
+}
+
+static Value *eval_call(Elab *e, Scope *s, const Node *n)
+{
+    Arena *a = e->arena;
+    Value *callee;
+    if (n->a->kind == N_NAME && !scope_lookup(s, n->a->name) && builtin_find(n->a->name)) {
+        Args *args = eval_args(e, s, n);
+        return builtin_call(e, builtin_find(n->a->name), args, n);
+    }
+    callee = eval(e, s, n->a);
+    if (callee->kind == V_ERR) {
+        eval_args(e, s, n); /* still check the arguments */
+        return callee;
+    }
+    Args *args = eval_args(e, s, n);
+    (void)a;
+    return call_value(e, callee, args, n);
+}
+
+/* Inline a user `def`: bind its parameters and evaluate its body. */
+static Value *call_def(Elab *e, Value *fnv, Args *args, const Node *call)
+{
+    Arena *a = e->arena;
+    const Node *def = fnv->def;
+    int np = def->list.len;
+    const char **names = arena_alloc(a, sizeof(char *) * (size_t)(np + 1));
+    for (int i = 0; i < np; i++)
+        names[i] = def->list.items[i]->name;
+    Value **vals = arena_alloc(a, sizeof(Value *) * (size_t)(np + 1));
+    const char *what = arena_printf(a, "'%s'", def->name);
+    if (!bind_args(e, args, what, np, names, vals, NULL))
+        return v_err(a);
+    for (int i = 0; i < np; i++) {
+        if (!vals[i]) {
+            diag_error(e->diag, call->loc, "%s is missing argument '%s'", what, names[i]);
+            return v_err(a);
+        }
+        if (vals[i]->kind == V_ERR)
+            return v_err(a);
+    }
+    if (e->depth > 32) {
+        diag_error(e->diag, call->loc, "'%s' calls itself too deeply (defs are inlined; recursion is not allowed)",
+                   def->name);
+        return v_err(a);
+    }
+    Scope *sc = scope_new(a, e->sema->globals);
+    for (int i = 0; i < np; i++)
+        scope_bind(a, sc, names[i], vals[i]);
+    e->depth++;
+    Value *r = eval(e, sc, def->a);
+    e->depth--;
+    return r;
+}
+
+Value *call_value(Elab *e, Value *callee, Args *args, const Node *call)
+{
+    Arena *a = e->arena;
+    switch (callee->kind) {
+    case V_FN:
+        if (callee->def)
+            return call_def(e, callee, args, call);
+        if (callee->bare && args->n_pos == 1 && args->n_kw == 0) /* an activation hyperparameter */
+            return apply_fn(e, callee, args->pos[0], args->pos_node[0]);
+        return builtin_call(e, callee->fn, args, call);
+    case V_CLASS:
+        return layer_spec(e, callee->def, args, call);
+    case V_METHOD:
+        return model_method(e, callee, args, call);
+    case V_CONFIG:
+        diag_error(e->diag, call->loc, "'%s(...)' is a configuration, not a function", callee->s);
+        return v_err(a);
+    case V_LAYER:
+        diag_error(e->diag, call->loc,
+                   "calling a layer on a tensor is not supported: layers are composed in Sequential([...])");
+        return v_err(a);
+    default:
+        diag_error(e->diag, call->loc, "%s is not callable", v_describe(a, callee));
+        return v_err(a);
+    }
+}
+
+Value *eval(Elab *e, Scope *s, const Node *n)
+{
+    Arena *a = e->arena;
+    if (n->depth > MAX_EXPR_DEPTH) {
+        diag_error(e->diag, n->loc, "expression nested too deeply (more than %d levels)", MAX_EXPR_DEPTH);
+        return v_err(a);
+    }
+    switch (n->kind) {
+    case N_INT: return v_int(a, n->ival, n->loc);
+    case N_FLOAT: return v_float(a, n->fval, n->loc);
+    case N_STR: return v_str(a, n->name, n->loc);
+    case N_BOOL: return v_bool(a, n->bval, n->loc);
+    case N_NONE: return v_new(a, V_NONE, n->loc);
+    case N_NAME: return eval_name(e, s, n);
+    case N_LIST: return eval_list(e, s, n);
+    case N_UNARY: return eval_unary(e, s, n);
+    case N_BINARY: return eval_binary(e, s, n);
+    case N_TERNARY: return eval_ternary(e, s, n);
+    case N_CALL: return eval_call(e, s, n);
+    case N_INDEX: return eval_index(e, s, n);
+    case N_ATTR: return eval_attr(e, s, n);
+    case N_REDUCE: return comp_reduce(e, s, n);
+    case N_KWARG:
+        diag_error(e->diag, n->loc, "keyword arguments are only allowed in calls");
+        return v_err(a);
+    default:
+        diag_error(e->diag, n->loc, "this is not an expression");
+        return v_err(a);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Statements
+ * --------------------------------------------------------------------- */
+
+static bool is_call_to(const Node *n, const char *name)
+{
+    return n && n->kind == N_CALL && n->a->kind == N_NAME && strcmp(n->a->name, name) == 0;
+}
+
+static void exec_stmt(Elab *e, Scope *s, const Node *st)
+{
+    Arena *a = e->arena;
+    switch (st->kind) {
+    case N_ASSIGN: {
+        const Node *t = st->a;
+        if (t->kind == N_INDEX) {
+            if (!e->in_call) {
+                diag_error(e->diag, st->loc, "index expressions define tensors and are only allowed in call()");
+                return;
+            }
+            Value *v = comp_statement(e, s, st);
+            if (t->a->kind == N_NAME)
+                scope_bind(a, s, t->a->name, v);
+            return;
+        }
+        if (t->kind != N_NAME) {
+            diag_error(e->diag, t->loc, "cannot assign to %s; assign to a name", node_text(a, t, 40));
+            return;
+        }
+        if (st->b) {
+            diag_error(e->diag, st->b->loc, "a declared shape needs index variables: %s[i, j] : [...] = ...",
+                       t->name);
+            return;
+        }
+        const char *saved = e->assign_target;
+        e->assign_target = is_call_to(st->c, "add_weight") ? t->name : NULL;
+        Value *v = eval(e, s, st->c);
+        e->assign_target = saved;
+        if (v->kind == V_TENSOR && !v->t->name && e->in_call)
+            v->t->name = t->name;
+        Value *old = scope_lookup(s, t->name);
+        if (old && old->kind == V_WEIGHT && e->in_call) {
+            diag_error(e->diag, t->loc, "'%s' is a weight; weights change only through assign(%s, value) "
+                       "(for non-trainable state) or the optimizer", t->name, t->name);
+            return;
+        }
+        scope_bind(a, s, t->name, v);
+        return;
+    }
+    case N_IF: {
+        Value *c = eval(e, s, st->a);
+        bool b;
+        if (!want_bool(e, c, st->a, "an 'if' condition", &b))
+            return;
+        if (b)
+            exec_block(e, s, st->b);
+        else if (st->c && st->c->kind == N_BLOCK)
+            exec_block(e, s, st->c);
+        else if (st->c)
+            exec_stmt(e, s, st->c);
+        return;
+    }
+    case N_RETURN: {
+        if (!e->in_call) {
+            diag_error(e->diag, st->loc, "'return' is only allowed in call()");
+            return;
+        }
+        Value *v = eval(e, s, st->a);
+        if (v->kind == V_WEIGHT)
+            v = as_tensor(e, v, st->a);
+        if (v->kind != V_ERR && v->kind != V_TENSOR) {
+            diag_error(e->diag, st->a->loc, "call() must return a tensor, not %s", v_describe(a, v));
+            v = v_err(a);
+        }
+        e->result = v;
+        e->returned = true;
+        return;
+    }
+    case N_EXPR: {
+        const Node *x = st->a;
+        Value *v = eval(e, s, x);
+        if (v->kind == V_ERR || v->kind == V_NONE)
+            return;
+        diag_error(e->diag, x->loc, "the value of this expression is not used");
+        return;
+    }
+    case N_BLOCK:
+        exec_block(e, s, st);
+        return;
+    default:
+        diag_error(e->diag, st->loc, "this is not a statement");
+    }
+}
+
+/* Statements in order until a return.  A statement right after a `return`
+ * of the same block can never run and is an error; after a return inside a
+ * compile-time `if`, the rest is simply not part of this specialisation. */
+void exec_block(Elab *e, Scope *s, const Node *block)
+{
+    for (int i = 0; i < block->list.len; i++) {
+        const Node *st = block->list.items[i];
+        if (!st)
+            continue;
+        if (i > 0 && block->list.items[i - 1] && block->list.items[i - 1]->kind == N_RETURN) {
+            diag_error(e->diag, st->loc, "statement after 'return' is never executed");
+            return;
+        }
+        if (e->returned)
+            return;
+        exec_stmt(e, s, st);
+    }
+}
