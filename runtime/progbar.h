@@ -25,6 +25,8 @@ typedef struct klc_progbar {
     double last_draw;
     int prev_width;           /* printed width of the previous dynamic line */
     int64_t seen;
+    klc_logs shown;           /* values on display, keys in first-seen order (Keras keeps
+                                 a key once seen, and appends new keys, e.g. val_*, last) */
 } klc_progbar;
 
 /* "Epoch 3/5" line (only call when epochs > 1, as Keras). */

@@ -25,11 +25,17 @@ typedef struct klc_summary_totals {
 } klc_summary_totals;
 
 /* Terminal width rule of Keras/rich: min(88, columns - 4), columns from
- * $COLUMNS, else the terminal of `out`, else 80. */
+ * $COLUMNS, else the terminal of `out`, else 80 (may be below 16 on a tiny
+ * terminal; klc_summary_print then uses 16). */
 int klc_summary_width(FILE *out);
-/* Print `Model: "<name>"`, the table and the totals; width 0 = klc_summary_width(out). */
+/* Print `Model: "<name>"`, the table and the totals; width 0 = klc_summary_width(out).
+ * Plain text (no colours), UTF-8 box drawing; widths below 16 are taken as 16. */
 void klc_summary_print(FILE *out, const char *model_name, const klc_summary_row *rows, int n_rows,
                        const klc_summary_totals *totals, int width);
+/* Widths of the three columns between the borders (padding included) of a
+ * table `width` wide, as Keras and rich compute them: 38/29/17 at 88.
+ * Widths below 16, where Keras gives up, are taken as 16. */
+void klc_summary_column_widths(int width, int seg[3]);
 /* "50,826" */
 void klc_format_thousands(char *buf, size_t size, int64_t v);
 /* "198.54 KB" */
