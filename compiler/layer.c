@@ -187,7 +187,7 @@ Value *layer_spec(Elab *e, const Node *cls, Args *args, const Node *call)
     ls->call = call;
     ls->trainable = true;
     ls->hp = scope_new(a, e->sema->globals);
-    bool ok = true;
+    bool ok = true, misspelled = false;
     Value **vals = arena_alloc(a, sizeof(Value *) * (size_t)(np + 1));
     const Node **nodes = arena_alloc(a, sizeof(Node *) * (size_t)(np + 1));
     if (args->n_pos > np) {
@@ -252,6 +252,7 @@ Value *layer_spec(Elab *e, const Node *cls, Args *args, const Node *call)
             diag_error(e->diag, kn->loc, "%s has no argument '%s'%s", cls->name, kw,
                        suggest(a, kw, cands, np + N_BASE_KWARGS));
             ok = false;
+            misspelled = true;
         }
     }
     for (int i = 0; i < np; i++) {
@@ -260,8 +261,10 @@ Value *layer_spec(Elab *e, const Node *cls, Args *args, const Node *call)
         const Node *at = nodes[i] ? nodes[i] : call;
         if (!v) {
             if (!p->a) {
-                diag_error(e->diag, call->loc, "%s is missing its argument '%s' (%s)", cls->name, p->name,
-                           type_word(p->tname));
+                /* after a misspelled keyword, the missing argument is its echo: say nothing more */
+                if (!misspelled)
+                    diag_error(e->diag, call->loc, "%s is missing its argument '%s' (%s)", cls->name, p->name,
+                               type_word(p->tname));
                 ok = false;
                 continue;
             }

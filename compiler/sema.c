@@ -542,7 +542,11 @@ static bool resolve_optimizer(Elab *e, Value *v, const Node *at, OptimizerCfg *o
     Value *vals[N_OPT];
     const Node *nodes[N_OPT];
     const char *what = arena_printf(a, "optimizer %s", name);
-    if (!bind_args(e, v->args, what, 1, kn, vals, nodes)) /* only learning_rate positionally */
+    if (v->args->n_pos > 1) {
+        diag_error(e->diag, v->args->pos_node[1]->loc, "%s takes only learning_rate positionally", what);
+        return false;
+    }
+    if (!bind_args(e, v->args, what, nk, kn, vals, nodes))
         return false;
     int n_clip = 0;
     for (int j = 0; j < nk; j++) {
@@ -802,11 +806,13 @@ static Value *method_compile(Elab *e, Model *m, Args *args, const Node *call)
     for (int i = 0; i < 3; i++)
         if (v[i] && v[i]->kind == V_ERR)
             ok = false;
-    if (!ok)
+    m->compiled = true; /* even when broken: fit() after a failed compile() is no news */
+    if (!ok) {
+        m->broken = true;
         return v_err(a);
+    }
     m->opt = opt;
     m->loss = loss;
-    m->compiled = true;
     return v_new(a, V_NONE, call->loc);
 }
 
