@@ -113,3 +113,17 @@ int driver_run(const DriverOptions *o)
     arena_free(a);
     return status;
 }
+
+int driver_check_source(const char *path, const char *text, size_t len, FILE *diag_out, int *n_errors)
+{
+    Arena *a = arena_new();
+    Diag *d = diag_new(a, diag_out);
+    int errors = 0;
+    Program *p = sema_run_source(a, d, path, text, len, &errors);
+    diag_finish(d);
+    int n = diag_error_count(d);
+    if (n_errors)
+        *n_errors = n;
+    arena_free(a);
+    return errors || n || !p ? 1 : 0;
+}

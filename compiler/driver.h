@@ -10,6 +10,8 @@
 #define KLC_DRIVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
 
 typedef enum DriverMode {
     MODE_NONE = 0,
@@ -36,5 +38,12 @@ typedef struct DriverOptions {
 
 /* Returns the process exit status. */
 int driver_run(const DriverOptions *o);
+
+/* Check a program held in memory, in process (tests, fuzzing): parse and
+ * check `text` as if read from `path` (imports resolve beside it), print
+ * the diagnostics to diag_out, free everything.  Returns 0 when the program
+ * checks, 1 when it has errors; *n_errors (may be NULL) gets the number of
+ * errors reported. */
+int driver_check_source(const char *path, const char *text, size_t len, FILE *diag_out, int *n_errors);
 
 #endif /* KLC_DRIVER_H */
