@@ -667,7 +667,11 @@ static bool resolve_loss(Elab *e, Value *v, const Node *at, LossCfg *l)
     Value *vals[5];
     const Node *nodes[5];
     const char *what = arena_printf(a, "loss %s", name);
-    bool ok = bind_args(e, v->args, what, 0, keys, vals, nodes);
+    if (v->args->n_pos > 0) {
+        diag_error(e->diag, v->args->pos_node[0]->loc, "%s takes keyword arguments only", what);
+        return false;
+    }
+    bool ok = bind_args(e, v->args, what, 5, keys, vals, nodes);
     if (!ok)
         return false;
     bool is_ce = l->kind == LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || l->kind == LOSS_CATEGORICAL_CROSSENTROPY ||
