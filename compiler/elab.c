@@ -203,6 +203,14 @@ static int edit_distance(const char *a, const char *b)
     return d[la][lb];
 }
 
+static bool same_ignoring_case(const char *x, const char *y)
+{
+    for (; *x && *y; x++, y++)
+        if ((*x >= 'A' && *x <= 'Z' ? *x + 32 : *x) != (*y >= 'A' && *y <= 'Z' ? *y + 32 : *y))
+            return false;
+    return *x == *y;
+}
+
 const char *suggest(Arena *a, const char *name, const char *const *candidates, int n)
 {
     const char *best = NULL;
@@ -218,7 +226,12 @@ const char *suggest(Arena *a, const char *name, const char *const *candidates, i
             best = candidates[i];
         }
     }
-    if (best && best_d <= limit)
+    /* a name differing only in case first; otherwise a close one that keeps some of the name
+     * (a one-letter name is one edit away from every other) */
+    for (int i = 0; i < n; i++)
+        if (candidates[i] && strcmp(candidates[i], name) != 0 && same_ignoring_case(candidates[i], name))
+            return arena_printf(a, "; did you mean '%s'?", candidates[i]);
+    if (best && best_d <= limit && best_d < len)
         return arena_printf(a, "; did you mean '%s'?", best);
     return "";
 }
@@ -326,7 +339,8 @@ bool want_shape(Elab *e, Value *v, const Node *at, const char *what, Shape *out,
                        dim_str(e->arena, out->d[i]));
             return false;
         }
-        if (dim_is_const(out->d[i]) && out->d[i].c <= 0 && out->d[i].c != -1) {
+        /* -1 ("the rest") only where dimensions may be computed, as in reshape */
+        if (dim_is_const(out->d[i]) && out->d[i].c <= 0 && !(out->d[i].c == -1 && allow_batch)) {
             diag_error(e->diag, at->loc, "%s has a non-positive dimension %lld", what, (long long)out->d[i].c);
             return false;
         }
