@@ -789,7 +789,10 @@ static Value *int_binary(Elab *e, const Node *n, Value *x, Value *y)
             diag_error(e->diag, n->loc, "integer modulo by zero");
             return v_err(a);
         }
-        r = dim_const(((x->i.c % y->i.c) + y->i.c) % y->i.c);
+        /* Python's modulo takes the divisor's sign; x % -1 is 0 (C's INT64_MIN % -1 overflows) */
+        r = dim_const(y->i.c == -1 ? 0 : x->i.c % y->i.c);
+        if (r.c != 0 && (r.c < 0) != (y->i.c < 0))
+            r.c += y->i.c;
         break;
     case OP_POW:
         if (!cx || !cy) {
@@ -798,9 +801,18 @@ static Value *int_binary(Elab *e, const Node *n, Value *x, Value *y)
         }
         if (y->i.c < 0)
             return v_float(a, pow((double)x->i.c, (double)y->i.c), n->loc);
-        r = dim_const(1);
-        for (int64_t i = 0; i < y->i.c && ok; i++)
-            ok = dim_mul(r, x->i, &r);
+        { /* by squaring: O(log exponent) steps, each overflow-checked */
+            Dim base = x->i;
+            int64_t k = y->i.c;
+            r = dim_const(1);
+            while (k > 0 && ok) {
+                if (k & 1)
+                    ok = dim_mul(r, base, &r);
+                k >>= 1;
+                if (k > 0 && ok)
+                    ok = dim_mul(base, base, &base);
+            }
+        }
         break;
     default:
         KLC_UNREACHABLE();
@@ -900,11 +912,14 @@ static Value *eval_binary(Elab *e, Scope *s, const Node *n)
                 for (int v = 0; v < KLC_MAXVARS; v++)
                     ok = ok && !__builtin_mul_overflow(idx->coef[v], k, &r.coef[v]);
                 ok = ok && !__builtin_mul_overflow(idx->off, k, &r.off);
-            } else {
-                int64_t sign = n->op == OP_SUB ? -1 : 1;
+            } else if (n->op == OP_SUB) {
                 for (int v = 0; v < KLC_MAXVARS; v++)
-                    r.coef[v] = sx.coef[v] + sign * sy.coef[v];
-                r.off = sx.off + sign * sy.off;
+                    ok = ok && !__builtin_sub_overflow(sx.coef[v], sy.coef[v], &r.coef[v]);
+                ok = ok && !__builtin_sub_overflow(sx.off, sy.off, &r.off);
+            } else {
+                for (int v = 0; v < KLC_MAXVARS; v++)
+                    ok = ok && !__builtin_add_overflow(sx.coef[v], sy.coef[v], &r.coef[v]);
+                ok = ok && !__builtin_add_overflow(sx.off, sy.off, &r.off);
             }
             if (!ok) {
                 diag_error(e->diag, n->loc, "index arithmetic overflows");
@@ -925,6 +940,10 @@ static Value *eval_binary(Elab *e, Scope *s, const Node *n)
             return v_err(a);
         }
         if (dim_is_const(x->i) && dim_is_const(y->i)) {
+            if (x->i.c == INT64_MIN && y->i.c == -1) {
+                diag_error(e->diag, n->loc, "integer overflow in %s", node_text(a, n, 60));
+                return v_err(a);
+            }
             int64_t q = x->i.c / y->i.c;
             if ((x->i.c % y->i.c != 0) && ((x->i.c < 0) != (y->i.c < 0)))
                 q--;
@@ -1003,9 +1022,14 @@ static Value *eval_unary(Elab *e, Scope *s, const Node *n)
             return v_float(a, -x->f, n->loc);
         if (x->kind == V_INDEX) {
             Value *v = v_new(a, V_INDEX, n->loc);
+            bool ok = true;
             for (int k = 0; k < KLC_MAXVARS; k++)
-                v->sub.coef[k] = -x->sub.coef[k];
-            v->sub.off = -x->sub.off;
+                ok = ok && !__builtin_sub_overflow((int64_t)0, x->sub.coef[k], &v->sub.coef[k]);
+            ok = ok && !__builtin_sub_overflow((int64_t)0, x->sub.off, &v->sub.off);
+            if (!ok) {
+                diag_error(e->diag, n->loc, "index arithmetic overflows");
+                return v_err(a);
+            }
             return v;
         }
         if (is_runtime(x)) {
