@@ -882,8 +882,13 @@ static Value *h_cast(Elab *e, const Builtin *b, Args *args, const Node *call)
     if (x->kind == V_ERR)
         return x;
     if (x->kind != V_TENSOR) {
-        if (x->kind == V_FLOAT && to_int)
-            return v_int(a, (int64_t)x->f, call->loc);
+        if (x->kind == V_FLOAT && to_int) {
+            if (!(fabs(x->f) < 9e18)) {
+                diag_error(e->diag, nd[0]->loc, "cast() of %g to int32 is out of range", x->f);
+                return err(e);
+            }
+            return v_int(a, (int64_t)x->f, call->loc); /* truncates toward zero, as TensorFlow */
+        }
         if (x->kind == V_INT && !to_int && dim_is_const(x->i))
             return v_float(a, (double)x->i.c, call->loc);
         return x;

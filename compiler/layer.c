@@ -8,6 +8,7 @@
  * creates the weights (add_weight), and call() is elaborated twice, once per
  * value of the `training` flag, into the model's two functions.
  */
+#include <math.h>
 #include <string.h>
 
 #include "elab.h"
@@ -31,8 +32,8 @@ static Value *coerce(Elab *e, Value *v, const char *type, const char *pname, con
     if (!strcmp(type, "int")) {
         if (v->kind == V_INT)
             return v;
-        if (v->kind == V_FLOAT && v->f == (double)(int64_t)v->f)
-            diag_error(e->diag, at->loc, "%s must be an int; write %lld, not %g", what, (long long)v->f, v->f);
+        if (v->kind == V_FLOAT && fabs(v->f) < 9e18 && v->f == (double)(int64_t)v->f)
+            diag_error(e->diag, at->loc, "%s must be an int; write %lld, not %.1f", what, (long long)v->f, v->f);
         else
             diag_error(e->diag, at->loc, "%s must be an int, not %s", what, v_describe(a, v));
         return v_err(a);
