@@ -82,8 +82,12 @@ static void report_unknown(NameCheck *nc, Node *n)
     int nb = builtin_names(&names);
     for (int i = 0; i < nb; i++)
         vec_push(a, &cands, (void *)names[i]);
-    diag_error(nc->sema->diag, n->loc, "unknown name '%s'%s", n->name,
-               suggest(a, n->name, (const char *const *)cands.items, cands.len));
+    if (!strcmp(n->name, "training"))
+        diag_error(nc->sema->diag, n->loc, "unknown name 'training': to use the training flag, declare it "
+                   "as call()'s second parameter: call(x, training)");
+    else
+        diag_error(nc->sema->diag, n->loc, "unknown name '%s'%s", n->name,
+                   suggest(a, n->name, (const char *const *)cands.items, cands.len));
     n->flags |= NODE_REPORTED;
 }
 
@@ -365,6 +369,11 @@ Value *sema_sequential(Elab *e, Args *args, const Node *call)
     const Node *nd[3];
     if (!bind_args(e, args, "Sequential()", 3, names, v, nd))
         return v_err(a);
+    if (v[0] && v[0]->kind != V_LIST && v[0]->kind != V_ERR) {
+        /* Sequential(Input(...), Dense(...)): one message, not one per misplaced argument */
+        diag_error(e->diag, nd[0]->loc, "Sequential takes a list of layers: Sequential([...])");
+        return v_err(a);
+    }
     if (e->fn || e->in_build) {
         diag_error(e->diag, call->loc, "models are declared at the top level of a file");
         return v_err(a);
@@ -463,10 +472,19 @@ Value *sema_sequential(Elab *e, Args *args, const Node *call)
             m->input_type = DT_F32;
         }
         if (!m->has_input) {
-            diag_error(e->diag, in->loc,
-                       "model '%s' has no Input: the shape reaching %s is unknown; start the list with "
-                       "Input(shape = [...])",
-                       m->var, item->layer->cls->name);
+            /* an Input later in the list is the mistake; after a broken Input, this is its echo */
+            int later = -1;
+            for (int j = i + 1; j < v[0]->n && later < 0; j++)
+                if (v[0]->items[j]->kind == V_INPUT)
+                    later = j;
+            if (later >= 0 && list_node->kind == N_LIST && later < list_node->list.len)
+                diag_error(e->diag, list_node->list.items[later]->loc,
+                           "Input(...) must be the first element of a Sequential model");
+            else if (!m->broken)
+                diag_error(e->diag, in->loc,
+                           "model '%s' has no Input: the shape reaching %s is unknown; start the list with "
+                           "Input(shape = [...])",
+                           m->var, item->layer->cls->name);
             m->broken = true;
             break;
         }
@@ -713,6 +731,15 @@ static bool resolve_loss(Elab *e, Value *v, const Node *at, LossCfg *l)
     return true;
 }
 
+/* The node of element i of a list argument written as a literal (metrics = [a, b]), else the argument. */
+static const Node *item_node(const Node *at, const Value *v, int i)
+{
+    const Node *ln = at->kind == N_KWARG ? at->a : at;
+    if (v->kind == V_LIST && ln->kind == N_LIST && i < ln->list.len)
+        return ln->list.items[i];
+    return at;
+}
+
 static bool resolve_metrics(Elab *e, Value *v, const Node *at, Model *m)
 {
     Arena *a = e->arena;
@@ -756,15 +783,17 @@ static bool resolve_metrics(Elab *e, Value *v, const Node *at, Model *m)
             for (int k = 0; k < nn; k++)
                 cands[k] = names[k].name;
             if (name)
-                diag_error(e->diag, at->loc, "unknown metric '%s'%s", name, suggest(a, name, cands, nn));
+                diag_error(e->diag, item_node(at, v, i)->loc, "unknown metric '%s'%s", name,
+                           suggest(a, name, cands, nn));
             else
-                diag_error(e->diag, at->loc, "metrics must be names like accuracy, not %s", v_describe(a, it));
+                diag_error(e->diag, item_node(at, v, i)->loc, "metrics must be names like accuracy, not %s",
+                           v_describe(a, it));
             return false;
         }
         MetricCfg *mc = arena_alloc(a, sizeof *mc);
         mc->kind = names[found].kind;
         mc->resolve_accuracy = names[found].resolve;
-        mc->loc = at->loc;
+        mc->loc = item_node(at, v, i)->loc;
         /* the log key: as typed for "accuracy"/"acc"; Keras' default name otherwise */
         static const char *const keys[] = {"sparse_categorical_accuracy", "categorical_accuracy", "binary_accuracy",
                                            "mean_absolute_error", "mean_squared_error"};
@@ -1079,6 +1108,12 @@ static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
     int before = diag_error_count(d);
     Node *prog = load(s, main_file, errors);
     declare_file(s, prog, errors, false);
+    if (*errors) {
+        /* syntax errors: what did not parse is missing, and checking the rest would
+         * report its echoes (unknown names of dropped statements, missing layers) */
+        *errors += diag_error_count(d) - before;
+        return s->program;
+    }
     /* top-level names, so layers may use global constants */
     for (int i = 0; i < prog->list.len; i++) {
         Node *st = prog->list.items[i];
