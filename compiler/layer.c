@@ -78,7 +78,13 @@ static Value *coerce(Elab *e, Value *v, const char *type, const char *pname, con
             Value *d = scope_lookup(e->sema->globals, v->s);
             if (d && d->kind == V_FN && d->def)
                 return d;
-            diag_error(e->diag, at->loc, "%s: unknown activation \"%s\"", what, v->s);
+            const char **names;
+            int nb = builtin_names(&names), nc = 0;
+            const char **acts = arena_alloc(a, sizeof(char *) * (size_t)nb);
+            for (int i = 0; i < nb; i++)
+                if (builtin_is_activation(builtin_find(names[i])))
+                    acts[nc++] = names[i];
+            diag_error(e->diag, at->loc, "%s: unknown activation \"%s\"%s", what, v->s, suggest(a, v->s, acts, nc));
             return v_err(a);
         }
         diag_error(e->diag, at->loc, "%s must be a function such as relu, not %s", what, v_describe(a, v));
