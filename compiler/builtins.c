@@ -1386,6 +1386,21 @@ bool builtin_is_activation(const Builtin *b)
     return b->activation;
 }
 
+/* The layer-API statements are refused where they cannot be used before their
+ * arguments are evaluated (add_loss(sum(kernel)) in build() is about add_loss). */
+bool builtin_usable_here(Elab *e, const Builtin *b, const Node *call)
+{
+    if (b->kind != B_STMT)
+        return true;
+    if (!strcmp(b->name, "add_weight")) {
+        if (e->in_build && e->layer)
+            return true;
+        diag_error(e->diag, call->loc, "add_weight() can only be used in build()");
+        return false;
+    }
+    return in_call(e, b, call);
+}
+
 bool builtin_is_callable_in_tensor_context(const Builtin *b)
 {
     return b->kind == B_EW || b->kind == B_FN;

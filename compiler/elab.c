@@ -1273,6 +1273,8 @@ static Value *eval_call(Elab *e, Scope *s, const Node *n)
     Arena *a = e->arena;
     Value *callee;
     if (n->a->kind == N_NAME && !scope_lookup(s, n->a->name) && builtin_find(n->a->name)) {
+        if (!builtin_usable_here(e, builtin_find(n->a->name), n))
+            return v_err(a);
         Args *args = eval_args(e, s, n);
         return builtin_call(e, builtin_find(n->a->name), args, n);
     }

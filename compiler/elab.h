@@ -208,6 +208,9 @@ Value *builtin_add_weight(Elab *e, Args *args);
 /* ---- builtins (builtins.c) ---- */
 const Builtin *builtin_find(const char *name);
 bool builtin_is_callable_in_tensor_context(const Builtin *b);
+/* False, with an error, for add_weight outside build() and add_loss, add_metric,
+ * assign outside call(): checked before the arguments are evaluated. */
+bool builtin_usable_here(Elab *e, const Builtin *b, const Node *call);
 bool builtin_is_activation(const Builtin *b);
 Value *builtin_call(Elab *e, const Builtin *b, Args *args, const Node *call);
 /* Apply an activation (fn value or name) to a tensor. */
