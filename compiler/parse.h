@@ -23,7 +23,10 @@ typedef struct ParseState {
     int32_t cur_end;       /* end of the last token returned */
     SrcLoc brackets[256];  /* open ( [ { not yet closed, innermost last */
     int n_brackets;
+    SrcLoc popped;         /* the bracket the last closing token closed, if has_popped */
+    bool has_popped;
     int lex_error_line;    /* line of the last lexical error (0 = none) */
+    bool skip_syntax_error;/* the next syntax error is a lexical error's echo */
     Node *program;
 } ParseState;
 

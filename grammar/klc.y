@@ -333,6 +333,15 @@ static void describe(ParseState *ps, yysymbol_kind_t sym, const KLYLTYPE *loc, c
     snprintf(buf, size, "%s", name);
 }
 
+/* ')' for the token ')', and so on; 0 for other tokens. */
+static char closer_of(yysymbol_kind_t sym)
+{
+    const char *name = yysymbol_name(sym);
+    if (name[0] == '\'' && name[1] && name[2] == '\'' && !name[3] && strchr(")]}", name[1]))
+        return name[1];
+    return 0;
+}
+
 static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseState *ps)
 {
     (void)scanner;
@@ -340,6 +349,12 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
     int n = yypcontext_expected_tokens(ctx, expected, YYNTOKENS);
     yysymbol_kind_t look = yypcontext_token(ctx);
     const KLYLTYPE *loc = yypcontext_location(ctx);
+
+    /* An unterminated string swallowed the rest of its line: what breaks next is its echo. */
+    if (ps->skip_syntax_error) {
+        ps->skip_syntax_error = false;
+        return 0;
+    }
 
     /* A stray character was already reported on this line: the syntax error
      * it causes is a follow-on, not news. */
@@ -365,6 +380,12 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
             parse_error(ps, at, "expected ';' at the end of the statement");
             return 0;
         }
+    }
+
+    /* A closing bracket with nothing open. */
+    if (closer_of(look) && !ps->has_popped) {
+        parse_error(ps, *loc, "syntax error: unmatched '%c'", closer_of(look));
+        return 0;
     }
 
     char got[96];
@@ -400,9 +421,29 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
         }
     }
     parse_error(ps, *loc, "%s", msg);
-    if (look == YYSYMBOL_YYEOF && ps->n_brackets > 0 && ps->n_brackets <= 256) {
-        SrcLoc open = ps->brackets[ps->n_brackets - 1];
-        diag_note(ps->diag, open, "to match this '%c'", open.file->text[open.start]);
+
+    /* The bracket left open: the one a closing lookahead just closed (a mismatch), else the
+     * innermost open one.  Noted when its closer was expected and the brackets look
+     * unbalanced: at the end of the file or a statement, at a wrong closer, or lines away. */
+    SrcLoc open = {0};
+    if (closer_of(look))
+        open = ps->popped;
+    else if (ps->n_brackets > 0 && ps->n_brackets <= 256)
+        open = ps->brackets[ps->n_brackets - 1];
+    if (open.file) {
+        char o = open.file->text[open.start];
+        char want = o == '(' ? ')' : o == '[' ? ']' : '}';
+        bool expected_it = false;
+        for (int i = 0; i < n; i++)
+            expected_it = expected_it || closer_of(expected[i]) == want;
+        int lo, co, ll = 0, cl;
+        source_line_col(open.file, open.start, &lo, &co);
+        if (loc->file)
+            source_line_col(loc->file, loc->start, &ll, &cl);
+        bool unbalanced = look == YYSYMBOL_YYEOF || closer_of(look) ||
+                          strcmp(yysymbol_name(look), "';'") == 0 || ll != lo;
+        if (look == YYSYMBOL_YYEOF || (expected_it && unbalanced))
+            diag_note(ps->diag, open, "to match this '%c'", o);
     }
     return 0;
 }
