@@ -33,6 +33,7 @@ typedef struct CompStmt {
     Dim ext[KLC_MAXVARS];
     bool known[KLC_MAXVARS];      /* declared or from a binder */
     bool has_cand[KLC_MAXVARS];   /* a plain use gave a candidate extent */
+    bool lhs[KLC_MAXVARS];        /* an index of the left side (else a reduction's) */
     Dim cand[KLC_MAXVARS];
     const char *cand_text[KLC_MAXVARS];
     bool failed;                  /* an error was reported */
@@ -218,6 +219,12 @@ Value *comp_read(Elab *e, Scope *s, const Node *n)
             sub.ind = sv->sc; /* a gather: the subscript is data */
         } else if (sv->kind == V_TENSOR && sv->t->type == DT_I32 && sv->t->shape.rank == 0) {
             sub.ind = s_read(a, add_arg(e, e->comp, sv->t, NULL), 0, NULL, DT_I32);
+        } else if (sv->kind == V_SCALAR) {
+            DType ty = sv->sc->type;
+            diag_error(e->diag, sn->loc, "a subscript must be an integer, but %s is a %s value "
+                       "(integer data comes from Input(..., dtype = \"int32\") or cast(..., \"int32\"))",
+                       node_text(a, sn, 40), ty == DT_BOOL ? "bool" : "float");
+            return v_err(a);
         } else {
             diag_error(e->diag, sn->loc, "a subscript must be an integer index expression, not %s",
                        v_describe(a, sv));
@@ -294,10 +301,16 @@ static bool resolve_extents(Elab *e, CompStmt *st)
             st->known[v] = true;
             continue;
         }
-        diag_error(e->diag, st->locs[v],
-                   "cannot infer the range of index '%s': it is never used alone as a subscript; "
-                   "give it explicitly (sum[%s: 3](...) or y[...] : [shape] = ...)",
-                   st->names[v], st->names[v]);
+        if (st->lhs[v])
+            diag_error(e->diag, st->locs[v],
+                       "cannot infer the range of index '%s': it is never used alone as a subscript; "
+                       "declare the shape: y[...] : [shape] = ...",
+                       st->names[v]);
+        else
+            diag_error(e->diag, st->locs[v],
+                       "cannot infer the range of index '%s': it is never used alone as a subscript; "
+                       "give it explicitly: sum[%s: 3](...)",
+                       st->names[v], st->names[v]);
         ok = false;
     }
     return ok;
@@ -611,6 +624,7 @@ Value *comp_statement(Elab *e, Scope *s, const Node *assign)
         if (v < 0)
             return v_err(a);
         top->binders[top->n_binders++] = v;
+        st->lhs[v] = true;
         scope_bind(a, sc, ix->name, index_value(e, v, ix->loc));
     }
     if (assign->b) {
