@@ -242,7 +242,8 @@ static bool check_compat(LB *b, IrValue *y, bool *sparse)
     *sparse = l->kind == LOSS_SPARSE_CATEGORICAL_CROSSENTROPY;
     bool ok = true;
     if (l->kind != LOSS_NONE && y->type != DT_F32) {
-        diag_error(d, l->loc, "the %s loss needs a float output, but model '%s' outputs integers", l->name, m->var);
+        diag_error(d, l->loc, "the %s loss needs a float output, but model '%s' outputs %s", l->name, m->var,
+                   y->type == DT_BOOL ? "bools (a comparison is not differentiable)" : "integers");
         return false;
     }
     if ((l->kind == LOSS_SPARSE_CATEGORICAL_CROSSENTROPY || l->kind == LOSS_CATEGORICAL_CROSSENTROPY) &&
@@ -273,8 +274,9 @@ static bool check_compat(LB *b, IrValue *y, bool *sparse)
                        "shaped like the output", l->name);
             ok = false;
         } else if (mc->kind != METRIC_SPARSE_CATEGORICAL_ACCURACY && *sparse) {
-            diag_error(d, mc->loc, "metric '%s' needs labels shaped like the output, but sparse_categorical_crossentropy "
-                       "uses class ids", mc->name);
+            diag_error(d, mc->loc, "metric '%s'%s needs labels shaped like the output, but "
+                       "sparse_categorical_crossentropy uses class ids", mc->name,
+                       mc->resolve_accuracy ? " (binary accuracy, for an output of one unit)" : "");
             ok = false;
         } else if (mc->kind == METRIC_CATEGORICAL_ACCURACY && s->rank < 2) {
             diag_error(d, mc->loc, "categorical accuracy needs an output with a class axis");
