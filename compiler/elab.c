@@ -1268,6 +1268,28 @@ bool bind_args(Elab *e, const Args *args, const char *what, int n, const char *c
     return ok;
 }
 
+/* model.fit(x_train, y_train, ...) as in Keras: the data is given to the trainer at run
+ * time.  Said before x_train is looked up (it is no name of the program). */
+static bool fit_with_data(Elab *e, const Value *callee, const Node *call)
+{
+    if (callee->kind != V_METHOD || strcmp(callee->s, "fit"))
+        return false;
+    int pos = 0;
+    for (int i = 0; i < call->list.len; i++) {
+        const Node *arg = call->list.items[i];
+        const char *name = arg->kind == N_KWARG ? arg->name : pos == 0 ? "x" : pos == 1 ? "y" : "";
+        const Node *val = arg->kind == N_KWARG ? arg->a : arg;
+        if (arg->kind != N_KWARG)
+            pos++;
+        if ((!strcmp(name, "x") || !strcmp(name, "y")) && val->kind != N_NONE) {
+            diag_error(e->diag, arg->loc, "training data comes at run time, not in fit(): pass it to the "
+                       "trainer (fit --x x.npy --y y.npy)");
+            return true;
+        }
+    }
+    return false;
+}
+
 static Value *eval_call(Elab *e, Scope *s, const Node *n)
 {
     Arena *a = e->arena;
@@ -1283,8 +1305,9 @@ static Value *eval_call(Elab *e, Scope *s, const Node *n)
         eval_args(e, s, n); /* still check the arguments */
         return callee;
     }
+    if (fit_with_data(e, callee, n))
+        return v_err(a);
     Args *args = eval_args(e, s, n);
-    (void)a;
     return call_value(e, callee, args, n);
 }
 
