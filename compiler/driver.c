@@ -10,6 +10,7 @@
 #include "model.h"
 #include "parse.h"
 #include "sema.h"
+#include "emit_c.h"
 #include "summary.h"
 
 static void print_summary(Arena *a, const Model *m)
@@ -101,6 +102,38 @@ int driver_run(const DriverOptions *o)
             ir_dump(stdout, models[i]->infer);
         }
         break;
+    case MODE_TRAIN: {
+        if (n == 0) {
+            fprintf(stderr, "klc: %s defines no model\n", o->input);
+            status = 1;
+            break;
+        }
+        if (o->with_main && n > 1) {
+            fprintf(stderr, "klc: %s defines %d models; choose the trainer's with --model NAME\n", o->input, n);
+            status = 2;
+            break;
+        }
+        for (int i = 0; i < n; i++)
+            if (!models[i]->compiled) {
+                fprintf(stderr, "klc: model '%s' has no compile(...): training code needs an optimizer and a loss "
+                        "(use --inference for the forward pass alone)\n", models[i]->var);
+                status = 1;
+            }
+        if (status)
+            break;
+        EmitOptions eo;
+        memset(&eo, 0, sizeof eo);
+        eo.c_path = o->output;
+        size_t len = strlen(o->output);
+        eo.h_path = len > 2 && !strcmp(o->output + len - 2, ".c")
+                        ? arena_printf(a, "%.*s.h", (int)(len - 2), o->output)
+                        : arena_printf(a, "%s.h", o->output);
+        eo.source = o->input;
+        eo.with_main = o->with_main;
+        if (emit_training(a, models, n, &eo) != 0)
+            status = 2;
+        break;
+    }
     default:
         fprintf(stderr, "klc: this output is not implemented yet\n");
         status = 2;

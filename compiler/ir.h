@@ -171,6 +171,7 @@ struct IrValue {
     Shape shape;
     DType type;
     const char *name;         /* from the source: "dense_1_kernel", "h"; may be NULL */
+    const char *layer;        /* the layer whose call() made it: "dense_1"; may be NULL */
     SrcLoc loc;               /* the .kl expression it comes from */
     int nargs;
     IrValue **args;
@@ -192,6 +193,7 @@ typedef struct IrFunc {
     bool training;
     PtrVec insts;             /* IrValue*, in execution order */
     IrValue *input, *labels, *output, *loss;
+    int grad_start_id;        /* values with id >= this belong to the backward pass (0: none) */
     int next_id;
 } IrFunc;
 

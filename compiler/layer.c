@@ -442,7 +442,8 @@ static const Node *member(const Node *cls, NodeKind kind)
     return NULL;
 }
 
-/* Match `x: [N, D, ...]` against the input shape, binding dimension names. */
+/* Match `x: [N, D, ...]` against the input shape, binding dimension names.  Errors
+ * point into the pattern (for the prelude's layers: at the layer in the model). */
 static bool bind_pattern(Elab *e, const Node *pat, const Shape *in, DType in_type, Scope *s, SrcLoc site)
 {
     Arena *a = e->arena;
@@ -482,7 +483,7 @@ static bool bind_pattern(Elab *e, const Node *pat, const Shape *in, DType in_typ
         Dim dim = in->d[j++];
         if (d->kind == N_INT) {
             if (!dim_eq(dim, dim_const(d->ival))) {
-                diag_error(e->diag, site, "%s expects dimension %d of its input to be %lld (build(%s)) but it is %s",
+                diag_error(e->diag, d->loc, "%s expects dimension %d of its input to be %lld (build(%s)) but it is %s",
                            e->layer->type, j - 1, (long long)d->ival, ptext, dim_str(a, dim));
                 return false;
             }
@@ -493,7 +494,7 @@ static bool bind_pattern(Elab *e, const Node *pat, const Shape *in, DType in_typ
         Value *old = scope_lookup_local(s, d->name);
         if (old) {
             if (old->kind == V_INT && !dim_eq(old->i, dim)) {
-                diag_error(e->diag, site, "%s expects its input's dimensions named '%s' to be equal (build(%s)), "
+                diag_error(e->diag, d->loc, "%s expects its input's dimensions named '%s' to be equal (build(%s)), "
                            "but they are %s and %s", e->layer->type, d->name, ptext, dim_str(a, old->i),
                            dim_str(a, dim));
                 return false;
@@ -616,7 +617,7 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
     if (build) {
         if (build->list.len == 1)
             ok = bind_pattern(&e, build->list.items[0], &m->output_shape, m->output_type,
-                              bs, li->loc);
+                              bs, build->list.items[0]->loc);
         if (ok) {
             Elab be = e;
             be.in_build = true;
@@ -650,9 +651,12 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
     if (ok && calldef && calldef->list.len >= 1) {
         IrFunc *fs[2] = {m->train, m->infer};
         for (int t = 0; t < 2; t++) {
+            int first = fs[t]->insts.len;
             out[t] = elaborate_call(&e, bs, calldef, fs[t], fs[t]->output, t == 0);
             if (out[t]->kind == V_ERR)
                 ok = false;
+            for (int i = first; i < fs[t]->insts.len; i++) /* tag for readable names in the C */
+                ((IrValue *)fs[t]->insts.items[i])->layer = li->name;
         }
         if (ok && !shape_eq(&out[0]->t->shape, &out[1]->t->shape)) {
             diag_error(sema->diag, calldef->loc, "call() returns %s when training but %s otherwise",

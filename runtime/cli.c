@@ -105,7 +105,7 @@ static const command commands[] = {
 #define N_COMMANDS ((int)(sizeof commands / sizeof commands[0]))
 
 /* Largest relative error gradcheck accepts. */
-#define GRADCHECK_TOLERANCE 1e-5
+#define GRADCHECK_TOLERANCE 1e-6
 
 static const char *program_name(const char *argv0, const klc_model_def *def)
 {

@@ -1,0 +1,33 @@
+/*
+ * cbuf.h — a growable text buffer for code generation, with indentation.
+ */
+#ifndef KLC_CBUF_H
+#define KLC_CBUF_H
+
+#include <stddef.h>
+
+typedef struct CBuf {
+    char *data;
+    size_t len, cap;
+    int indent;        /* spaces at the start of each cb_line */
+} CBuf;
+
+void cb_init(CBuf *b);
+void cb_free(CBuf *b);
+/* Append formatted text. */
+void cb_printf(CBuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Append one indented line (a newline is added). */
+void cb_line(CBuf *b, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Write the buffer to `path` through a temporary file renamed into place;
+ * returns 0, or -1 with errno set. */
+int cb_write_file(const CBuf *b, const char *path);
+
+#endif /* KLC_CBUF_H */
