@@ -483,7 +483,7 @@ static bool bind_pattern(Elab *e, const Node *pat, const Shape *in, DType in_typ
         Dim dim = in->d[j++];
         if (d->kind == N_INT) {
             if (!dim_eq(dim, dim_const(d->ival))) {
-                diag_error(e->diag, d->loc, "%s expects dimension %d of its input to be %lld (build(%s)) but it is %s",
+                diag_error(e->diag, d->loc, "%s expects axis %d of its input to be %lld (build(%s)) but it is %s",
                            e->layer->type, j - 1, (long long)d->ival, ptext, dim_str(a, dim));
                 return false;
             }

@@ -261,7 +261,9 @@ static void do_import(Sema *s, Node *imp, int *errors)
         diag_error(s->diag, imp->loc, "import needs a file name");
         return;
     }
-    const char *path = rel[0] == '/' ? rel : arena_printf(a, "%s/%s", dir_of(a, imp->loc.file->path), rel);
+    const char *dir = dir_of(a, imp->loc.file->path);
+    /* relative to the importing file; "lib/x.kl", not "./lib/x.kl", beside a bare file name */
+    const char *path = rel[0] == '/' || !strcmp(dir, ".") ? rel : arena_printf(a, "%s/%s", dir, rel);
     char real[PATH_MAX];
     if (!realpath(path, real)) {
         diag_error(s->diag, imp->loc, "cannot import \"%s\": %s", rel, strerror(errno));
