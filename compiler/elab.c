@@ -15,6 +15,9 @@
 #include <string.h>
 
 #define MAX_EXPR_DEPTH 200 /* nesting of one expression (the parser allows deeper) */
+#define MAX_EVAL_STEPS 500000L /* evaluations per program: defs that call each other twice
+                                 * expand exponentially; real programs take thousands */
+#define MAX_LIST_LEN (1 << 20)  /* elements of a compile-time list, bytes of a string */
 
 /* ------------------------------------------------------------------------
  * Values and scopes
@@ -961,6 +964,15 @@ static Value *eval_binary(Elab *e, Scope *s, const Node *n)
                    dim_str(a, x->i), dim_str(a, y->i));
         return v_err(a);
     }
+    if ((x->kind == V_STR && y->kind == V_STR) || (x->kind == V_LIST && y->kind == V_LIST)) {
+        size_t len = x->kind == V_STR ? strlen(x->s) + strlen(y->s) : (size_t)x->n + (size_t)y->n;
+        if (n->op == OP_ADD && len > MAX_LIST_LEN) {
+            diag_error(e->diag, n->loc, "this %s would have %zu %s; at most %d are supported",
+                       x->kind == V_STR ? "string" : "list", len, x->kind == V_STR ? "characters" : "elements",
+                       MAX_LIST_LEN);
+            return v_err(a);
+        }
+    }
     if (x->kind == V_STR && y->kind == V_STR && n->op == OP_ADD)
         return v_str(a, arena_printf(a, "%s%s", x->s, y->s), n->loc);
     if (x->kind == V_LIST && y->kind == V_LIST && n->op == OP_ADD) {
@@ -1376,6 +1388,12 @@ Value *call_value(Elab *e, Value *callee, Args *args, const Node *call)
 Value *eval(Elab *e, Scope *s, const Node *n)
 {
     Arena *a = e->arena;
+    if (++e->sema->steps > MAX_EVAL_STEPS) {
+        if (e->sema->steps == MAX_EVAL_STEPS + 1)
+            diag_error(e->diag, n->loc, "checking this program takes too long (more than %ld evaluation steps); "
+                       "do defs call each other many times over?", MAX_EVAL_STEPS);
+        return v_err(a);
+    }
     if (n->depth > MAX_EXPR_DEPTH) {
         diag_error(e->diag, n->loc, "expression nested too deeply (more than %d levels)", MAX_EXPR_DEPTH);
         return v_err(a);

@@ -129,6 +129,7 @@ struct Sema {
     PtrVec import_progs;      /* Node*: the programs of imported files */
     int import_depth;
     int n_models;             /* for Keras' "sequential", "sequential_1" */
+    long steps;               /* eval() calls so far, against a budget (defs inline exponentially) */
     const SourceFile *prelude;
     const SourceFile *main_file;
 };
