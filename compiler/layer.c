@@ -9,6 +9,7 @@
  * value of the `training` flag, into the model's two functions.
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "elab.h"
@@ -592,17 +593,28 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
             }
         li->name = ls->name;
     } else {
+        /* the first free one of base, base_1, base_2, ...: one pass over the names taken */
         const char *base = keras_snake_case(a, cls->name);
-        const char *name = base;
-        for (int n = 1;; n++) {
-            bool taken = false;
-            for (int i = 0; i < m->used_names.len; i++)
-                taken = taken || !strcmp(m->used_names.items[i], name);
-            if (!taken)
-                break;
-            name = arena_printf(a, "%s_%d", base, n);
+        size_t bl = strlen(base);
+        int nt = m->used_names.len;
+        bool *taken = arena_alloc(a, (size_t)nt + 1);
+        for (int i = 0; i < nt; i++) {
+            const char *u = m->used_names.items[i];
+            if (strncmp(u, base, bl) != 0)
+                continue;
+            if (!u[bl]) {
+                taken[0] = true;
+            } else if (u[bl] == '_' && u[bl + 1] >= '1' && u[bl + 1] <= '9') {
+                char *end;
+                long k = strtol(u + bl + 1, &end, 10);
+                if (!*end && k <= nt)
+                    taken[k] = true;
+            }
         }
-        li->name = name;
+        int n = 0;
+        while (taken[n])
+            n++;
+        li->name = n ? arena_printf(a, "%s_%d", base, n) : base;
     }
     vec_push(a, &m->used_names, (void *)li->name);
 
