@@ -9,6 +9,7 @@
 #include "ir.h"
 #include "model.h"
 #include "parse.h"
+#include "pipeline.h"
 #include "sema.h"
 #include "emit_c.h"
 #include "summary.h"
@@ -97,9 +98,11 @@ int driver_run(const DriverOptions *o)
         break;
     case MODE_DUMP_IR:
         for (int i = 0; i < n; i++) {
-            printf("# model %s\n", models[i]->var);
+            pipeline_prepare(models[i]);
+            printf("%s# model %s\n", i ? "\n" : "", models[i]->var);
             ir_dump(stdout, models[i]->train);
             ir_dump(stdout, models[i]->infer);
+            ir_dump(stdout, models[i]->predict);
         }
         break;
     case MODE_TRAIN: {
