@@ -2,6 +2,7 @@
 #include "diag.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "arena.h"
@@ -15,6 +16,7 @@ typedef struct Seen {
     const SourceFile *file;
     int32_t start, end;
     const char *message;
+    uint64_t hash;
 } Seen;
 
 struct Diag {
@@ -26,7 +28,8 @@ struct Diag {
     bool last_dropped;      /* notes of a dropped diagnostic are dropped too */
     Context ctx[64];
     int n_ctx;
-    PtrVec seen;
+    Seen **seen;            /* hash set of the diagnostics reported (open addressing) */
+    size_t seen_cap, n_seen;
     bool pending;           /* the last error's context notes are still to print */
     const char *suffix;     /* appended to the innermost context note */
 };
@@ -57,6 +60,11 @@ int diag_error_count(const Diag *d)
     return d->errors;
 }
 
+bool diag_quiet(const Diag *d)
+{
+    return d->max_errors && d->errors >= d->max_errors;
+}
+
 void diag_push_context(Diag *d, SrcLoc loc, const char *message)
 {
     flush_pending(d);
@@ -84,6 +92,41 @@ static SrcLoc user_site(const Diag *d, SrcLoc loc)
         if (d->ctx[i].loc.file && !d->ctx[i].loc.file->is_prelude)
             return d->ctx[i].loc;
     return (SrcLoc){0};
+}
+
+/* Was this diagnostic reported before?  Records it if not.  A hash set, so
+ * that a file with a hundred thousand mistakes is still checked in linear time. */
+static bool seen_before(Diag *d, SrcLoc loc, const char *msg)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const char *p = msg; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h ^= (uint64_t)(uintptr_t)loc.file * 31 + (uint64_t)loc.start * 1000003 + (uint64_t)loc.end;
+    if (2 * (d->n_seen + 1) > d->seen_cap) {
+        size_t cap = d->seen_cap ? 2 * d->seen_cap : 64;
+        Seen **t = arena_alloc(d->arena, sizeof *t * cap);
+        for (size_t i = 0; i < d->seen_cap; i++)
+            if (d->seen[i]) {
+                size_t j = d->seen[i]->hash & (cap - 1);
+                while (t[j])
+                    j = (j + 1) & (cap - 1);
+                t[j] = d->seen[i];
+            }
+        d->seen = t;
+        d->seen_cap = cap;
+    }
+    size_t j = h & (d->seen_cap - 1);
+    for (; d->seen[j]; j = (j + 1) & (d->seen_cap - 1)) {
+        const Seen *s = d->seen[j];
+        if (s->hash == h && s->file == loc.file && s->start == loc.start && s->end == loc.end &&
+            strcmp(s->message, msg) == 0)
+            return true;
+    }
+    Seen *s = arena_alloc(d->arena, sizeof *s);
+    *s = (Seen){loc.file, loc.start, loc.end, msg, h};
+    d->seen[j] = s;
+    d->n_seen++;
+    return false;
 }
 
 /* Print one source line with any control bytes made visible as '?', keeping tabs. */
@@ -158,17 +201,10 @@ static void vreport(Diag *d, bool is_error, SrcLoc loc, const char *fmt, va_list
     }
     flush_pending(d);
     loc = user_site(d, loc);
-    for (int i = 0; i < d->seen.len; i++) {
-        Seen *s = d->seen.items[i];
-        if (s->file == loc.file && s->start == loc.start && s->end == loc.end &&
-            strcmp(s->message, msg) == 0) {
-            d->last_dropped = true;
-            return;
-        }
+    if (seen_before(d, loc, msg)) {
+        d->last_dropped = true;
+        return;
     }
-    Seen *s = arena_alloc(d->arena, sizeof *s);
-    *s = (Seen){loc.file, loc.start, loc.end, msg};
-    vec_push(d->arena, &d->seen, s);
 
     if (is_error)
         d->errors++;

@@ -50,6 +50,9 @@ void diag_context_suffix(Diag *d, const char *text);
 void diag_pop_context(Diag *d);
 
 int diag_error_count(const Diag *d);
+/* True when the error limit is reached and further errors are only counted:
+ * callers may skip work that only improves a message ("did you mean"). */
+bool diag_quiet(const Diag *d);
 /* Print "N errors generated." style summary if any were dropped by the limit. */
 void diag_finish(Diag *d);
 

@@ -1101,6 +1101,10 @@ static Value *eval_name(Elab *e, Scope *s, const Node *n)
     if (b)
         return builtin_call(e, b, NULL, n); /* a builtin used as a value */
     /* unknown: suggest from scopes and builtins */
+    if (diag_quiet(e->diag)) { /* past the error limit: no message, no suggestion to compute */
+        diag_error(e->diag, n->loc, "unknown name '%s'", n->name);
+        return v_err(a);
+    }
     const char **names;
     int nb = builtin_names(&names);
     PtrVec cands = {0};

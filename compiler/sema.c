@@ -71,6 +71,11 @@ static void report_unknown(NameCheck *nc, Node *n)
 {
     Arena *a = nc->sema->arena;
     PtrVec cands = {0};
+    if (diag_quiet(nc->sema->diag)) { /* past the error limit: no message, no suggestion to compute */
+        diag_error(nc->sema->diag, n->loc, "unknown name '%s'", n->name);
+        n->flags |= NODE_REPORTED;
+        return;
+    }
     for (int i = 0; i < nc->locals.len; i++)
         vec_push(a, &cands, nc->locals.items[i]);
     for (int i = 0; i < nc->scoped.len; i++)
