@@ -116,26 +116,68 @@ Scope *scope_new(Arena *a, Scope *parent)
     return s;
 }
 
+/* Scopes are lists; a large one (a file with thousands of top-level names)
+ * gets a hash index, so that checking stays linear in the program's size. */
+static unsigned name_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static void index_put(Binding **index, int cap, Binding *b)
+{
+    unsigned j = name_hash(b->name) & (unsigned)(cap - 1);
+    while (index[j])
+        j = (j + 1) & (unsigned)(cap - 1);
+    index[j] = b;
+}
+
+static Binding *scope_find(const Scope *s, const char *name)
+{
+    if (s->index) {
+        for (unsigned j = name_hash(name) & (unsigned)(s->index_cap - 1); s->index[j];
+             j = (j + 1) & (unsigned)(s->index_cap - 1))
+            if (strcmp(s->index[j]->name, name) == 0)
+                return s->index[j];
+        return NULL;
+    }
+    for (Binding *b = s->head; b; b = b->next)
+        if (strcmp(b->name, name) == 0)
+            return b;
+    return NULL;
+}
+
 void scope_bind(Arena *a, Scope *s, const char *name, Value *v)
 {
-    for (Binding *b = s->head; b; b = b->next)
-        if (strcmp(b->name, name) == 0) {
-            b->val = v;
-            return;
-        }
-    Binding *b = arena_alloc(a, sizeof *b);
+    Binding *b = scope_find(s, name);
+    if (b) {
+        b->val = v;
+        return;
+    }
+    b = arena_alloc(a, sizeof *b);
     b->name = name;
     b->val = v;
     b->next = s->head;
     s->head = b;
+    s->n++;
+    if (s->n > 32 && 2 * s->n > s->index_cap) { /* (re)build the index at twice the size */
+        int cap = s->index_cap ? 2 * s->index_cap : 128;
+        Binding **index = arena_alloc(a, sizeof *index * (size_t)cap);
+        for (Binding *x = s->head; x; x = x->next)
+            index_put(index, cap, x);
+        s->index = index;
+        s->index_cap = cap;
+    } else if (s->index) {
+        index_put(s->index, s->index_cap, b);
+    }
 }
 
 Value *scope_lookup_local(const Scope *s, const char *name)
 {
-    for (Binding *b = s->head; b; b = b->next)
-        if (strcmp(b->name, name) == 0)
-            return b->val;
-    return NULL;
+    Binding *b = scope_find(s, name);
+    return b ? b->val : NULL;
 }
 
 Value *scope_lookup(const Scope *s, const char *name)

@@ -100,6 +100,9 @@ typedef struct Binding {
 typedef struct Scope {
     Binding *head;
     struct Scope *parent;
+    int n;                    /* bindings in head */
+    Binding **index;          /* hash index of head once the scope is large, else NULL */
+    int index_cap;            /* a power of two */
 } Scope;
 
 typedef struct Sema Sema;
