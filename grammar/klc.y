@@ -199,6 +199,7 @@ name:
 
 block:
     '{' stmts '}'                       { $$ = ast_block(C, @$, $2); }
+  | '{' stmts error '}'                 { $$ = ast_block(C, @$, $2); } /* e.g. { return x } */
   ;
 
 stmts:
