@@ -35,6 +35,7 @@ SourceFile *source_read(Arena *a, const char *path)
     if (!fp)
         return NULL;
     size_t cap = 65536, len = 0;
+    errno = 0;
     char *buf = malloc(cap);
     if (!buf) {
         fclose(fp);
@@ -65,11 +66,11 @@ SourceFile *source_read(Arena *a, const char *path)
         if (got == 0)
             break;
     }
-    int err = ferror(fp);
+    int err = ferror(fp) ? (errno ? errno : EIO) : 0; /* EISDIR for a directory */
     fclose(fp);
     if (err) {
         free(buf);
-        errno = EIO;
+        errno = err;
         return NULL;
     }
     SourceFile *f = source_from_memory(a, path, buf, len);
