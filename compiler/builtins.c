@@ -732,6 +732,19 @@ static Value *h_matmul(Elab *e, const Builtin *b, Args *args, const Node *call)
 }
 
 /* zeros(shape) / ones(shape) / full(shape, value) */
+/* A shape that makes a new tensor: -1 ("the rest", reshape's) means nothing here. */
+static bool new_tensor_shape(Elab *e, Value *v, const Node *at, Shape *sh)
+{
+    if (!want_shape(e, v, at, "the shape", sh, true))
+        return false;
+    for (int j = 0; j < sh->rank; j++)
+        if (dim_is_const(sh->d[j]) && sh->d[j].c <= 0) {
+            diag_error(e->diag, at->loc, "the shape has a non-positive dimension %lld", (long long)sh->d[j].c);
+            return false;
+        }
+    return true;
+}
+
 static Value *h_fill(Elab *e, const Builtin *b, Args *args, const Node *call)
 {
     Arena *a = e->arena;
@@ -743,7 +756,7 @@ static Value *h_fill(Elab *e, const Builtin *b, Args *args, const Node *call)
     if (!take(e, b, args, call, full ? 2 : 1, names, req, v, nd))
         return err(e);
     Shape sh;
-    if (!want_shape(e, v[0], nd[0], "the shape", &sh, true))
+    if (!new_tensor_shape(e, v[0], nd[0], &sh))
         return err(e);
     double x = !strcmp(b->name, "ones");
     if (full && !want_float(e, v[1], nd[1], "fill_value", &x))
@@ -842,7 +855,7 @@ static Value *h_random_uniform(Elab *e, const Builtin *b, Args *args, const Node
         return err(e);
     Shape sh;
     double lo = 0, hi = 1;
-    if (!want_shape(e, v[0], nd[0], "the shape", &sh, true) ||
+    if (!new_tensor_shape(e, v[0], nd[0], &sh) ||
         (v[1] && !want_float(e, v[1], nd[1], "minval", &lo)) || (v[2] && !want_float(e, v[2], nd[2], "maxval", &hi)))
         return err(e);
     if (!e->fn) {
