@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "elab.h"
 #include "parse.h"
@@ -285,6 +286,11 @@ static void do_import(Sema *s, Node *imp, int *errors)
     vec_push(a, &s->imported, arena_strdup(a, real));
     if (s->import_depth > 32) {
         diag_error(s->diag, imp->loc, "imports nested too deeply");
+        return;
+    }
+    struct stat st;
+    if (stat(real, &st) == 0 && !S_ISREG(st.st_mode)) { /* a directory, /dev/zero, a pipe that never ends */
+        diag_error(s->diag, imp->loc, "cannot import \"%s\": not a regular file", rel);
         return;
     }
     SourceFile *f = source_read(a, path);
