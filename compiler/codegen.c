@@ -804,7 +804,13 @@ void cg_body(Codegen *g)
         case IR_MAP: {
             Gemm gm;
             comment_loc(g, v, describe(g, v));
-            if (classify_gemm(g, v, &gm)) {
+            if (classify_gemm(g, v, &gm) && g->blas_optional) {
+                cb_printf(g->b, "#ifndef KLC_NO_BLAS\n");
+                emit_gemm(g, v, &gm);
+                cb_printf(g->b, "#else\n");
+                emit_map(g, v);
+                cb_printf(g->b, "#endif\n");
+            } else if (classify_gemm(g, v, &gm)) {
                 emit_gemm(g, v, &gm);
             } else if (v->comp->n_out == 0 || v->comp->scatter) { /* no loop of its own: keep locals local */
                 cb_line(g->b, "{");

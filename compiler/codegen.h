@@ -26,6 +26,7 @@ typedef struct Codegen {
     const Plan *p;
     bool f64;                 /* double instead of float */
     bool blas;                /* contractions through cblas_sgemm / cblas_dgemm */
+    bool blas_optional;       /* both paths, chosen by the KLC_NO_BLAS macro (inference files) */
     const char *real;         /* "float" or "double" */
     /* C expressions of the buffers */
     const char *x, *y;        /* input and labels (typed pointers) */

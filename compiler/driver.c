@@ -1,6 +1,7 @@
 /* driver.c — stage sequencing and the simple outputs (summary, dumps). */
 #include "driver.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +13,8 @@
 #include "pipeline.h"
 #include "sema.h"
 #include "emit_c.h"
+#include "emit_dot.h"
+#include "emit_infer.h"
 #include "summary.h"
 
 static void print_summary(Arena *a, const Model *m)
@@ -29,6 +32,15 @@ static void print_summary(Arena *a, const Model *m)
         t.non_trainable += li->params - li->trainable_params;
     }
     klc_summary_print(stdout, m->keras_name, rows, n, &t, 0);
+}
+
+/* model.c -> model.h (anything else: append .h) */
+static const char *header_path(Arena *a, const char *c_path)
+{
+    size_t len = strlen(c_path);
+    if (len > 2 && !strcmp(c_path + len - 2, ".c"))
+        return arena_printf(a, "%.*s.h", (int)(len - 2), c_path);
+    return arena_printf(a, "%s.h", c_path);
 }
 
 /* The models to act on: all, or the one named by --model. */
@@ -127,19 +139,61 @@ int driver_run(const DriverOptions *o)
         EmitOptions eo;
         memset(&eo, 0, sizeof eo);
         eo.c_path = o->output;
-        size_t len = strlen(o->output);
-        eo.h_path = len > 2 && !strcmp(o->output + len - 2, ".c")
-                        ? arena_printf(a, "%.*s.h", (int)(len - 2), o->output)
-                        : arena_printf(a, "%s.h", o->output);
+        eo.h_path = header_path(a, o->output);
         eo.source = o->input;
         eo.with_main = o->with_main;
         if (emit_training(a, models, n, &eo) != 0)
             status = 2;
         break;
     }
+    case MODE_INFERENCE: {
+        if (n != 1) {
+            fprintf(stderr, n ? "klc: %s defines %d models; choose one with --model NAME\n"
+                              : "klc: %s defines no model\n", o->input, n);
+            status = n ? 2 : 1;
+            break;
+        }
+        InferOptions io;
+        memset(&io, 0, sizeof io);
+        io.c_path = o->output;
+        io.h_path = header_path(a, o->output);
+        io.source = o->input;
+        io.weights = o->weights;
+        io.no_blas = o->no_blas;
+        io.batch_capacity = o->batch_capacity;
+        status = emit_inference(a, models[0], &io);
+        break;
+    }
+    case MODE_DOT: {
+        if (n == 0) {
+            fprintf(stderr, "klc: %s defines no model\n", o->input);
+            status = 1;
+            break;
+        }
+        FILE *out = stdout;
+        char *tmp = NULL;
+        if (o->output) {
+            tmp = arena_printf(a, "%s.tmp", o->output);
+            out = fopen(tmp, "w");
+            if (!out) {
+                fprintf(stderr, "klc: cannot write %s: %s\n", o->output, strerror(errno));
+                status = 2;
+                break;
+            }
+        }
+        for (int i = 0; i < n; i++)
+            emit_dot(out, a, models[i]);
+        if (o->output) {
+            bool bad = fflush(out) != 0 || ferror(out);
+            if (fclose(out) != 0 || bad || rename(tmp, o->output) != 0) {
+                fprintf(stderr, "klc: cannot write %s: %s\n", o->output, strerror(errno));
+                remove(tmp);
+                status = 2;
+            }
+        }
+        break;
+    }
     default:
-        fprintf(stderr, "klc: this output is not implemented yet\n");
-        status = 2;
         break;
     }
     if (fflush(stdout) != 0 || ferror(stdout)) {
