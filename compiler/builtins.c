@@ -1014,6 +1014,11 @@ static Value *h_assert(Elab *e, const Builtin *b, Args *args, const Node *call)
     if (!ok) {
         const char *msg = v[1] && v[1]->kind == V_STR ? v[1]->s : node_text(e->arena, nd[0], 60);
         diag_error(e->diag, call->loc, "%s", msg);
+        /* as in Python, a failed assert stops the body: what follows would only
+         * fail on the same bad value (Dense(0): a weight of shape [D, 0]) */
+        e->returned = true;
+        e->result = err(e);
+        return err(e);
     }
     return v_new(e->arena, V_NONE, call->loc);
 }
