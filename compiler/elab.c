@@ -256,6 +256,17 @@ static bool same_ignoring_case(const char *x, const char *y)
     return *x == *y;
 }
 
+const char *unknown_name_hint(const char *name)
+{
+    if (!strcmp(name, "training"))
+        return "to use the training flag, declare it as call()'s second parameter: call(x, training)";
+    if (!strcmp(name, "self"))
+        return "klc layers have no 'self'; hyperparameters and weights are plain names (kernel, not self.kernel)";
+    if (!strcmp(name, "keras") || !strcmp(name, "tf") || !strcmp(name, "layers") || !strcmp(name, "ops"))
+        return "klc knows Keras' names without a module prefix (Dense, relu, adam; not keras.layers.Dense)";
+    return NULL;
+}
+
 const char *suggest(Arena *a, const char *name, const char *const *candidates, int n)
 {
     const char *best = NULL;
@@ -1155,8 +1166,12 @@ static Value *eval_name(Elab *e, Scope *s, const Node *n)
     for (const Scope *sc = s; sc; sc = sc->parent)
         for (Binding *bd = sc->head; bd; bd = bd->next)
             vec_push(a, &cands, (void *)bd->name);
-    diag_error(e->diag, n->loc, "unknown name '%s'%s", n->name,
-               suggest(a, n->name, (const char *const *)cands.items, cands.len));
+    const char *hint = unknown_name_hint(n->name);
+    if (hint)
+        diag_error(e->diag, n->loc, "unknown name '%s': %s", n->name, hint);
+    else
+        diag_error(e->diag, n->loc, "unknown name '%s'%s", n->name,
+                   suggest(a, n->name, (const char *const *)cands.items, cands.len));
     return v_err(a);
 }
 

@@ -170,6 +170,9 @@ Value *elementwise(Elab *e, SrcLoc loc, int n, Value **ops, const Node **nodes, 
                    const double *params, const char *what);
 /* Source text of a node, whitespace collapsed, at most `max` characters. */
 const char *node_text(Arena *a, const Node *n, int max);
+/* For an unknown name a Keras user is likely to write (self, training, keras):
+ * what to write instead, or NULL. */
+const char *unknown_name_hint(const char *name);
 /* "did you mean 'units'?" or "" */
 const char *suggest(Arena *a, const char *name, const char *const *candidates, int n);
 

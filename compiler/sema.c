@@ -88,9 +88,9 @@ static void report_unknown(NameCheck *nc, Node *n)
     int nb = builtin_names(&names);
     for (int i = 0; i < nb; i++)
         vec_push(a, &cands, (void *)names[i]);
-    if (!strcmp(n->name, "training"))
-        diag_error(nc->sema->diag, n->loc, "unknown name 'training': to use the training flag, declare it "
-                   "as call()'s second parameter: call(x, training)");
+    const char *hint = unknown_name_hint(n->name);
+    if (hint)
+        diag_error(nc->sema->diag, n->loc, "unknown name '%s': %s", n->name, hint);
     else
         diag_error(nc->sema->diag, n->loc, "unknown name '%s'%s", n->name,
                    suggest(a, n->name, (const char *const *)cands.items, cands.len));

@@ -441,8 +441,9 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
         source_line_col(open.file, open.start, &lo, &co);
         if (loc->file)
             source_line_col(loc->file, loc->start, &ll, &cl);
+        /* (a brace spans lines by nature: being lines away says nothing about it) */
         bool unbalanced = look == YYSYMBOL_YYEOF || closer_of(look) ||
-                          strcmp(yysymbol_name(look), "';'") == 0 || ll != lo;
+                          strcmp(yysymbol_name(look), "';'") == 0 || (ll != lo && o != '{');
         if (look == YYSYMBOL_YYEOF || (expected_it && unbalanced))
             diag_note(ps->diag, open, "to match this '%c'", o);
     }
