@@ -548,8 +548,8 @@ static bool broadcast(Elab *e, SrcLoc loc, int n, Value **ops, Shape *out, const
                 }
             int axis = j - s->rank; /* negative axis, as NumPy reports it */
             const char *sa = other ? shape_str(e->arena, &other->t->shape) : "?";
-            diag_error(e->diag, loc, "cannot %s %s and %s: dimensions %s and %s differ (axis %d)", what, sa,
-                       shape_str(e->arena, s), dim_str(e->arena, *o), dim_str(e->arena, d), axis);
+            diag_error(e->diag, loc, "shapes %s and %s do not broadcast for %s: dimensions %s and %s differ (axis %d)",
+                       sa, shape_str(e->arena, s), what, dim_str(e->arena, *o), dim_str(e->arena, d), axis);
             for (int k = 0; k < n; k++)
                 if (ops[k]->kind == V_TENSOR && ops[k]->decl) {
                     diag_context_suffix(e->diag, ops[k]->decl);
