@@ -588,6 +588,11 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
                 diag_error(sema->diag, li->loc,
                            "a layer named '%s' is already in model '%s'; layer names must be unique", ls->name,
                            m->var);
+                for (int k = 0; k < m->layers.len; k++) {
+                    const LayerInst *first = m->layers.items[k];
+                    if (!strcmp(first->name, ls->name))
+                        diag_note(sema->diag, first->loc, "'%s' is layer %d", ls->name, first->position);
+                }
                 m->broken = true;
                 return;
             }
