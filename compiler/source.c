@@ -78,12 +78,8 @@ SourceFile *source_read(Arena *a, const char *path)
     return f;
 }
 
-void source_line_col(const SourceFile *f, int32_t offset, int *line, int *col)
+int source_line(const SourceFile *f, int32_t offset)
 {
-    if (offset < 0)
-        offset = 0;
-    if ((size_t)offset > f->len)
-        offset = (int32_t)f->len;
     int lo = 0, hi = f->n_lines - 1;
     while (lo < hi) { /* last line start <= offset */
         int mid = (lo + hi + 1) / 2;
@@ -92,6 +88,16 @@ void source_line_col(const SourceFile *f, int32_t offset, int *line, int *col)
         else
             hi = mid - 1;
     }
+    return lo + 1;
+}
+
+void source_line_col(const SourceFile *f, int32_t offset, int *line, int *col)
+{
+    if (offset < 0)
+        offset = 0;
+    if ((size_t)offset > f->len)
+        offset = (int32_t)f->len;
+    int lo = source_line(f, offset) - 1;
     int c = 1;
     for (int32_t i = f->line_starts[lo]; i < offset; i++)
         if (((unsigned char)f->text[i] & 0xC0) != 0x80) /* skip UTF-8 continuation bytes */

@@ -35,6 +35,8 @@ SourceFile *source_read(Arena *a, const char *path);
 
 /* 1-based line and column (columns count characters, a UTF-8 sequence as one). */
 void source_line_col(const SourceFile *f, int32_t offset, int *line, int *col);
+/* The line alone: logarithmic time, where the column costs the line's length. */
+int source_line(const SourceFile *f, int32_t offset);
 /* The text of a 1-based line, without its newline. */
 const char *source_line_text(const SourceFile *f, int line, size_t *len);
 

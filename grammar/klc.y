@@ -359,12 +359,8 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
 
     /* A stray character was already reported on this line: the syntax error
      * it causes is a follow-on, not news. */
-    if (ps->lex_error_line && loc->file) {
-        int l, c;
-        source_line_col(loc->file, loc->start, &l, &c);
-        if (l == ps->lex_error_line)
-            return 0;
-    }
+    if (ps->lex_error_line && loc->file && source_line(loc->file, loc->start) == ps->lex_error_line)
+        return 0;
 
     bool wants_semicolon = false;
     for (int i = 0; i < n; i++)
@@ -373,10 +369,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
 
     /* A statement missing its ';' at the end of a line: point after the line's last token. */
     if (wants_semicolon && look != YYSYMBOL_YYEOF && ps->prev_end > 0 && loc->file) {
-        int l1, c1, l2, c2;
-        source_line_col(loc->file, ps->prev_end, &l1, &c1);
-        source_line_col(loc->file, loc->start, &l2, &c2);
-        if (l2 > l1) {
+        if (source_line(loc->file, loc->start) > source_line(loc->file, ps->prev_end)) {
             SrcLoc at = {loc->file, ps->prev_end, ps->prev_end + 1};
             parse_error(ps, at, "expected ';' at the end of the statement");
             return 0;
@@ -437,10 +430,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
         bool expected_it = false;
         for (int i = 0; i < n; i++)
             expected_it = expected_it || closer_of(expected[i]) == want;
-        int lo, co, ll = 0, cl;
-        source_line_col(open.file, open.start, &lo, &co);
-        if (loc->file)
-            source_line_col(loc->file, loc->start, &ll, &cl);
+        int lo = source_line(open.file, open.start), ll = loc->file ? source_line(loc->file, loc->start) : 0;
         /* (a brace spans lines by nature: being lines away says nothing about it) */
         bool unbalanced = look == YYSYMBOL_YYEOF || closer_of(look) ||
                           strcmp(yysymbol_name(look), "';'") == 0 || (ll != lo && o != '{');
