@@ -130,6 +130,7 @@ struct Sema {
     Program *program;
     PtrVec imported;          /* const char* paths already imported */
     PtrVec import_progs;      /* Node*: the programs of imported files */
+    PtrVec import_sites;      /* Node*: the import statement of each of import_progs */
     int import_depth;
     int n_models;             /* for Keras' "sequential", "sequential_1" */
     long steps;               /* eval() calls so far, against a budget (defs inline exponentially) */

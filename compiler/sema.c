@@ -259,6 +259,12 @@ static const char *dir_of(Arena *a, const char *path)
     return arena_strndup(a, path, (size_t)(slash - path));
 }
 
+/* The note under an error in an imported file: where it was imported. */
+static const char *import_context(Sema *s, const Node *imp)
+{
+    return arena_printf(s->arena, "\"%s\" is imported here", imp->name);
+}
+
 static void do_import(Sema *s, Node *imp, int *errors)
 {
     Arena *a = s->arena;
@@ -298,10 +304,13 @@ static void do_import(Sema *s, Node *imp, int *errors)
         diag_error(s->diag, imp->loc, "cannot read \"%s\": %s", rel, strerror(errno));
         return;
     }
+    diag_push_context(s->diag, imp->loc, import_context(s, imp)); /* its syntax errors too */
     Node *prog = load(s, f, errors);
     vec_push(a, &s->import_progs, prog);
+    vec_push(a, &s->import_sites, imp);
     s->import_depth++;
     declare_file(s, prog, errors, true);
+    diag_pop_context(s->diag);
     s->import_depth--;
 }
 
@@ -1134,8 +1143,12 @@ static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
             scope_bind(a, s->globals, st->a->name, v_new(a, V_NONE, st->loc));
     }
     check_declarations(s, prog);
-    for (int i = 0; i < s->import_progs.len; i++)
+    for (int i = 0; i < s->import_progs.len; i++) {
+        const Node *site = s->import_sites.items[i];
+        diag_push_context(d, site->loc, import_context(s, site));
         check_declarations(s, s->import_progs.items[i]);
+        diag_pop_context(d);
+    }
     run_statements(s, prog);
     finish_models(s);
     *errors += diag_error_count(d) - before;
