@@ -1,0 +1,18 @@
+# End-to-end tests of compiled models (tests/e2e/): .kl files compiled by klc
+# during the build (klc_add_model), trained through the C API or the
+# generated trainer program, and checked against Keras' numbers.
+set(KLC_E2E_DIR ${CMAKE_CURRENT_SOURCE_DIR}/e2e)
+add_library(klc_e2e_util STATIC e2e/e2e_util.c)
+target_link_libraries(klc_e2e_util PUBLIC klc_runtime)
+target_compile_options(klc_e2e_util PRIVATE ${KLC_WARNINGS})
+
+# klc_e2e_test(<name> <model.kl>): test_<name>.c linked with the model
+# compiled from e2e/<model.kl>; it may reach runtime internals (model.h).
+function(klc_e2e_test name kl)
+  klc_add_model(e2e_${name}_model e2e/${kl} OUTPUT_NAME e2e_${name})
+  klc_unit_test(test_e2e_${name} SOURCES e2e/test_${name}.c
+    LIBS e2e_${name}_model klc_e2e_util klc_runtime m LABELS e2e)
+  target_include_directories(test_e2e_${name} PRIVATE ${KLC_E2E_DIR} ${PROJECT_SOURCE_DIR}/runtime)
+endfunction()
+
+klc_e2e_test(optimizers optimizers.kl)
