@@ -45,7 +45,8 @@ static bool scalar_equal(const Scalar *x, const Scalar *y)
 
 static bool sub_equal(const Sub *x, const Sub *y)
 {
-    return memcmp(x->coef, y->coef, sizeof x->coef) == 0 && x->off == y->off && scalar_equal(x->ind, y->ind);
+    return memcmp(x->coef, y->coef, sizeof x->coef) == 0 && x->off == y->off && x->off_n == y->off_n &&
+           scalar_equal(x->ind, y->ind);
 }
 
 /* Reads that belong to one group: same operand, same subscripts. */
@@ -332,7 +333,8 @@ static void map_group(AD *ad, IrValue *v, const Scalar *g, Scalar *partial, IrVa
         if (sub_is_var(&g->sub[j], &var) && !used[var] && dim_eq(c->ext[var], x->shape.d[j])) {
             axis_var[j] = var;
             used[var] = true;
-        } else if (sub_is_const(&g->sub[j]) && g->sub[j].off == 0 && dim_eq(x->shape.d[j], dim_const(1))) {
+        } else if (sub_is_const(&g->sub[j]) && g->sub[j].off == 0 && g->sub[j].off_n == 0 &&
+                   dim_eq(x->shape.d[j], dim_const(1))) {
             axis_var[j] = -1;
         } else {
             gather = false;
@@ -573,16 +575,18 @@ static void backprop(AD *ad, IrValue *v)
         add_tensor(ad, x, r);
         return;
     }
-    case IR_CONCAT: {
-        int64_t off = 0;
+    case IR_CONCAT: { /* dx_i = dy[..., off_i + j, ...], off_i the extent of the pieces before x_i */
+        Dim off = dim_const(0);
         for (int i = 0; i < v->nargs; i++) {
             IrValue *x = v->args[i];
             if (ad->relevant[x->id]) {
                 Sub subs[KLC_MAXRANK];
                 for (int j = 0; j < x->shape.rank; j++) {
                     subs[j] = sub_var(j);
-                    if (j == v->axis)
-                        subs[j].off = off;
+                    if (j == v->axis) {
+                        subs[j].off = off.c;
+                        subs[j].off_n = off.k;
+                    }
                 }
                 Comp *c = comp_new(a, x->shape.rank, 0);
                 for (int j = 0; j < x->shape.rank; j++)
@@ -591,7 +595,8 @@ static void backprop(AD *ad, IrValue *v)
                 IrValue *g = contribution_map(ad, x, c, v->loc);
                 ir_add_arg(ad->f, g, dy);
             }
-            off += x->shape.d[v->axis].c; /* concatenation axes are fixed sizes except the batch */
+            if (!dim_add(off, x->shape.d[v->axis], &off))
+                KLC_UNREACHABLE();
         }
         return;
     }

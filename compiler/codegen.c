@@ -264,6 +264,10 @@ static const char *sub_text(Codegen *g, const Ctx *c, const Sub *s)
         const char *ind = arena_printf(a, "(int64_t)%s", expr(g, c, s->ind));
         t = t ? arena_printf(a, "%s + %s", t, ind) : ind;
     }
+    if (s->off_n) {
+        const char *bn = s->off_n == 1 ? "n" : arena_printf(a, "%lld * n", (long long)s->off_n);
+        t = t ? arena_printf(a, "%s + %s", t, bn) : bn;
+    }
     if (s->off || !t)
         t = t ? arena_printf(a, "%s %c %lld", t, s->off < 0 ? '-' : '+', (long long)(s->off < 0 ? -s->off : s->off))
               : arena_printf(a, "%lld", (long long)s->off);
@@ -757,8 +761,10 @@ static void emit_concat(Codegen *g, IrValue *v)
         Sub in[KLC_MAXRANK], out[KLC_MAXRANK];
         for (int j = 0; j < x->shape.rank; j++) {
             in[j] = out[j] = sub_var(j);
-            if (j == v->axis)
+            if (j == v->axis) {
                 out[j].off = off.c;
+                out[j].off_n = off.k;
+            }
         }
         for (int j = 0; j < x->shape.rank; j++)
             open_loop(g, cx.var[j], x->shape.d[j]);

@@ -181,7 +181,7 @@ Sub sub_const(int64_t c)
 
 bool sub_is_var(const Sub *s, int *var)
 {
-    if (s->ind || s->off != 0)
+    if (s->ind || s->off != 0 || s->off_n != 0)
         return false;
     int found = -1;
     for (int v = 0; v < KLC_MAXVARS; v++) {
@@ -243,6 +243,14 @@ static void dump_sub(FILE *out, const Sub *s, const IrValue *v)
         if (any)
             fputs(" + ", out);
         scalar_dump(out, s->ind, v);
+        any = true;
+    }
+    if (s->off_n) {
+        long long c = s->off_n < 0 ? -s->off_n : s->off_n;
+        fputs(any ? (s->off_n < 0 ? " - " : " + ") : (s->off_n < 0 ? "-" : ""), out);
+        if (c != 1)
+            fprintf(out, "%lld*", c);
+        fputs("n", out);
         any = true;
     }
     if (s->off || !any) {

@@ -93,11 +93,14 @@ typedef enum SOp {
     S__COUNT
 } SOp;
 
-/* An affine subscript: sum_v coef[v] * v + off, plus an optional
- * data-dependent term (a gather: the value of an integer scalar). */
+/* An affine subscript: sum_v coef[v] * v + off + off_n * n, plus an
+ * optional data-dependent term (a gather: the value of an integer scalar).
+ * off_n, a multiple of the run-time batch size, places a piece after others
+ * whose extent is batch-sized (concatenation along such an axis). */
 typedef struct Sub {
     int64_t coef[KLC_MAXVARS];
     int64_t off;
+    int64_t off_n;
     struct Scalar *ind;
 } Sub;
 
