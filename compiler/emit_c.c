@@ -118,13 +118,89 @@ static int64_t *slot_layout(Arena *a, const Model *m, int n_slots, int64_t *tota
     return base;
 }
 
+/* The update of one weight tensor, as a helper with restrict pointers (so it
+ * vectorizes), called once per trainable weight from train_step. */
+static void emit_update_helper(Gen *g, const Model *m)
+{
+    const OptimizerCfg *o = &m->opt;
+    CBuf *b = g->b;
+    SlotInfo si = slots_of(o);
+    cb_printf(b, "/* %s: Keras' update of one weight (clipping, weight decay, update step). */\n", o->name);
+    cb_printf(b, "static void %s_update(float *restrict w, float *restrict g", m->var);
+    for (int k = 0; k < si.n; k++)
+        cb_printf(b, ", float *restrict %s", si.names[k]);
+    cb_printf(b, ", int64_t size, float lr%s)\n{\n", o->kind == OPT_ADAM || o->kind == OPT_ADAMW ? ", float alpha" : "");
+    b->indent = 4;
+    cb_line(b, "(void)lr;");
+    if (o->clipnorm > 0) {
+        cb_line(b, "/* clipnorm: g = g * c / max(|g|, c) */");
+        cb_line(b, "double sq = 0;");
+        cb_line(b, "for (int64_t i = 0; i < size; i++) sq += (double)g[i] * g[i];");
+        cb_line(b, "const float norm = sq > 0 ? (float)sqrt(sq) : 0.0f;");
+        cb_line(b, "const float den = klc_maxf(norm, %s);", R(g, o->clipnorm));
+        cb_line(b, "for (int64_t i = 0; i < size; i++) g[i] = g[i] * %s / den;", R(g, o->clipnorm));
+    }
+    cb_line(b, "for (int64_t i = 0; i < size; i++) {");
+    b->indent += 4;
+    if (o->clipvalue > 0)
+        cb_line(b, "g[i] = klc_minf(klc_maxf(g[i], %s), %s);", R(g, -o->clipvalue), R(g, o->clipvalue));
+    if (o->weight_decay > 0)
+        cb_line(b, "w[i] = w[i] - w[i] * %s * lr;", R(g, o->weight_decay));
+    switch (o->kind) {
+    case OPT_SGD:
+        if (o->momentum > 0) {
+            cb_line(b, "momentum[i] = -g[i] * lr + momentum[i] * %s;", R(g, o->momentum));
+            if (o->nesterov)
+                cb_line(b, "w[i] += -g[i] * lr + momentum[i] * %s;", R(g, o->momentum));
+            else
+                cb_line(b, "w[i] += momentum[i];");
+        } else {
+            cb_line(b, "w[i] -= g[i] * lr;");
+        }
+        break;
+    case OPT_ADAM:
+    case OPT_ADAMW:
+        cb_line(b, "momentum[i] += (g[i] - momentum[i]) * %s;", R(g, 1 - o->beta_1));
+        cb_line(b, "velocity[i] += (g[i] * g[i] - velocity[i]) * %s;", R(g, 1 - o->beta_2));
+        if (o->amsgrad) {
+            cb_line(b, "velocity_hat[i] = klc_maxf(velocity_hat[i], velocity[i]);");
+            cb_line(b, "w[i] -= (momentum[i] * alpha) / (sqrtf(velocity_hat[i]) + %s);", R(g, o->epsilon));
+        } else {
+            cb_line(b, "w[i] -= (momentum[i] * alpha) / (sqrtf(velocity[i]) + %s);", R(g, o->epsilon));
+        }
+        break;
+    case OPT_RMSPROP:
+        cb_line(b, "velocity[i] = %s * velocity[i] + %s * g[i] * g[i];", R(g, o->rho), R(g, 1 - o->rho));
+        if (o->centered) {
+            cb_line(b, "average_gradient[i] = %s * average_gradient[i] + %s * g[i];", R(g, o->rho),
+                    R(g, 1 - o->rho));
+            cb_line(b, "const float den = velocity[i] - average_gradient[i] * average_gradient[i] + %s;",
+                    R(g, o->epsilon));
+        } else {
+            cb_line(b, "const float den = velocity[i] + %s;", R(g, o->epsilon));
+        }
+        cb_line(b, "const float increment = lr * g[i] / sqrtf(den);");
+        if (o->momentum > 0) {
+            cb_line(b, "momentum[i] = %s * momentum[i] + increment;", R(g, o->momentum));
+            cb_line(b, "w[i] -= momentum[i];");
+        } else {
+            cb_line(b, "w[i] -= increment;");
+        }
+        break;
+    }
+    b->indent -= 4;
+    cb_line(b, "}");
+    b->indent = 0;
+    cb_printf(b, "}\n\n");
+}
+
 static void emit_optimizer(Gen *g, const Model *m, const WeightLayout *wl, const int64_t *slot_base)
 {
     const OptimizerCfg *o = &m->opt;
     CBuf *b = g->b;
     SlotInfo si = slots_of(o);
     cb_printf(b, "\n");
-    cb_line(b, "/* ---- optimizer: %s (Keras' update: clipping, weight decay, update step) ---- */", o->name);
+    cb_line(b, "/* ---- optimizer: %s ---- */", o->name);
     cb_line(b, "{");
     b->indent += 4;
     cb_line(b, "const float lr = s->learning_rate;");
@@ -148,7 +224,8 @@ static void emit_optimizer(Gen *g, const Model *m, const WeightLayout *wl, const
                         (long long)wl->offset[i]);
         }
     }
-    if (o->kind == OPT_ADAM || o->kind == OPT_ADAMW) {
+    bool adam = o->kind == OPT_ADAM || o->kind == OPT_ADAMW;
+    if (adam) {
         cb_line(b, "const float t = (float)(s->iteration + 1);");
         cb_line(b, "const float alpha = lr * sqrtf(1.0f - powf(%s, t)) / (1.0f - powf(%s, t));", R(g, o->beta_2),
                 R(g, o->beta_1));
@@ -157,73 +234,15 @@ static void emit_optimizer(Gen *g, const Model *m, const WeightLayout *wl, const
         const Weight *w = m->weights.items[i];
         if (!w->trainable)
             continue;
-        int64_t sz = w->size, pad = (w->size + 15) / 16 * 16;
-        cb_line(b, "{ /* %s %s */", w->key, shape_str(g->a, &w->shape));
-        b->indent += 4;
-        cb_line(b, "float *const w = s->params + %lld;", (long long)wl->offset[i]);
-        cb_line(b, "float *const g = s->grads + %lld;", (long long)wl->offset[i]);
+        int64_t pad = (w->size + 15) / 16 * 16;
+        char slots[512] = "";
+        size_t len = 0;
         for (int k = 0; k < si.n; k++)
-            cb_line(b, "float *const %s = s->slots + %lld;", si.names[k], (long long)(slot_base[i] + k * pad));
-        if (o->clipnorm > 0) {
-            cb_line(b, "/* clipnorm: g = g * c / max(|g|, c) */");
-            cb_line(b, "double sq = 0;");
-            cb_line(b, "for (int64_t i = 0; i < %lld; i++) sq += (double)g[i] * g[i];", (long long)sz);
-            cb_line(b, "const float norm = sq > 0 ? (float)sqrt(sq) : 0.0f;");
-            cb_line(b, "const float den = klc_maxf(norm, %s);", R(g, o->clipnorm));
-            cb_line(b, "for (int64_t i = 0; i < %lld; i++) g[i] = g[i] * %s / den;", (long long)sz, R(g, o->clipnorm));
-        }
-        cb_line(b, "for (int64_t i = 0; i < %lld; i++) {", (long long)sz);
-        b->indent += 4;
-        if (o->clipvalue > 0)
-            cb_line(b, "g[i] = klc_minf(klc_maxf(g[i], %s), %s);", R(g, -o->clipvalue), R(g, o->clipvalue));
-        if (o->weight_decay > 0)
-            cb_line(b, "w[i] = w[i] - w[i] * %s * lr;", R(g, o->weight_decay));
-        switch (o->kind) {
-        case OPT_SGD:
-            if (o->momentum > 0) {
-                cb_line(b, "momentum[i] = -g[i] * lr + momentum[i] * %s;", R(g, o->momentum));
-                if (o->nesterov)
-                    cb_line(b, "w[i] += -g[i] * lr + momentum[i] * %s;", R(g, o->momentum));
-                else
-                    cb_line(b, "w[i] += momentum[i];");
-            } else {
-                cb_line(b, "w[i] -= g[i] * lr;");
-            }
-            break;
-        case OPT_ADAM:
-        case OPT_ADAMW:
-            cb_line(b, "momentum[i] += (g[i] - momentum[i]) * %s;", R(g, 1 - o->beta_1));
-            cb_line(b, "velocity[i] += (g[i] * g[i] - velocity[i]) * %s;", R(g, 1 - o->beta_2));
-            if (o->amsgrad) {
-                cb_line(b, "velocity_hat[i] = klc_maxf(velocity_hat[i], velocity[i]);");
-                cb_line(b, "w[i] -= (momentum[i] * alpha) / (sqrtf(velocity_hat[i]) + %s);", R(g, o->epsilon));
-            } else {
-                cb_line(b, "w[i] -= (momentum[i] * alpha) / (sqrtf(velocity[i]) + %s);", R(g, o->epsilon));
-            }
-            break;
-        case OPT_RMSPROP:
-            cb_line(b, "velocity[i] = %s * velocity[i] + %s * g[i] * g[i];", R(g, o->rho), R(g, 1 - o->rho));
-            if (o->centered) {
-                cb_line(b, "average_gradient[i] = %s * average_gradient[i] + %s * g[i];", R(g, o->rho),
-                        R(g, 1 - o->rho));
-                cb_line(b, "const float den = velocity[i] - average_gradient[i] * average_gradient[i] + %s;",
-                        R(g, o->epsilon));
-            } else {
-                cb_line(b, "const float den = velocity[i] + %s;", R(g, o->epsilon));
-            }
-            cb_line(b, "const float increment = lr * g[i] / sqrtf(den);");
-            if (o->momentum > 0) {
-                cb_line(b, "momentum[i] = %s * momentum[i] + increment;", R(g, o->momentum));
-                cb_line(b, "w[i] -= momentum[i];");
-            } else {
-                cb_line(b, "w[i] -= increment;");
-            }
-            break;
-        }
-        b->indent -= 4;
-        cb_line(b, "}");
-        b->indent -= 4;
-        cb_line(b, "}");
+            len += (size_t)snprintf(slots + len, sizeof slots - len, ", s->slots + %lld",
+                                    (long long)(slot_base[i] + k * pad));
+        cb_line(b, "%s_update(s->params + %lld, s->grads + %lld%s, %lld, lr%s); /* %s %s */", m->var,
+                (long long)wl->offset[i], (long long)wl->offset[i], slots, (long long)w->size, adam ? ", alpha" : "",
+                w->key, shape_str(g->a, &w->shape));
     }
     b->indent -= 4;
     cb_line(b, "}");
@@ -301,6 +320,8 @@ static void emit_model(Gen *g, Model *m)
     int64_t *slot_base = slot_layout(a, m, si.n, &n_slots);
 
     cb_printf(b, "\n/* ======== model '%s' (%s) ======== */\n\n", P, m->keras_name);
+
+    emit_update_helper(g, m);
 
     /* train_step */
     cb_printf(b, "/* One training step: forward (training = true), loss, backward, %s update, assign(). */\n",
@@ -533,7 +554,9 @@ int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
               KLC_VERSION, o->source);
     cb_printf(&c, " *\n * Training code for the klc runtime (klc/runtime.h).  Every buffer is planned at\n"
                   " * compile time: the step functions address the runtime's slabs and allocate nothing.\n"
-                  " * Shapes are written [N, ...] where N is the batch (n rows in this step).\n */\n");
+                  " * Shapes are written [N, ...] where N is the batch (n rows in this step).\n"
+                  " * Compile with -O2 -fno-math-errno (klc_add_model does): C's errno for sqrtf would\n"
+                  " * otherwise keep the optimizer's loops from being vectorized.\n */\n");
     cb_printf(&c, "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n");
     cb_printf(&c, "#include \"%s\"\n", base_name(o->h_path));
     if (o->with_main)

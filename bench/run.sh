@@ -1,0 +1,47 @@
+#!/bin/sh
+# Training throughput of klc-generated C against PyTorch, one thread each.
+#
+#   bench/run.sh [ROUNDS] [ROWS]
+#
+# Builds bench/klc_bench (the models of bench/models.kl through the C API),
+# installs Debian's python3-torch if it is missing, then alternates one
+# epoch of klc and one of PyTorch on the same synthetic data (ROWS samples,
+# default 60,000), ROUNDS times (default 3) per model, and reports the median
+# samples per second of each and their ratio.
+set -eu
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+rows=${2:-60000}
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+py=/usr/bin/python3
+
+if ! $py -c "import torch" 2>/dev/null; then
+    echo "installing python3-torch (Debian) ..."
+    SUDO=""
+    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+    $SUDO apt-get install -y -q --no-install-recommends python3-torch >/dev/null
+fi
+cmake -S . -B build -DKLC_WERROR=ON >/dev/null
+cmake --build build --target klc_bench -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; one thread each"
+echo "torch $($py -c 'import torch; print(torch.__version__)'), OpenBLAS $(pkg-config --modversion openblas 2>/dev/null || echo '?')"
+printf '%-6s %14s %14s %8s\n' model "klc samples/s" "torch samples/s" ratio
+for model in seed mlp; do
+    : > /tmp/klc_bench.$$ ; : > /tmp/torch_bench.$$
+    # a warm-up epoch each, then alternate
+    build/bench/klc_bench "$model" 1 "$rows" >/dev/null
+    $py bench/torch_bench.py "$model" 1 "$rows" >/dev/null
+    i=0
+    while [ "$i" -lt "$rounds" ]; do
+        build/bench/klc_bench "$model" 1 "$rows" | awk '{print $3}' >> /tmp/klc_bench.$$
+        $py bench/torch_bench.py "$model" 1 "$rows" | awk '{print $3}' >> /tmp/torch_bench.$$
+        i=$((i + 1))
+    done
+    k=$(median < /tmp/klc_bench.$$)
+    t=$(median < /tmp/torch_bench.$$)
+    printf '%-6s %14s %14s %7.2fx\n' "$model" "$k" "$t" "$(echo "$k $t" | awk '{print $1 / $2}')"
+done
+rm -f /tmp/klc_bench.$$ /tmp/torch_bench.$$

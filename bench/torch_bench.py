@@ -1,0 +1,68 @@
+"""torch_bench.py — the same models trained with PyTorch, for bench/run.sh.
+
+    python3 torch_bench.py seed|mlp EPOCHS ROWS
+
+Same architecture, initial distributions, loss (crossentropy from the
+logits), optimizer (Adam, lr 1e-3, betas 0.9/0.999, eps 1e-7), batch size and
+data generator as klc_bench.c; one thread; the data reshuffled every epoch.
+Prints one line per epoch: "torch <model> <samples/s>".
+"""
+import math
+import sys
+import time
+
+import torch
+
+torch.set_num_threads(1)
+
+
+def data(rows, inputs, classes):
+    g = torch.Generator().manual_seed(12345)
+    x = torch.randn(rows, inputs, generator=g)
+    y = torch.randint(0, classes, (rows,), generator=g)
+    return x, y
+
+
+def model(name):
+    if name == "seed":
+        first = torch.nn.Linear(784, 64, bias=False)
+        torch.nn.init.uniform_(first.weight, -0.05, 0.05)
+        net = torch.nn.Sequential(first, torch.nn.ReLU(), torch.nn.Linear(64, 10))
+        return net, 32
+    if name == "mlp":
+        net = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024),
+                                  torch.nn.ReLU(), torch.nn.Linear(1024, 10))
+        return net, 256
+    raise SystemExit(f"unknown model {name}")
+
+
+def main():
+    name, epochs, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    net, batch = model(name)
+    for m in net:
+        if isinstance(m, torch.nn.Linear):  # Keras: glorot_uniform kernels, zero biases
+            if not (name == "seed" and m.out_features == 64):
+                torch.nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+    x, y = data(rows, 784, 10)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        perm = torch.randperm(rows)
+        for i in range(0, rows, batch):
+            idx = perm[i:i + batch]
+            xb, yb = x[idx], y[idx]
+            logits = net(xb)
+            loss = loss_fn(logits, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            # what Keras' fit does each step too: the batch's accuracy
+            _ = (logits.argmax(1) == yb).sum().item()
+        print(f"torch {name} {rows / (time.perf_counter() - t0):.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
