@@ -16,3 +16,4 @@ function(klc_e2e_test name kl)
 endfunction()
 
 klc_e2e_test(optimizers optimizers.kl)
+klc_e2e_test(losses losses.kl)
