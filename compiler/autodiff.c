@@ -13,7 +13,15 @@ typedef struct AD {
     IrValue **adj;    /* by value id: current adjoint (latest version) */
     bool *relevant;   /* by value id: active and reaches the loss */
     int n_ids;
+    PtrVec dead_arg;  /* IrValue*: an active operand whose use ... */
+    PtrVec dead_use;  /* IrValue*: ... by this instruction has no derivative */
 } AD;
+
+static void dead_edge(AD *ad, IrValue *arg, IrValue *use)
+{
+    vec_push(ad->a, &ad->dead_arg, arg);
+    vec_push(ad->a, &ad->dead_use, use);
+}
 
 /* ------------------------------------------------------------------------
  * Scalar derivatives
@@ -437,8 +445,10 @@ static void backprop_map(AD *ad, IrValue *v, IrValue *dy)
         if (!ad->relevant[x->id])
             continue;
         Scalar *p = outer ? mul(a, s_copy(a, outer), sdiff(a, inner, g)) : sdiff(a, body, g);
-        if (!p)
+        if (!p) {
+            dead_edge(ad, v->args[g->arg], v);
             continue;
+        }
         map_group(ad, v, g, scalar_fold(a, p), dy);
     }
 }
@@ -605,10 +615,82 @@ static void backprop(AD *ad, IrValue *v)
     }
 }
 
-void ad_differentiate(IrFunc *f, const Model *m)
+/* The layer a value belongs to, for a note. */
+static const LayerInst *layer_named(const Model *m, const char *name)
+{
+    for (int i = 0; name && i < m->layers.len; i++) {
+        const LayerInst *li = m->layers.items[i];
+        if (!strcmp(li->name, name))
+            return li;
+    }
+    return NULL;
+}
+
+/* Trainable weights that get no gradient: an error when they reach the loss
+ * only through operations without a derivative, a warning when they do not
+ * reach it at all. */
+static int check_weights(AD *ad, const Model *m, const bool *needed, Diag *d)
+{
+    IrFunc *f = ad->f;
+    int errors = 0;
+    bool *dep = arena_alloc(ad->a, sizeof(bool) * (size_t)ad->n_ids);
+    for (int w = 0; w < m->weights.len; w++) {
+        const Weight *wt = m->weights.items[w];
+        if (!wt->trainable)
+            continue;
+        IrValue *p = NULL;
+        for (int i = 0; i < f->insts.len && !p; i++) {
+            IrValue *v = f->insts.items[i];
+            if (v->op == IR_PARAM && v->index == wt->index)
+                p = v;
+        }
+        if (p && ad->adj[p->id])
+            continue;
+        if (!d)
+            continue;
+        if (!p || !needed[p->id]) {
+            diag_warning(d, wt->loc, "trainable weight '%s' does not affect the loss; it will not be trained",
+                         wt->key);
+            continue;
+        }
+        /* which values depend on the weight, then the first use that kills its gradient */
+        memset(dep, 0, sizeof(bool) * (size_t)ad->n_ids);
+        dep[p->id] = true;
+        for (int i = 0; i < f->insts.len; i++) {
+            IrValue *v = f->insts.items[i];
+            if (v->id >= ad->n_ids)
+                break;
+            for (int k = 0; k < v->nargs && !dep[v->id]; k++)
+                dep[v->id] = dep[v->args[k]->id];
+        }
+        IrValue *use = NULL; /* the earliest, in program order */
+        for (int i = 0; i < ad->dead_arg.len; i++) {
+            IrValue *arg = ad->dead_arg.items[i], *u = ad->dead_use.items[i];
+            if (dep[arg->id] && (!use || u->id < use->id))
+                use = u;
+        }
+        if (!use) { /* only through stop_gradient: the user asked for it */
+            diag_warning(d, wt->loc, "trainable weight '%s' reaches the loss only through stop_gradient(); it will "
+                         "not be trained", wt->key);
+            continue;
+        }
+        diag_error(d, use->loc, "the loss depends on trainable weight '%s' only through this operation, which has "
+                   "no gradient", wt->key);
+        const LayerInst *li = layer_named(m, use->layer);
+        if (li)
+            diag_note(d, li->loc, "in layer '%s' (%s), layer %d of '%s'", li->name, li->type, li->position, m->var);
+        diag_note(d, wt->loc, "'%s' is created here; make it trainable = false, or compute the loss from a "
+                  "differentiable expression", wt->key);
+        errors++;
+    }
+    return errors;
+}
+
+int ad_differentiate(IrFunc *f, const Model *m, Diag *d)
 {
     Arena *a = f->arena;
     AD ad;
+    memset(&ad, 0, sizeof ad);
     ad.f = f;
     ad.a = a;
     int n = f->insts.len;
@@ -636,7 +718,7 @@ void ad_differentiate(IrFunc *f, const Model *m)
     }
     /* reaching the loss */
     if (!f->loss)
-        return;
+        return 0;
     needed[f->loss->id] = true;
     for (int i = n - 1; i >= 0; i--) {
         IrValue *v = f->insts.items[i];
@@ -648,6 +730,12 @@ void ad_differentiate(IrFunc *f, const Model *m)
     for (int i = 0; i < n; i++) {
         IrValue *v = f->insts.items[i];
         ad.relevant[v->id] = active[v->id] && needed[v->id];
+        /* a needed value computed from an active one without a derivative:
+         * integer or boolean results (comparisons, casts) */
+        if (needed[v->id] && !active[v->id] && v->op != IR_STOP_GRAD)
+            for (int k = 0; k < v->nargs; k++)
+                if (active[v->args[k]->id])
+                    dead_edge(&ad, v->args[k], v);
     }
 
     /* everything made from here on is the backward pass */
@@ -670,6 +758,8 @@ void ad_differentiate(IrFunc *f, const Model *m)
             ((IrValue *)f->insts.items[k])->layer = v->layer;
     }
 
+    int errors = check_weights(&ad, m, needed, d);
+
     /* one gradient per trainable weight, zero when it does not reach the loss */
     for (int w = 0; w < m->weights.len; w++) {
         const Weight *wt = m->weights.items[w];
@@ -690,4 +780,5 @@ void ad_differentiate(IrFunc *f, const Model *m)
         sink->index = wt->index;
         ir_add_arg(f, sink, g);
     }
+    return errors;
 }

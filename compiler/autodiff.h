@@ -25,9 +25,14 @@
 #ifndef KLC_AUTODIFF_H
 #define KLC_AUTODIFF_H
 
+#include "diag.h"
 #include "ir.h"
 #include "model.h"
 
-void ad_differentiate(IrFunc *f, const Model *m);
+/* Returns the number of errors reported: a trainable weight that reaches the
+ * loss only through operations without a derivative (round, a comparison,
+ * an integer cast, ...) is an error at that operation; a weight that does not
+ * reach the loss at all is a warning (Keras: "Gradients do not exist"). */
+int ad_differentiate(IrFunc *f, const Model *m, Diag *d);
 
 #endif /* KLC_AUTODIFF_H */

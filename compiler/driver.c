@@ -110,7 +110,7 @@ int driver_run(const DriverOptions *o)
         break;
     case MODE_DUMP_IR:
         for (int i = 0; i < n; i++) {
-            pipeline_prepare(models[i]);
+            pipeline_prepare(models[i], NULL);
             printf("%s# model %s\n", i ? "\n" : "", models[i]->var);
             ir_dump(stdout, models[i]->train);
             ir_dump(stdout, models[i]->infer);

@@ -308,7 +308,7 @@ static void emit_model(Gen *g, Model *m)
     const char *P = m->var;
     WeightLayout wl = plan_weights(a, m);
 
-    pipeline_prepare(m);
+    pipeline_prepare(m, NULL);
     IrFunc *test = m->infer;
     IrFunc *predict = m->predict;
     Plan *ptrain = plan_function(a, m->train, &wl);

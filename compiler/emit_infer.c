@@ -100,7 +100,7 @@ static void emit_array(CBuf *b, Arena *a, const char *name, const float *v, int6
 
 int emit_inference(Arena *a, Model *m, const InferOptions *o)
 {
-    pipeline_prepare(m);
+    pipeline_prepare(m, NULL);
     WeightLayout wl = plan_weights(a, m);
     IrFunc *f = m->predict;
     Plan *p = plan_function(a, f, &wl);

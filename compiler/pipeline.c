@@ -27,19 +27,21 @@ static IrFunc *without_loss(Arena *a, const IrFunc *f, const char *name)
     return r;
 }
 
-void pipeline_prepare(Model *m)
+int pipeline_prepare(Model *m, Diag *d)
 {
     if (m->prepared)
-        return;
+        return 0;
     m->prepared = true;
+    int errors = 0;
     m->train->name = "train";
     m->infer->name = "test";
     ir_simplify(m->train);
     if (m->compiled)
-        ad_differentiate(m->train, m);
+        errors = ad_differentiate(m->train, m, d);
     ir_simplify(m->train);
     ir_fuse(m->train);
     ir_simplify(m->infer);
     ir_fuse(m->infer);
     m->predict = without_loss(m->train->arena, m->infer, "predict");
+    return errors;
 }

@@ -9,8 +9,11 @@
 #ifndef KLC_PIPELINE_H
 #define KLC_PIPELINE_H
 
+#include "diag.h"
 #include "model.h"
 
-void pipeline_prepare(Model *m);
+/* Returns the number of errors (non-differentiable uses of weights), reported
+ * through d; idempotent (a second call does nothing and returns 0). */
+int pipeline_prepare(Model *m, Diag *d);
 
 #endif /* KLC_PIPELINE_H */

@@ -23,6 +23,7 @@
 
 #include "elab.h"
 #include "parse.h"
+#include "pipeline.h"
 
 #include "prelude.inc"
 
@@ -1097,6 +1098,9 @@ static void finish_models(Sema *s)
             loss_build(s, m, m->train);
             loss_build(s, m, m->infer);
         }
+        /* derive the gradients now, so --check reports weights without one */
+        if (!m->broken && diag_error_count(s->diag) == 0)
+            pipeline_prepare(m, s->diag);
     }
 }
 
