@@ -16,10 +16,11 @@ static void put_escaped(FILE *out, const char *s)
 }
 
 static void node(FILE *out, const char *id, const char *name, const char *type, const char *in, const char *outs,
-                 int64_t params, bool trainable_all)
+                 int64_t params, int64_t trainable)
 {
-    char count[64];
+    char count[64], tc[64];
     klc_format_thousands(count, sizeof count, params);
+    klc_format_thousands(tc, sizeof tc, trainable);
     fprintf(out, "    %s [label=\"{", id);
     put_escaped(out, name);
     fputs(" (", out);
@@ -28,8 +29,12 @@ static void node(FILE *out, const char *id, const char *name, const char *type, 
     put_escaped(out, in);
     fputc('|', out);
     put_escaped(out, outs);
-    fprintf(out, "}|%s param%s%s}\"];\n", count, params == 1 ? "" : "s",
-            params && !trainable_all ? " (some not trainable)" : "");
+    fprintf(out, "}|%s param%s", count, params == 1 ? "" : "s");
+    if (params && trainable == 0)
+        fputs(" (not trainable)", out);
+    else if (trainable < params)
+        fprintf(out, " (%s trainable)", tc);
+    fputs("}\"];\n", out);
 }
 
 void emit_dot(FILE *out, Arena *a, const Model *m)
@@ -49,13 +54,13 @@ void emit_dot(FILE *out, Arena *a, const Model *m)
     fputs("    node [shape=record, fontname=\"Helvetica\", fontsize=11];\n", out);
     fputs("    edge [fontname=\"Helvetica\", fontsize=10];\n", out);
     const char *in = shape_keras(a, &m->input_shape);
-    node(out, "input_layer", "input_layer", "InputLayer", in, in, 0, true);
+    node(out, "input_layer", "input_layer", "InputLayer", in, in, 0, 0);
     const char *prev = "input_layer";
     for (int i = 0; i < m->layers.len; i++) {
         const LayerInst *li = m->layers.items[i];
         const char *id = arena_printf(a, "layer_%d", i);
         node(out, id, li->name, li->type, shape_keras(a, &li->in_shape), shape_keras(a, &li->out_shape), li->params,
-             li->params == li->trainable_params);
+             li->trainable_params);
         fprintf(out, "    %s -> %s;\n", prev, id);
         prev = id;
     }

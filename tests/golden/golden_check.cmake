@@ -1,7 +1,7 @@
 # golden_check.cmake — run klc on one golden file and compare with its .expected.
 #
 #   cmake -DKLC=path/to/klc -DINPUT=name.kl -DEXPECTED=/abs/name.expected
-#         -DMODE=check|summary|dump-ast [-DACTUAL=/abs/scratch/name.actual]
+#         -DMODE=check|summary|dump-ast|dot [-DACTUAL=/abs/scratch/name.actual]
 #         -P golden_check.cmake
 #
 # Run it in the directory holding INPUT (ctest's WORKING_DIRECTORY), so the
@@ -25,6 +25,8 @@ elseif(MODE STREQUAL "summary")
   set(flag --summary)
 elseif(MODE STREQUAL "dump-ast")
   set(flag --dump-ast)
+elseif(MODE STREQUAL "dot")
+  set(flag --dot)
 else()
   message(FATAL_ERROR "golden_check.cmake: unknown MODE '${MODE}'")
 endif()
