@@ -564,6 +564,35 @@ static void emit_gemm(Codegen *g, IrValue *v, const Gemm *gm)
             cg_real(a, v->into ? 1 : 0, g->f64), name_of(g, v), N);
 }
 
+/* Does the sum run over outer axes of what it reads, with the last output
+ * variable indexing the innermost axis?  Then reduction loops go outermost. */
+static bool read_last_is(const Scalar *s, int var, int n_out, bool *red_outer)
+{
+    if (!s)
+        return false;
+    bool found = false;
+    if (s->op == S_READ && s->rank > 0) {
+        int v;
+        if (sub_is_var(&s->sub[s->rank - 1], &v) && v == var) {
+            found = true;
+            for (int j = 0; j < s->rank - 1; j++)
+                for (int k = n_out; k < KLC_MAXVARS; k++)
+                    if (s->sub[j].coef[k])
+                        *red_outer = true;
+        }
+    }
+    return read_last_is(s->a, var, n_out, red_outer) || read_last_is(s->b, var, n_out, red_outer) ||
+           read_last_is(s->c, var, n_out, red_outer) || found;
+}
+
+static bool reduce_outer(const Comp *c, const IrValue *v)
+{
+    if (c->red != RED_SUM || c->n_out == 0 || v->type != DT_F32)
+        return false;
+    bool red_outer = false;
+    return read_last_is(c->body, c->n_out - 1, c->n_out, &red_outer) && red_outer;
+}
+
 static void emit_map(Codegen *g, IrValue *v)
 {
     Arena *a = g->a;
@@ -591,6 +620,25 @@ static void emit_map(Codegen *g, IrValue *v)
         osub[j] = sub_var(j);
     const char *off = offset_text(g, &cx, &v->shape, c->n_out, osub);
     const char *op = v->into ? "+=" : "=";
+    if (reduce_outer(c, v)) {
+        /* Sums over a leading axis (a bias gradient, mean over the batch):
+         * reduction loops outermost, so each pass streams contiguous rows into
+         * the output.  Each output element adds the same terms in the same
+         * order as the plain nest would. */
+        if (!v->into) {
+            for (int k = 0; k < c->n_out; k++)
+                open_loop(g, cx.var[k], c->ext[k]);
+            cb_line(g->b, "%s[%s] = 0;", out, off);
+            close_loops(g, c->n_out);
+        }
+        for (int k = c->n_out; k < nv; k++)
+            open_loop(g, cx.var[k], c->ext[k]);
+        for (int k = 0; k < c->n_out; k++)
+            open_loop(g, cx.var[k], c->ext[k]);
+        cb_line(g->b, "%s[%s] += %s;", out, off, expr(g, &cx, c->body));
+        close_loops(g, nv);
+        return;
+    }
     for (int k = 0; k < c->n_out; k++)
         open_loop(g, cx.var[k], c->ext[k]);
     if (c->red == RED_NONE) {
