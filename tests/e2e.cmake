@@ -17,3 +17,13 @@ endfunction()
 
 klc_e2e_test(optimizers optimizers.kl)
 klc_e2e_test(losses losses.kl)
+klc_e2e_test(learn learn.kl)
+klc_e2e_test(repro repro.kl)
+
+# The seed program (PRODUCT.md §1, verbatim) as a trainer program, run by
+# test_trainer.c on .npy files.
+klc_add_model(e2e_seed_trainer e2e/seed.kl MAIN OUTPUT_NAME e2e_seed)
+klc_unit_test(test_e2e_trainer SOURCES e2e/test_trainer.c LIBS klc_e2e_util klc_runtime m LABELS e2e)
+target_include_directories(test_e2e_trainer PRIVATE ${KLC_E2E_DIR})
+target_compile_definitions(test_e2e_trainer PRIVATE SEED_TRAINER="$<TARGET_FILE:e2e_seed_trainer>")
+add_dependencies(test_e2e_trainer e2e_seed_trainer)
