@@ -590,6 +590,7 @@ Value *elementwise(Elab *e, SrcLoc loc, int n, Value **ops, const Node **nodes, 
 {
     Arena *a = e->arena;
     bool any_tensor = false, any_scalar = false;
+    int batch_int = -1; /* an operand that is an int depending on the batch size (N): run-time only */
     for (int i = 0; i < n; i++) {
         if (ops[i]->kind == V_ERR)
             return ops[i];
@@ -601,12 +602,20 @@ Value *elementwise(Elab *e, SrcLoc loc, int n, Value **ops, const Node **nodes, 
         case V_TENSOR: any_tensor = true; break;
         case V_SCALAR: case V_INDEX: any_scalar = true; break;
         default:
-            if (!is_number(ops[i])) {
+            if (ops[i]->kind == V_INT && batch_int < 0) {
+                batch_int = i;
+            } else if (!is_number(ops[i])) {
                 diag_error(e->diag, nodes[i]->loc, "%s needs numbers or tensors, not %s", what,
                            v_describe(a, ops[i]));
                 return v_err(a);
             }
         }
+    }
+    /* x / N: the batch size is a number when the tensor code runs, not before */
+    if (batch_int >= 0 && !is_number(ops[batch_int]) && !any_tensor && !(e->comp && any_scalar)) {
+        diag_error(e->diag, nodes[batch_int]->loc, "%s needs numbers or tensors, not %s", what,
+                   v_describe(a, ops[batch_int]));
+        return v_err(a);
     }
     Scalar *sc[4];
     if (e->comp && (any_scalar || any_tensor)) {
@@ -648,6 +657,8 @@ Value *elementwise(Elab *e, SrcLoc loc, int n, Value **ops, const Node **nodes, 
         if (ops[i]->kind == V_TENSOR) {
             IrValue *t = ops[i]->t;
             sc[i] = broadcast_read(a, arg_slot(e->fn, m, t), &t->shape, &out, t->type);
+        } else if (ops[i]->kind == V_INT && !dim_is_const(ops[i]->i)) {
+            sc[i] = s_dim(a, ops[i]->i);
         } else {
             sc[i] = s_const(a, number(ops[i]));
         }
