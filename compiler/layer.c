@@ -513,6 +513,32 @@ static const char *instantiation_text(Arena *a, const LayerSpec *ls)
     return node_text(a, ls->call, 60);
 }
 
+/* Every tensor of a step lives in a workspace sized c + k * batch: one
+ * whose size grows with the square of the batch (the [N, N] of
+ * x @ transpose(x)) cannot be stored, and is refused where it is made. */
+static bool storable(Elab *e, const IrFunc *f, int first)
+{
+    for (int i = first; i < f->insts.len; i++) {
+        const IrValue *v = f->insts.items[i];
+        Dim count;
+        if (shape_count(&v->shape, &count))
+            continue;
+        int batch_axes = 0;
+        for (int j = 0; j < v->shape.rank; j++)
+            batch_axes += !dim_is_const(v->shape.d[j]);
+        if (batch_axes > 1)
+            diag_error(e->diag, v->loc,
+                       "this makes a tensor of shape %s, whose size grows with the square of the batch size; "
+                       "klc stores tensors of at most one batch-sized dimension",
+                       shape_str(e->arena, &v->shape));
+        else
+            diag_error(e->diag, v->loc, "this makes a tensor of shape %s, which has too many elements",
+                       shape_str(e->arena, &v->shape));
+        return false;
+    }
+    return true;
+}
+
 /* Elaborate call() into f with input tensor x; returns the output or poison. */
 static Value *elaborate_call(Elab *base, Scope *build_scope, const Node *calldef, IrFunc *f, IrValue *x,
                              bool training)
@@ -670,7 +696,7 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
         for (int t = 0; t < 2; t++) {
             int first = fs[t]->insts.len;
             out[t] = elaborate_call(&e, bs, calldef, fs[t], fs[t]->output, t == 0);
-            if (out[t]->kind == V_ERR)
+            if (out[t]->kind == V_ERR || !storable(&e, fs[t], first))
                 ok = false;
             for (int i = first; i < fs[t]->insts.len; i++) /* tag for readable names in the C */
                 ((IrValue *)fs[t]->insts.items[i])->layer = li->name;
