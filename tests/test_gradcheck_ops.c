@@ -12,7 +12,10 @@
  *   3. the double-precision step run twice, with the workspace sized for the
  *      batch and for a larger capacity: the loss and every gradient must be
  *      the same (the generated code must size its loops by the rows of the
- *      batch, n, and only address its buffers by the capacity).
+ *      batch, n, and only address its buffers by the capacity);
+ *   4. the float training step (what fit runs: BLAS sgemm, float helpers)
+ *      must compute the gradients of the double one, to float accuracy
+ *      (1e-4 of the largest gradient of each weight).
  *
  * Data conventions (the .kl files are written for them):
  *   - float inputs are standard normal;
@@ -188,6 +191,76 @@ static double step_f64(klc_model *m, const klc_tensor *x, const klc_tensor *y, i
     return s.loss;
 }
 
+/* The float training step's gradients against the double step's (the same
+ * weights, data and dropout seed); the update it then applies is not
+ * looked at. */
+static void check_float_step(klc_model *m, const klc_tensor *x, const klc_tensor *y)
+{
+    const klc_model_def *def = klc_model_def_of(m);
+    size_t np = (size_t)(def->n_params > 0 ? def->n_params : 1);
+    size_t ns = (size_t)(def->n_state > 0 ? def->n_state : 1);
+    size_t nslots = (size_t)(def->n_slots > 0 ? def->n_slots : 1);
+    int64_t n = x->shape[0];
+    double *g64 = calloc(np, sizeof *g64);
+    float *params = calloc(np, sizeof *params), *grads = calloc(np, sizeof *grads);
+    float *state = calloc(ns, sizeof *state), *slots = calloc(nslots, sizeof *slots);
+    float *work = calloc((size_t)(def->work_c + def->work_k * n) + 1, sizeof *work);
+    int32_t *iwork = calloc((size_t)(def->iwork_c + def->iwork_k * n) + 1, sizeof *iwork);
+    float *y_pred = calloc((size_t)(n * per_sample(def->output_rank, def->output_shape)), sizeof *y_pred);
+    double *added = calloc((size_t)def->n_added_metrics + 1, sizeof *added);
+    assert_true(g64 && params && grads && state && slots && work && iwork && y_pred && added);
+    step_f64(m, x, y, n, g64);
+    for (int i = 0; i < def->n_tensors; i++) {
+        const klc_tensor_def *t = &def->tensors[i];
+        memcpy((t->kind == KLC_TENSOR_PARAM ? params : state) + t->offset, klc_model_weight(m, t->name),
+               (size_t)t->size * sizeof(float));
+    }
+    for (int64_t i = 0; i < def->work_c + def->work_k * n; i++)
+        work[i] = NAN;
+    klc_step s;
+    memset(&s, 0, sizeof s);
+    s.n = n;
+    s.cap = n;
+    s.x = x->data;
+    s.y = y ? y->data : NULL;
+    s.params = params;
+    s.grads = grads;
+    s.state = state;
+    s.slots = slots;
+    s.work = work;
+    s.iwork = iwork;
+    s.learning_rate = 0.0f;
+    s.seed = 0x5eed;
+    s.y_pred = y_pred;
+    s.added_metrics = added;
+    def->train_step(&s);
+    /* (the losses are not compared: a probability clipped to 1 - 1e-7 is
+     * 1 - 1.19e-7 in float, as in Keras, and log(1 - p) differs visibly) */
+    for (int i = 0; i < def->n_tensors; i++) {
+        const klc_tensor_def *t = &def->tensors[i];
+        if (t->kind != KLC_TENSOR_PARAM)
+            continue;
+        double scale = 1e-30;
+        for (int64_t j = 0; j < t->size; j++)
+            scale = fmax(scale, fabs(g64[t->offset + j]));
+        for (int64_t j = 0; j < t->size; j++) {
+            double a = grads[t->offset + j], b = g64[t->offset + j];
+            if (!(fabs(a - b) <= 1e-4 * scale + 1e-6))
+                fail_msg("model '%s' (%s): d %s[%lld] is %.9g in the float step but %.9g in the double one",
+                         def->name, def->source, t->name, (long long)j, a, b);
+        }
+    }
+    free(g64);
+    free(params);
+    free(grads);
+    free(state);
+    free(slots);
+    free(work);
+    free(iwork);
+    free(y_pred);
+    free(added);
+}
+
 static void check_capacity(klc_model *m, const klc_tensor *x, const klc_tensor *y)
 {
     const klc_model_def *def = klc_model_def_of(m);
@@ -268,6 +341,7 @@ static void test_model(void **state)
     make_x(def, GC_ROWS, 42, &x);
     int has_y = make_y(def, GC_ROWS, 43, &y);
     check_capacity(m, &x, has_y ? &y : NULL);
+    check_float_step(m, &x, has_y ? &y : NULL);
     klc_tensor_free(&x);
     klc_tensor_free(&y);
     klc_model_free(m);
