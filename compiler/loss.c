@@ -186,7 +186,15 @@ static IrValue *per_sample_loss(LB *b, IrValue *y, IrValue *labels)
             lab = ew(b, s, s_bin(a, S_ADD, s_bin(a, S_MUL, rd(b, 0, s), k(b, 1 - l->label_smoothing)),
                                  k(b, 0.5 * l->label_smoothing)), 1, args);
         }
-        IrValue *z = l->from_logits ? y : sigmoid_input(y);
+        /* TensorFlow takes a sigmoid output's logits even with from_logits = true
+         * (it warns), as it does for a softmax output */
+        IrValue *z = sigmoid_input(y);
+        if (z && l->from_logits)
+            diag_warning(b->s->diag, l->loc,
+                         "from_logits = true, but the model's output comes from a sigmoid; the loss uses its "
+                         "logits, as TensorFlow does");
+        if (!z && l->from_logits)
+            z = y;
         IrValue *e;
         if (z) { /* max(z, 0) - z y + log(1 + e^-|z|) */
             IrValue *args[2] = {z, lab};
@@ -216,12 +224,13 @@ static IrValue *per_sample_loss(LB *b, IrValue *y, IrValue *labels)
             body = s_bin(a, S_MUL, d, s_copy(a, d));
         else if (l->kind == LOSS_MEAN_ABSOLUTE_ERROR)
             body = s_un(a, S_ABS, d);
-        else { /* |e| <= delta ? 0.5 e^2 : delta |e| - 0.5 delta^2 */
+        else { /* |e| <= delta ? 0.5 e^2 : 0.5 delta^2 + delta (|e| - delta), in Keras' order */
             double dl = l->delta;
+            float dl32 = (float)dl;
             body = s_select(a, s_bin(a, S_LE, s_un(a, S_ABS, d), k(b, dl)),
                             s_bin(a, S_MUL, k(b, 0.5), s_bin(a, S_MUL, s_copy(a, d), s_copy(a, d))),
-                            s_bin(a, S_SUB, s_bin(a, S_MUL, k(b, dl), s_un(a, S_ABS, s_copy(a, d))),
-                                  k(b, 0.5 * dl * dl)));
+                            s_bin(a, S_ADD, k(b, (float)(0.5f * (dl32 * dl32))),
+                                  s_bin(a, S_MUL, k(b, dl), s_bin(a, S_SUB, s_un(a, S_ABS, s_copy(a, d)), k(b, dl)))));
         }
         return reduce_last(b, ew(b, s, body, 2, args), RED_MEAN);
     }

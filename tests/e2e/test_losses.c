@@ -401,6 +401,14 @@ static void test_bce_logits_and_sigmoid(void **state)
     expect_log(&logs, "binary_accuracy", 10.0 / 15, 0);
     klc_model_free(m);
     expect_train_loss(&bce_sigmoid_def, &B_LOGITS[0][0], 3, B_LABELS, 3, want);
+
+    /* from_logits = true on a sigmoid output: TensorFlow's fit warns and uses the
+     * sigmoid's logits (keras-semantics §4.2), as for a softmax output */
+    m = identity_model(&bce_sigmoid_from_logits_def);
+    evaluate(m, &B_LOGITS[0][0], 3, B_LABELS, 3, BATCH, &logs);
+    expect_log(&logs, "loss", want, 1e-6);
+    klc_model_free(m);
+    expect_train_loss(&bce_sigmoid_from_logits_def, &B_LOGITS[0][0], 3, B_LABELS, 3, want);
 }
 
 static void test_bce_probabilities(void **state)
