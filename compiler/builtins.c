@@ -179,12 +179,6 @@ static Scalar *e_clip(Arena *a, Scalar **o, const double *p)
     return s_bin(a, S_MIN2, s_bin(a, S_MAX2, o[0], o[1]), o[2]);
 }
 
-static Scalar *e_cast_float(Arena *a, Scalar **o, const double *p)
-{
-    (void)p;
-    return o[0]->type == DT_F32 ? o[0] : s_un(a, S_TOFLOAT, o[0]);
-}
-
 /* ------------------------------------------------------------------------
  * Handlers
  * --------------------------------------------------------------------- */
@@ -1206,11 +1200,15 @@ static Value *h_assign(Elab *e, const Builtin *b, Args *args, const Node *call)
     IrValue *t;
     if (val->kind == V_TENSOR) {
         t = val->t;
-    } else {
-        Value *c = elementwise(e, call->loc, 1, &val, &nd[1], e_cast_float, NULL, "assign()");
-        if (c->kind != V_TENSOR)
+    } else { /* a number: the weight's shape filled with it (elementwise() would fold it to a number) */
+        double x;
+        if (!want_float(e, val, nd[1], "assign()'s value", &x))
             return err(e);
-        t = c->t;
+        Comp *c = comp_new(a, w->shape.rank, 0);
+        for (int j = 0; j < w->shape.rank; j++)
+            c->ext[j] = w->shape.d[j];
+        c->body = s_const(a, x);
+        t = ir_map(e->fn, &w->shape, DT_F32, c, call->loc);
     }
     IrValue *sg = ir_new(e->fn, IR_STOP_GRAD, &t->shape, DT_F32, call->loc);
     ir_add_arg(e->fn, sg, t);
