@@ -3,6 +3,8 @@
 #   golden/summary/NAME.kl   klc NAME.kl --summary: stdout and exit status
 #   golden/ast/NAME.kl       klc NAME.kl --dump-ast: stdout and exit status
 #   golden/dot/NAME.kl       klc NAME.kl --dot: stdout and exit status
+#   golden/ir/NAME.kl        klc NAME.kl --dump-ir: stdout (KIR: forward, loss,
+#                            derived backward pass) and exit status
 # each compared with NAME.expected by golden/golden_check.cmake, run in the
 # file's directory so the paths in messages are bare file names.
 # KLC_UPDATE_GOLDEN=1 ctest -L golden rewrites the .expected files.
@@ -10,13 +12,15 @@ set(KLC_GOLDEN_DIR ${CMAKE_CURRENT_SOURCE_DIR}/golden)
 set(KLC_GOLDEN_SCRATCH ${CMAKE_CURRENT_BINARY_DIR}/golden)
 file(MAKE_DIRECTORY ${KLC_GOLDEN_SCRATCH})
 
-foreach(kind errors summary ast dot)
+foreach(kind errors summary ast dot ir)
   if(kind STREQUAL "errors")
     set(mode check)
   elseif(kind STREQUAL "summary")
     set(mode summary)
   elseif(kind STREQUAL "dot")
     set(mode dot)
+  elseif(kind STREQUAL "ir")
+    set(mode dump-ir)
   else()
     set(mode dump-ast)
   endif()

@@ -1,7 +1,7 @@
 # golden_check.cmake — run klc on one golden file and compare with its .expected.
 #
 #   cmake -DKLC=path/to/klc -DINPUT=name.kl -DEXPECTED=/abs/name.expected
-#         -DMODE=check|summary|dump-ast|dot [-DACTUAL=/abs/scratch/name.actual]
+#         -DMODE=check|summary|dump-ast|dump-ir|dot [-DACTUAL=/abs/scratch/name.actual]
 #         -P golden_check.cmake
 #
 # Run it in the directory holding INPUT (ctest's WORKING_DIRECTORY), so the
@@ -9,7 +9,7 @@
 #   check      klc INPUT --check: its stderr, then a last line "exit: N";
 #              stdout must be empty;
 #   summary    klc INPUT --summary: its stdout, then "exit: N"; stderr empty;
-#   dump-ast   klc INPUT --dump-ast: likewise.
+#   dump-ast   klc INPUT --dump-ast: likewise (and dump-ir, dot).
 # With KLC_UPDATE_GOLDEN=1 in the environment the .expected file is
 # (re)written from what klc printed and the check passes.
 cmake_minimum_required(VERSION 3.20)
@@ -25,6 +25,8 @@ elseif(MODE STREQUAL "summary")
   set(flag --summary)
 elseif(MODE STREQUAL "dump-ast")
   set(flag --dump-ast)
+elseif(MODE STREQUAL "dump-ir")
+  set(flag --dump-ir)
 elseif(MODE STREQUAL "dot")
   set(flag --dot)
 else()
