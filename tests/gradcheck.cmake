@@ -6,8 +6,8 @@
 #   grad_exact                hand-computed gradients where finite differences
 #                             cannot tell (max ties, repeated gather ids,
 #                             stop_gradient, add_metric)
-#   golden.ir.<name>          klc --dump-ir of tests/golden/ir/<name>.kl
-#   klc_deterministic         compiling a file twice gives identical C
+#   klc_deterministic         compiling a file twice gives identical C and IR
+# (The IR golden tests, golden.ir.<name>, are registered by golden.cmake.)
 #
 # The generated C is compiled with -Werror so that emitter sloppiness fails
 # the build.
