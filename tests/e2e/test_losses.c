@@ -26,6 +26,7 @@
 
 #include "e2e_losses.h"
 #include "e2e_util.h"
+#include "model.h" /* runtime internals: the learning rate */
 
 #define ROWS 5
 #define BATCH 2
@@ -612,6 +613,28 @@ static void test_add_loss_metric_regularizers(void **state)
     for (int i = 0; i < ROWS * 3; i++)
         all += R_PRED[i / 3][i % 3];
     assert_false(e2e_close(all / 15, x_mean, 1e-3, 0));
+    klc_model_free(m);
+
+    /* fit aggregates an epoch the same way: with the learning rate at 0 the
+     * weights stay put, and 5 rows in batches of 2 (in order) give evaluate's
+     * batches: the loss weighted by batch size, mae over all rows, x_mean
+     * the plain mean of the three batch values */
+    m = extras_model(&extras_def);
+    m->learning_rate = 0.0f;
+    {
+        int64_t shp[2] = { ROWS, 3 };
+        klc_tensor xt = klc_tensor_wrap(KLC_F32, 2, shp, (void *)R_PRED);
+        klc_tensor yt = klc_tensor_wrap(KLC_F32, 2, shp, (void *)R_TRUE);
+        klc_fit_options opt = { .epochs = 2, .batch_size = BATCH, .no_shuffle = 1 };
+        klc_history h;
+        assert_int_equal(klc_fit(m, &xt, &yt, &opt, &h), 0);
+        for (int e = 0; e < 2; e++) {
+            expect_log(&h.logs[e], "loss", loss, 1e-6);
+            expect_log(&h.logs[e], "mae", mae, 1e-6);
+            expect_log(&h.logs[e], "x_mean", x_mean, 1e-6);
+        }
+        klc_history_free(&h);
+    }
     klc_model_free(m);
 
     /* training: one batch of all rows, before the update */
