@@ -518,7 +518,12 @@ static Value *h_expand_squeeze(Elab *e, const Builtin *b, Args *args, const Node
     memset(&out, 0, sizeof out);
     if (expand) {
         int ax;
-        if (s->rank + 1 > KLC_MAXRANK || !want_axis(e, v[1], nd[1], s->rank + 1, &ax))
+        if (s->rank + 1 > KLC_MAXRANK) {
+            diag_error(e->diag, call->loc, "expand_dims() would make a tensor of rank %d (at most %d)",
+                       s->rank + 1, KLC_MAXRANK);
+            return err(e);
+        }
+        if (!want_axis(e, v[1], nd[1], s->rank + 1, &ax))
             return err(e);
         for (int j = 0, i = 0; j <= s->rank; j++)
             out.d[out.rank++] = j == ax ? dim_const(1) : s->d[i++];
@@ -582,8 +587,10 @@ static Value *h_concatenate(Elab *e, const Builtin *b, Args *args, const Node *c
                        shape_str(a, &first->t->shape), shape_str(a, s), axis);
             return err(e);
         }
-        if (!dim_add(out.d[axis], s->d[axis], &out.d[axis]))
+        if (!dim_add(out.d[axis], s->d[axis], &out.d[axis])) {
+            diag_error(e->diag, nd[0]->loc, "concatenating along axis %d overflows its size", axis);
             return err(e);
+        }
         ir_add_arg(e->fn, r, x->t);
     }
     r->shape = out;
@@ -613,8 +620,11 @@ static Value *h_one_hot(Elab *e, const Builtin *b, Args *args, const Node *call)
                    x->type == DT_BOOL ? "bool" : "float");
         return err(e);
     }
-    if (x->shape.rank + 1 > KLC_MAXRANK)
+    if (x->shape.rank + 1 > KLC_MAXRANK) {
+        diag_error(e->diag, call->loc, "one_hot() would make a tensor of rank %d (at most %d)", x->shape.rank + 1,
+                   KLC_MAXRANK);
         return err(e);
+    }
     Shape out = x->shape;
     out.d[out.rank++] = dim_const(nc);
     Comp *c = comp_new(a, out.rank, 0);
