@@ -1457,7 +1457,20 @@ Value *call_value(Elab *e, Value *callee, Args *args, const Node *call)
     }
 }
 
+static Value *eval_node(Elab *e, Scope *s, const Node *n);
+
+/* Poison (V_ERR) means an error was reported: one that was not would let a
+ * wrong program pass as correct, so that is an internal fault. */
 Value *eval(Elab *e, Scope *s, const Node *n)
+{
+    Value *v = eval_node(e, s, n);
+    if (v->kind == V_ERR && diag_error_count(e->diag) == 0)
+        klc_internal_fault(__FILE__, __LINE__, "an expression failed without a message (%s:%d)",
+                           n->loc.file ? n->loc.file->path : "?", n->loc.start);
+    return v;
+}
+
+static Value *eval_node(Elab *e, Scope *s, const Node *n)
 {
     Arena *a = e->arena;
     if (++e->sema->steps > MAX_EVAL_STEPS) {
