@@ -21,7 +21,13 @@ klc_e2e_test(learn learn.kl)
 klc_e2e_test(repro repro.kl)
 
 # The seed program (PRODUCT.md §1, verbatim) as a trainer program, run by
-# test_trainer.c on .npy files.
+# test_trainer.c on .npy files.  e2e/seed.kl is a copy of examples/seed.kl,
+# kept here so these tests stand alone; the two must not drift apart.
+if(EXISTS ${PROJECT_SOURCE_DIR}/examples/seed.kl)
+  add_test(NAME e2e.seed_copy
+    COMMAND ${CMAKE_COMMAND} -E compare_files ${PROJECT_SOURCE_DIR}/examples/seed.kl ${KLC_E2E_DIR}/seed.kl)
+  set_tests_properties(e2e.seed_copy PROPERTIES LABELS e2e)
+endif()
 klc_add_model(e2e_seed_trainer e2e/seed.kl MAIN OUTPUT_NAME e2e_seed)
 klc_unit_test(test_e2e_trainer SOURCES e2e/test_trainer.c LIBS klc_e2e_util klc_runtime m LABELS e2e)
 target_include_directories(test_e2e_trainer PRIVATE ${KLC_E2E_DIR})
