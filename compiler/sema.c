@@ -1086,6 +1086,8 @@ static void finish_models(Sema *s)
 {
     for (int i = 0; i < s->program->models.len; i++) {
         Model *m = s->program->models.items[i];
+        if (m->broken && diag_error_count(s->diag) == 0) /* a wrong model must never pass as correct */
+            klc_internal_fault(__FILE__, __LINE__, "model '%s' failed to check without a message", m->var);
         if (m->broken || !m->train->input)
             continue;
         IrValue *outs[2] = {m->train->output, m->infer->output};
