@@ -629,13 +629,13 @@ static const LayerInst *layer_named(const Model *m, const char *name)
 /* Trainable weights that get no gradient: an error when they reach the loss
  * only through operations without a derivative, a warning when they do not
  * reach it at all. */
-static int check_weights(AD *ad, const Model *m, const bool *needed, Diag *d)
+static int check_weights(AD *ad, Model *m, const bool *needed, Diag *d)
 {
     IrFunc *f = ad->f;
     int errors = 0;
     bool *dep = arena_alloc(ad->a, sizeof(bool) * (size_t)ad->n_ids);
     for (int w = 0; w < m->weights.len; w++) {
-        const Weight *wt = m->weights.items[w];
+        Weight *wt = m->weights.items[w];
         if (!wt->trainable)
             continue;
         IrValue *p = NULL;
@@ -646,6 +646,8 @@ static int check_weights(AD *ad, const Model *m, const bool *needed, Diag *d)
         }
         if (p && ad->adj[p->id])
             continue;
+        /* Keras drops variables without a gradient before weight decay and the update */
+        wt->no_grad = true;
         if (!d)
             continue;
         if (!p || !needed[p->id]) {
@@ -686,7 +688,7 @@ static int check_weights(AD *ad, const Model *m, const bool *needed, Diag *d)
     return errors;
 }
 
-int ad_differentiate(IrFunc *f, const Model *m, Diag *d)
+int ad_differentiate(IrFunc *f, Model *m, Diag *d)
 {
     Arena *a = f->arena;
     AD ad;

@@ -33,6 +33,6 @@
  * loss only through operations without a derivative (round, a comparison,
  * an integer cast, ...) is an error at that operation; a weight that does not
  * reach the loss at all is a warning (Keras: "Gradients do not exist"). */
-int ad_differentiate(IrFunc *f, const Model *m, Diag *d);
+int ad_differentiate(IrFunc *f, Model *m, Diag *d);
 
 #endif /* KLC_AUTODIFF_H */

@@ -170,7 +170,7 @@ static void emit_update_helper(Gen *g, const Model *m)
         }
         break;
     case OPT_RMSPROP:
-        cb_line(b, "velocity[i] = %s * velocity[i] + %s * g[i] * g[i];", R(g, o->rho), R(g, 1 - o->rho));
+        cb_line(b, "velocity[i] = %s * velocity[i] + %s * (g[i] * g[i]);", R(g, o->rho), R(g, 1 - o->rho));
         if (o->centered) {
             cb_line(b, "average_gradient[i] = %s * average_gradient[i] + %s * g[i];", R(g, o->rho),
                     R(g, 1 - o->rho));
@@ -234,6 +234,10 @@ static void emit_optimizer(Gen *g, const Model *m, const WeightLayout *wl, const
         const Weight *w = m->weights.items[i];
         if (!w->trainable)
             continue;
+        if (w->no_grad) { /* Keras: variables without a gradient are neither decayed nor updated */
+            cb_line(b, "/* %s gets no gradient: not updated */", w->key);
+            continue;
+        }
         int64_t pad = (w->size + 15) / 16 * 16;
         char slots[512] = "";
         size_t len = 0;

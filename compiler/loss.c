@@ -295,7 +295,8 @@ static bool check_compat(LB *b, IrValue *y, bool *sparse)
     return ok;
 }
 
-/* Σ |w| l1 + Σ w² l2 of a trainable weight (Keras adds it every step). */
+/* A regularizer's penalty, in Keras' order: l1 * Σ|w| + l2 * Σw²
+ * (added every step, in evaluate too, not divided by the batch size). */
 static IrValue *penalty(LB *b, Weight *w)
 {
     Arena *a = b->a;
@@ -310,21 +311,37 @@ static IrValue *penalty(LB *b, Weight *w)
         t->index = w->index;
         t->name = w->cname;
     }
-    Comp *c = comp_new(a, 0, w->shape.rank);
-    for (int j = 0; j < w->shape.rank; j++)
-        c->ext[j] = w->shape.d[j];
-    c->red = w->shape.rank ? RED_SUM : RED_NONE;
-    Scalar *x = rd(b, 0, &w->shape), *body = NULL;
-    if (w->l1 > 0)
-        body = s_bin(a, S_MUL, k(b, w->l1), s_un(a, S_ABS, x));
+    IrValue *sums[2];
+    int n = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        if ((kind == 0 ? w->l1 : w->l2) <= 0)
+            continue;
+        Comp *c = comp_new(a, 0, w->shape.rank);
+        for (int j = 0; j < w->shape.rank; j++)
+            c->ext[j] = w->shape.d[j];
+        c->red = w->shape.rank ? RED_SUM : RED_NONE;
+        Scalar *x = rd(b, 0, &w->shape);
+        c->body = kind == 0 ? s_un(a, S_ABS, x) : s_bin(a, S_MUL, x, s_copy(a, x));
+        Shape sc = {0};
+        IrValue *v = ir_map(b->f, &sc, DT_F32, c, w->loc);
+        ir_add_arg(b->f, v, t);
+        sums[n++] = v;
+    }
+    Comp *c = comp_new(a, 0, 0);
+    Scalar *body = NULL;
+    int k = 0;
+    if (w->l1 > 0) {
+        body = s_bin(a, S_MUL, s_const(a, w->l1), s_read(a, k++, 0, NULL, DT_F32));
+    }
     if (w->l2 > 0) {
-        Scalar *q = s_bin(a, S_MUL, k(b, w->l2), s_bin(a, S_MUL, s_copy(a, x), s_copy(a, x)));
+        Scalar *q = s_bin(a, S_MUL, s_const(a, w->l2), s_read(a, k++, 0, NULL, DT_F32));
         body = body ? s_bin(a, S_ADD, body, q) : q;
     }
     c->body = body;
     Shape sc = {0};
     IrValue *v = ir_map(b->f, &sc, DT_F32, c, w->loc);
-    ir_add_arg(b->f, v, t);
+    for (int i = 0; i < n; i++)
+        ir_add_arg(b->f, v, sums[i]);
     return v;
 }
 

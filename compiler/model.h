@@ -35,6 +35,7 @@ typedef struct Weight {
     const char *decl;         /* the shape as written, "[D, units]" */
     int index;                /* position in Model.weights */
     double l1, l2;            /* regularizer factors (0 = none) */
+    bool no_grad;             /* trainable but the loss gives it no gradient: the optimizer skips it */
 } Weight;
 
 typedef struct LayerInst {

@@ -642,9 +642,12 @@ static bool resolve_optimizer(Elab *e, Value *v, const Node *at, OptimizerCfg *o
         diag_error(e->diag, at->loc, "only one of clipnorm, clipvalue and global_clipnorm can be set");
         return false;
     }
-    if (o->kind == OPT_ADAMW && vals[0] == NULL && o->weight_decay <= 0) {
-        diag_error(e->diag, at->loc, "adamw needs a positive weight_decay");
-        return false;
+    if (o->kind == OPT_ADAMW) { /* Keras: AdamW requires a weight decay (None is refused, 0.0 is allowed) */
+        for (int j = 0; j < nk; j++)
+            if (idx[j] == WD && vals[j] && vals[j]->kind == V_NONE) {
+                diag_error(e->diag, nodes[j]->loc, "adamw needs a weight_decay (a float); None is not allowed");
+                return false;
+            }
     }
     return true;
 }
