@@ -694,10 +694,13 @@ static Scalar *b_div(Arena *a, Scalar **o, const double *p)
     return s_bin(a, S_DIV, x, y);
 }
 
-/* Python's floor division. */
+/* Python's floor division: an int when both operands are (i // 2 can subscript). */
 static Scalar *b_floordiv(Arena *a, Scalar **o, const double *p)
 {
-    return s_un(a, S_FLOOR, b_div(a, o, p));
+    Scalar *r = s_un(a, S_FLOOR, b_div(a, o, p));
+    if (o[0]->type == DT_I32 && o[1]->type == DT_I32)
+        r->type = DT_I32;
+    return r;
 }
 
 static Scalar *as_bool(Arena *a, Scalar *x)
