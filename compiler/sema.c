@@ -417,10 +417,10 @@ Value *sema_sequential(Elab *e, Args *args, const Node *call)
     } else if (v[1] && v[1]->kind != V_NONE) {
         diag_error(e->diag, nd[1]->loc, "a model's name must be a string");
         m->keras_name = "sequential";
-    } else {
+    } else { /* as Keras' auto_name: only unnamed models take a number */
         m->keras_name = s->n_models ? arena_printf(a, "sequential_%d", s->n_models) : "sequential";
+        s->n_models++;
     }
-    s->n_models++;
     for (int i = 0; i < s->program->models.len; i++) {
         Model *o = s->program->models.items[i];
         if (!strcmp(o->var, m->var))
