@@ -73,7 +73,7 @@ int driver_run(const DriverOptions *o)
     if (o->mode == MODE_DUMP_AST) {
         SourceFile *f = source_read(a, o->input);
         if (!f) {
-            diag_plain_error(d, "cannot read %s", o->input);
+            diag_plain_error(d, "cannot read %s: %s", o->input, strerror(errno));
             arena_free(a);
             return 1;
         }
