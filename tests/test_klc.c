@@ -186,7 +186,7 @@ static void test_unreadable_input(void **state)
         int status = run(args);
         if (status != 1)
             fail_msg("klc %s: status %d, want 1", args, status);
-        if (!strstr(err, "klc: error: cannot read nonexistent.kl"))
+        if (!strstr(err, "klc: error: cannot read nonexistent.kl: No such file or directory"))
             fail_msg("klc %s: stderr \"%s\"", args, err);
         assert_int_equal(count_lines(err), 1);
         assert_string_equal(out, "");
