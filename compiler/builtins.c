@@ -309,15 +309,16 @@ static Value *h_reduce(Elab *e, const Builtin *b, Args *args, const Node *call)
         for (int i = 0; i < args->n_pos; i++)
             all_ct = all_ct && (args->pos[i]->kind == V_INT || args->pos[i]->kind == V_FLOAT);
         if (all_ct) {
-            Value *best = args->pos[0];
-            for (int i = 1; i < args->n_pos; i++) {
-                Value *c = args->pos[i];
-                double x = c->kind == V_INT ? (double)c->i.c : c->f, y = best->kind == V_INT ? (double)best->i.c : best->f;
-                if (c->kind == V_INT && !dim_is_const(c->i)) {
+            for (int i = 0; i < args->n_pos; i++)
+                if (args->pos[i]->kind == V_INT && !dim_is_const(args->pos[i]->i)) {
                     diag_error(e->diag, args->pos_node[i]->loc, "%s() of the batch size is not known at compile time",
                                b->name);
                     return err(e);
                 }
+            Value *best = args->pos[0];
+            for (int i = 1; i < args->n_pos; i++) {
+                Value *c = args->pos[i];
+                double x = c->kind == V_INT ? (double)c->i.c : c->f, y = best->kind == V_INT ? (double)best->i.c : best->f;
                 if (!strcmp(b->name, "max") ? x > y : x < y)
                     best = c;
             }
