@@ -920,10 +920,13 @@ static Value *h_cast(Elab *e, const Builtin *b, Args *args, const Node *call)
     IrValue *m = ir_map(e->fn, &x->t->shape, to_int ? DT_I32 : DT_F32, c, call->loc);
     ir_add_arg(e->fn, m, x->t);
     Scalar *r = s_read(a, 0, x->t->shape.rank, s, x->t->type);
-    if (to_int) {
-        r = s_un(a, S_FLOOR, r->type == DT_F32 ? r : s_un(a, S_TOFLOAT, r));
-        r->type = DT_I32;
-    } else if (r->type != DT_F32) {
+    if (to_int && r->type != DT_I32) {
+        /* toward zero, as TensorFlow's (and NumPy's) cast: x < 0 ? ceil(x) : floor(x) */
+        Scalar *f = r->type == DT_F32 ? r : s_un(a, S_TOFLOAT, r);
+        Scalar *down = s_un(a, S_FLOOR, f), *up = s_un(a, S_CEIL, s_copy(a, f));
+        down->type = up->type = DT_I32;
+        r = s_select(a, s_bin(a, S_LT, s_copy(a, f), s_const(a, 0)), up, down);
+    } else if (!to_int && r->type != DT_F32) {
         r = s_un(a, S_TOFLOAT, r);
     }
     c->body = r;
