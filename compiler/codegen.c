@@ -428,6 +428,7 @@ typedef struct Gemm {
     const Scalar *ra, *rb;    /* the reads of A and B */
     bool ta, tb;
     Dim M, N, K;
+    Dim batch;                /* independent products (leading axes common to A, B, C); 1 if none */
 } Gemm;
 
 static bool var_in(const Scalar *r, int var, int *axis)
@@ -492,48 +493,60 @@ static bool classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
         if (t->type != DT_F32)
             return false;
     }
-    /* A holds out variable 0 (if any) */
-    if (c->n_out > 0 && !var_in(r1, 0, NULL)) {
+    /* batch variables: leading output axes that both operands also lead with */
+    int nb = 0;
+    while (nb < c->n_out && nb < r1->rank && nb < r2->rank) {
+        int v1, v2;
+        if (!sub_is_var(&r1->sub[nb], &v1) || !sub_is_var(&r2->sub[nb], &v2) || v1 != nb || v2 != nb)
+            break;
+        nb++;
+    }
+    gm->batch = dim_const(1);
+    for (int k = 0; k < nb; k++)
+        if (!dim_mul(gm->batch, c->ext[k], &gm->batch))
+            return false;
+    /* A holds the first non-batch output variable (if any) */
+    if (c->n_out > nb && !var_in(r1, nb, NULL)) {
         const Scalar *t = r1;
         r1 = r2;
         r2 = t;
     }
     int m_vars[KLC_MAXVARS], n_vars[KLC_MAXVARS], k_vars[KLC_MAXVARS];
     int nm = 0, nn = 0, nk = 0;
-    for (int var = 0; var < c->n_out; var++) {
+    for (int var = nb; var < c->n_out; var++) {
         bool in1 = var_in(r1, var, NULL), in2 = var_in(r2, var, NULL);
         if (in1 == in2)
-            return false; /* batch variables (in both) or broadcasts: not a plain GEMM */
+            return false; /* a batch variable not leading, or a broadcast: not a plain GEMM */
         if (in1) {
             if (nn > 0)
-                return false; /* out = [M..., N...] required */
+                return false; /* out = [batch..., M..., N...] required */
             m_vars[nm++] = var;
         } else {
             n_vars[nn++] = var;
         }
     }
     /* K: reduction variables in both reads, in the same order */
-    for (int j = 0; j < r1->rank; j++) {
+    for (int j = nb; j < r1->rank; j++) {
         int var;
         sub_is_var(&r1->sub[j], &var);
         if (var >= c->n_out)
             k_vars[nk++] = var;
     }
-    if (nk != c->n_red || nm + nk != r1->rank || nn + nk != r2->rank)
+    if (nk != c->n_red || nb + nm + nk != r1->rank || nb + nn + nk != r2->rank)
         return false;
     for (int k = 0; k < nk; k++)
         if (!var_in(r2, k_vars[k], NULL))
             return false;
-    /* layouts */
-    if (axes_are(r1, 0, m_vars, nm) && axes_are(r1, nm, k_vars, nk))
+    /* layouts after the batch axes */
+    if (axes_are(r1, nb, m_vars, nm) && axes_are(r1, nb + nm, k_vars, nk))
         gm->ta = false;
-    else if (axes_are(r1, 0, k_vars, nk) && axes_are(r1, nk, m_vars, nm))
+    else if (axes_are(r1, nb, k_vars, nk) && axes_are(r1, nb + nk, m_vars, nm))
         gm->ta = true;
     else
         return false;
-    if (axes_are(r2, 0, k_vars, nk) && axes_are(r2, nk, n_vars, nn))
+    if (axes_are(r2, nb, k_vars, nk) && axes_are(r2, nb + nk, n_vars, nn))
         gm->tb = false;
-    else if (axes_are(r2, 0, n_vars, nn) && axes_are(r2, nn, k_vars, nk))
+    else if (axes_are(r2, nb, n_vars, nn) && axes_are(r2, nb + nn, k_vars, nk))
         gm->tb = true;
     else
         return false;
@@ -558,10 +571,22 @@ static void emit_gemm(Codegen *g, IrValue *v, const Gemm *gm)
         alpha = arena_printf(a, "(%s / (%s)%s)", cg_real(a, 1, g->f64), g->real, cg_dim(a, cnt));
     }
     const char *lda = gm->ta ? M : K, *ldb = gm->tb ? K : N;
+    const char *A = name_of(g, v->args[gm->ra->arg]), *B = name_of(g, v->args[gm->rb->arg]), *C = name_of(g, v);
+    bool batched = !dim_eq(gm->batch, dim_const(1));
+    if (batched) { /* one product per batch index: operands are [batch, rows, cols] */
+        Dim sa, sb, sc;
+        if (!dim_mul(gm->M, gm->K, &sa) || !dim_mul(gm->K, gm->N, &sb) || !dim_mul(gm->M, gm->N, &sc))
+            KLC_UNREACHABLE();
+        open_loop(g, "b", gm->batch);
+        A = arena_printf(a, "%s + b * %s", A, cg_dim(a, sa));
+        B = arena_printf(a, "%s + b * %s", B, cg_dim(a, sb));
+        C = arena_printf(a, "%s + b * %s", C, cg_dim(a, sc));
+    }
     cb_line(g->b, "cblas_%cgemm(CblasRowMajor, %s, %s, (int)%s, (int)%s, (int)%s, %s, %s, (int)%s, %s, (int)%s, %s, %s, (int)%s);",
             g->f64 ? 'd' : 's', gm->ta ? "CblasTrans" : "CblasNoTrans", gm->tb ? "CblasTrans" : "CblasNoTrans", M, N,
-            K, alpha, name_of(g, v->args[gm->ra->arg]), lda, name_of(g, v->args[gm->rb->arg]), ldb,
-            cg_real(a, v->into ? 1 : 0, g->f64), name_of(g, v), N);
+            K, alpha, A, lda, B, ldb, cg_real(a, v->into ? 1 : 0, g->f64), C, N);
+    if (batched)
+        close_loops(g, 1);
 }
 
 /* Does the sum run over outer axes of what it reads, with the last output
