@@ -1246,6 +1246,11 @@ static Value *h_input(Elab *e, const Builtin *b, Args *args, const Node *call)
     Value *r = v_new(a, V_INPUT, call->loc);
     if (!want_shape(e, v[0], nd[0], "Input's shape", &r->shape, false))
         return err(e);
+    int64_t per_sample;
+    if (!shape_const_count(&r->shape, &per_sample)) {
+        diag_error(e->diag, nd[0]->loc, "an input of shape %s has too many elements", shape_str(a, &r->shape));
+        return err(e);
+    }
     if (v[1] && v[1]->kind != V_NONE) {
         diag_error(e->diag, nd[1]->loc, "Input(batch_size = ...) is not supported: the batch size is chosen at run time");
         return err(e);

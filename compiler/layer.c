@@ -247,10 +247,16 @@ Value *layer_spec(Elab *e, const Node *cls, Args *args, const Node *call)
             if (!resolve_regularizer(e, kv, kn, &ls->activity_l1, &ls->activity_l2))
                 ok = false;
         } else if (!strcmp(kw, "input_shape")) {
-            if (!want_shape(e, kv, kn, "input_shape", &ls->input_shape, false))
+            int64_t per_sample;
+            if (!want_shape(e, kv, kn, "input_shape", &ls->input_shape, false)) {
                 ok = false;
-            else
+            } else if (!shape_const_count(&ls->input_shape, &per_sample)) {
+                diag_error(e->diag, kn->loc, "an input of shape %s has too many elements",
+                           shape_str(a, &ls->input_shape));
+                ok = false;
+            } else {
                 ls->has_input_shape = true;
+            }
         } else {
             const char **cands = arena_alloc(a, sizeof(char *) * (size_t)(np + N_BASE_KWARGS));
             for (int i = 0; i < np; i++)
