@@ -716,6 +716,12 @@ static void gen_semantics(void *ctx)
         /* shapes at the edges */
         "m = Sequential([Input(shape = [9223372036854775807, 9223372036854775807]), Flatten(), Dense(2)]);",
         "m = Sequential([Input(shape = [1000000, 1000000, 1000000]), Dense(2)]);",
+        "m = Sequential([Input(shape = [100000, 100000, 100000, 100000])]);\nm.compile(loss = mse);",
+        "m = Sequential([Dense(2, input_shape = [100000, 100000, 100000, 100000])]);",
+        "layer L() { build(x: [N, D]) { a = max(N, 3); } call(x) = x; }\nm = Sequential([Input(shape = [3]), L()]);",
+        "layer L() { build(x: [N, D]) { s = add_weight(shape = [D], trainable = false); }\n"
+        "call(x, training) { if training { assign(s, 1.0); assign(s, 2.0); } return x; } }\n"
+        "m = Sequential([Input(shape = [3]), L()]);",
         "m = Sequential([Input(shape = [0]), Dense(2)]);",
         "m = Sequential([Input(shape = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]), Dense(2)]);",
         "m = Sequential([Input(shape = [3]), Dense(9223372036854775807)]);",
