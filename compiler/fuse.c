@@ -61,19 +61,6 @@ void ir_prune_args(IrFunc *f)
     }
 }
 
-/* The storage a value lives in (following accumulations and views). */
-static const IrValue *root_of(const IrValue *v)
-{
-    for (;;) {
-        if (v->into)
-            v = v->into;
-        else if (v->op == IR_RESHAPE || v->op == IR_STOP_GRAD)
-            v = v->args[0];
-        else
-            return v;
-    }
-}
-
 static int count_reads(const Scalar *s, int arg, bool in_index, int *in_ind)
 {
     if (!s)
@@ -241,7 +228,7 @@ void ir_fuse(IrFunc *f)
                     if (!w->into)
                         continue;
                     for (int a = 0; a < p->nargs && ok; a++)
-                        ok = root_of(w) != root_of(p->args[a]);
+                        ok = ir_storage_of(w) != ir_storage_of(p->args[a]);
                 }
                 if (pi < 0 || !ok)
                     continue;

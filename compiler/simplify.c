@@ -110,6 +110,55 @@ void ir_replace_uses(IrFunc *f, IrValue *from, IrValue *to)
         f->input = to;
 }
 
+const IrValue *ir_storage_of(const IrValue *v)
+{
+    for (;;) {
+        if (v->into)
+            v = v->into;
+        else if (v->op == IR_RESHAPE || v->op == IR_STOP_GRAD)
+            v = v->args[0];
+        else
+            return v;
+    }
+}
+
+/* The position of the first instruction after `pos` that accumulates into
+ * the storage `root`, or -1. */
+static int first_write(const IrFunc *f, int pos, const IrValue *root)
+{
+    for (int i = pos + 1; i < f->insts.len; i++) {
+        const IrValue *w = f->insts.items[i];
+        if (w->into && ir_storage_of(w) == root)
+            return i;
+    }
+    return -1;
+}
+
+/*
+ * Replacing the copy v (at position pos) by its operand x makes the two one
+ * storage.  That is wrong when one of them is accumulated into while the
+ * other is still read from then on: a gradient whose first contribution is
+ * another gradient, copied, then gets the other contributions added into
+ * the gradient it was copied from, which a later instruction still reads
+ * (or the accumulating instruction itself: C += A·B with C and A the same).
+ */
+static bool can_share(const IrFunc *f, int pos, const IrValue *v, const IrValue *x)
+{
+    const IrValue *rv = ir_storage_of(v), *rx = ir_storage_of(x);
+    int wv = first_write(f, pos, rv), wx = first_write(f, pos, rx);
+    if (wv < 0 && wx < 0)
+        return true;
+    for (int i = pos + 1; i < f->insts.len; i++) {
+        const IrValue *u = f->insts.items[i];
+        for (int k = 0; k < u->nargs; k++) {
+            const IrValue *r = ir_storage_of(u->args[k]);
+            if ((r == rx && wv >= 0 && i >= wv) || (r == rv && wx >= 0 && i >= wx))
+                return false;
+        }
+    }
+    return true;
+}
+
 /* A map that copies args[0] unchanged. */
 static bool is_copy(const IrValue *v)
 {
@@ -197,7 +246,7 @@ void ir_simplify(IrFunc *f)
     ir_prune_args(f);
     for (int i = 0; i < f->insts.len; i++) {
         IrValue *v = f->insts.items[i];
-        if (is_copy(v)) {
+        if (is_copy(v) && can_share(f, i, v, v->args[0])) {
             IrValue *x = v->args[0];
             if (!x->name && v->name)
                 x->name = v->name;

@@ -22,5 +22,8 @@ void ir_replace_uses(IrFunc *f, IrValue *from, IrValue *to);
 void ir_dce(IrFunc *f);
 /* Recount v->n_uses for every instruction. */
 void ir_count_uses(IrFunc *f);
+/* The value whose storage v lives in: through accumulations (into) and
+ * views (reshape, stop_gradient). */
+const IrValue *ir_storage_of(const IrValue *v);
 
 #endif /* KLC_SIMPLIFY_H */
