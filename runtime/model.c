@@ -69,7 +69,7 @@ void klc_format_shape(char *buf, size_t size, int rank, const int64_t *shape, in
 static int check_def(const klc_model_def *def)
 {
     const char *name = def->name ? def->name : "?";
-    if (def->input_rank < 0 || def->input_rank >= KLC_MAX_RANK || def->output_rank < 1 ||
+    if (def->input_rank < 0 || def->input_rank >= KLC_MAX_RANK || def->output_rank < 0 ||
         def->output_rank >= KLC_MAX_RANK)
         return klc_seterr("model '%s': input rank %d or output rank %d out of range", name,
                           def->input_rank, def->output_rank);
