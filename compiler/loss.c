@@ -267,7 +267,7 @@ static bool check_compat(LB *b, IrValue *y, bool *sparse)
     for (int i = 0; i < m->metrics.len; i++) {
         MetricCfg *mc = m->metrics.items[i];
         if (mc->resolve_accuracy) {
-            int64_t last = s->rank ? s->d[s->rank - 1].c : 1;
+            int64_t last = s->rank > 1 ? s->d[s->rank - 1].c : 1; /* [N]: one value per sample */
             if (last == 1)
                 mc->kind = METRIC_BINARY_ACCURACY;
             else if (*sparse)
