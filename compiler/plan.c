@@ -191,23 +191,20 @@ Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl)
     }
     for (int i = 0; i < n; i++) {
         IrValue *v = f->insts.items[i];
-        IrValue *refs[64];
-        int nr = 0;
-        for (int k = 0; k < v->nargs && nr < 62; k++)
-            refs[nr++] = v->args[k];
-        if (v->into)
-            refs[nr++] = v->into;
-        if (v->fwd)
-            refs[nr++] = v->fwd;
-        if (p->st[v->id].kind == ST_ALIAS)
-            refs[nr++] = v;
-        for (int k = 0; k < nr; k++) {
-            IrValue *r = plan_root(p, refs[k]);
-            int si = r->id < p->n_ids ? slot_of[r->id] : -1;
-            if (si < 0)
+        int last = v->op == IR_ASSIGN ? n : i; /* committed at the end of the step */
+        /* every operand (however many: a loss summing 100 terms), the
+         * storage accumulated into, the forward map re-read, and itself
+         * when it is a view or an accumulation */
+        for (int k = 0; k < v->nargs + 3; k++) {
+            IrValue *ref = k < v->nargs ? v->args[k]
+                         : k == v->nargs ? v->into
+                         : k == v->nargs + 1 ? v->fwd
+                         : p->st[v->id].kind == ST_ALIAS ? v : NULL;
+            if (!ref)
                 continue;
-            int last = v->op == IR_ASSIGN ? n : i; /* committed at the end of the step */
-            if (last > slots[si].last)
+            IrValue *r = plan_root(p, ref);
+            int si = r->id < p->n_ids ? slot_of[r->id] : -1;
+            if (si >= 0 && last > slots[si].last)
                 slots[si].last = last;
         }
     }
