@@ -146,6 +146,7 @@ member:
   | CALL '(' opt_names ')' block        { $$ = ast_calldef(C, @$, $3, $5); }
   | CALL '(' opt_names ')' '=' expr ';' { $$ = ast_calldef(C, @$, $3,
                                               ast_block(C, @6, ast_list1(C, ast_return(C, @6, $6)))); }
+  | error ';'                           { $$ = NULL; }
   | error '}'                           { $$ = NULL; }
   ;
 
