@@ -101,13 +101,37 @@ static bool gemm_like(const IrValue *c)
            k->body->b->op == S_READ;
 }
 
+/* Rename, in a copy of P's body, P's variable u to var_of[u] and P's
+ * operand k to argmap[k]. */
+static void rename_into(Scalar *s, const int *var_of, const int *argmap)
+{
+    if (!s)
+        return;
+    if (s->op == S_VAR)
+        s->var = var_of[s->var];
+    if (s->op == S_READ) {
+        s->arg = argmap[s->arg];
+        for (int j = 0; j < s->rank; j++) {
+            int64_t coef[KLC_MAXVARS] = {0};
+            for (int u = 0; u < KLC_MAXVARS; u++)
+                if (s->sub[j].coef[u])
+                    coef[var_of[u]] += s->sub[j].coef[u];
+            memcpy(s->sub[j].coef, coef, sizeof coef);
+            rename_into(s->sub[j].ind, var_of, argmap);
+        }
+    }
+    rename_into(s->a, var_of, argmap);
+    rename_into(s->b, var_of, argmap);
+    rename_into(s->c, var_of, argmap);
+}
+
 /* P's body, rewritten to live inside consumer c: P's variable u becomes c's
  * variable var_of[u], P's operands become (possibly new) operands of c. */
 static Scalar *transplant(IrFunc *f, IrValue *c, const IrValue *p, const int *var_of)
 {
     Scalar *b = s_copy(f->arena, p->comp->body);
-    int argmap[256];
-    for (int k = 0; k < p->nargs && k < 256; k++) {
+    int *argmap = arena_alloc(f->arena, sizeof(int) * (size_t)(p->nargs + 1));
+    for (int k = 0; k < p->nargs; k++) {
         int found = -1;
         for (int j = 0; j < c->nargs; j++)
             if (c->args[j] == p->args[k])
@@ -118,33 +142,7 @@ static Scalar *transplant(IrFunc *f, IrValue *c, const IrValue *p, const int *va
         }
         argmap[k] = found;
     }
-    /* walk: rename variables and operands */
-    Scalar *stack[512];
-    int sp = 0;
-    stack[sp++] = b;
-    while (sp > 0) {
-        Scalar *s = stack[--sp];
-        if (s->op == S_VAR)
-            s->var = var_of[s->var];
-        if (s->op == S_READ) {
-            s->arg = argmap[s->arg];
-            for (int j = 0; j < s->rank; j++) {
-                int64_t coef[KLC_MAXVARS] = {0};
-                for (int u = 0; u < KLC_MAXVARS; u++)
-                    if (s->sub[j].coef[u])
-                        coef[var_of[u]] += s->sub[j].coef[u];
-                memcpy(s->sub[j].coef, coef, sizeof coef);
-                if (s->sub[j].ind && sp < 500)
-                    stack[sp++] = s->sub[j].ind;
-            }
-        }
-        if (s->a && sp < 510)
-            stack[sp++] = s->a;
-        if (s->b && sp < 510)
-            stack[sp++] = s->b;
-        if (s->c && sp < 510)
-            stack[sp++] = s->c;
-    }
+    rename_into(b, var_of, argmap);
     return b;
 }
 
