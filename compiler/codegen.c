@@ -803,10 +803,10 @@ static void emit_xent(Codegen *g, IrValue *v)
     Dim rows = count(&v->shape);
     const char *C = cg_dim(g->a, s->d[s->rank - 1]);
     open_loop(g, "i0", rows);
-    cb_line(g->b, "const %s *zr = %s + i0 * %s;", g->real, zn, C);
+    cb_line(g->b, "const %s *zr = %s + i0 * %s;", type_of(g, plan_root(g->p, z)), zn, C);
     cb_line(g->b, "%s mx = -(%s)INFINITY, sum = 0;", g->real, g->real);
     cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", C);
-    cb_line(g->b, "    if (zr[k] > mx) mx = zr[k];");
+    cb_line(g->b, "    if ((%s)zr[k] > mx) mx = (%s)zr[k];", g->real, g->real);
     cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", C);
     cb_line(g->b, "    sum += %s(zr[k] - mx);", fn(g, "exp"));
     cb_line(g->b, "const %s lse = mx + %s(sum);", g->real, fn(g, "log"));

@@ -120,11 +120,24 @@ static int64_t *slot_layout(Arena *a, const Model *m, int n_slots, int64_t *tota
 
 /* The update of one weight tensor, as a helper with restrict pointers (so it
  * vectorizes), called once per trainable weight from train_step. */
+/* Does the optimizer update any weight (trainable, with a gradient)? */
+static bool updates_any(const Model *m)
+{
+    for (int i = 0; i < m->weights.len; i++) {
+        const Weight *w = m->weights.items[i];
+        if (w->trainable && !w->no_grad)
+            return true;
+    }
+    return false;
+}
+
 static void emit_update_helper(Gen *g, const Model *m)
 {
     const OptimizerCfg *o = &m->opt;
     CBuf *b = g->b;
     SlotInfo si = slots_of(o);
+    if (!updates_any(m))
+        return;
     cb_printf(b, "/* %s: Keras' update of one weight (clipping, weight decay, update step). */\n", o->name);
     cb_printf(b, "static void %s_update(float *restrict w, float *restrict g", m->var);
     for (int k = 0; k < si.n; k++)
@@ -224,7 +237,9 @@ static void emit_optimizer(Gen *g, const Model *m, const WeightLayout *wl, const
                         (long long)wl->offset[i]);
         }
     }
-    bool adam = o->kind == OPT_ADAM || o->kind == OPT_ADAMW;
+    bool adam = (o->kind == OPT_ADAM || o->kind == OPT_ADAMW) && updates_any(m);
+    if (!updates_any(m))
+        cb_line(b, "(void)lr; /* no weight to update */");
     if (adam) {
         cb_line(b, "const float t = (float)(s->iteration + 1);");
         cb_line(b, "const float alpha = lr * sqrtf(1.0f - powf(%s, t)) / (1.0f - powf(%s, t));", R(g, o->beta_2),
