@@ -514,8 +514,14 @@ static void emit_model(Gen *g, Model *m)
     cb_printf(b, "    .n_layers = %d,\n    .layers = %s_layers,\n", m->layers.len, P);
     cb_printf(b, "    .optimizer = {%s, %s, %s, %d, %s_slots},\n", opt_kinds[m->opt.kind], c_string(a, m->opt.name),
               cg_real(a, m->opt.learning_rate, true), n_slot_defs, P);
-    cb_printf(b, "    .fit = {%d, %d, %s, %d, %d},\n", m->fit.epochs, m->fit.batch_size,
-              cg_real(a, m->fit.validation_split, true), m->fit.shuffle ? 1 : 0, m->fit.verbose);
+    const FitCfg *fc = &m->fit;
+    cb_printf(b, "    .fit = {%d, %d, %s, %d, %d, %d, %s, %s, %d, %d, %s, %s, %d, %d},\n", fc->epochs, fc->batch_size,
+              cg_real(a, fc->validation_split, true), fc->shuffle ? 1 : 0, fc->verbose, fc->early_stopping ? 1 : 0,
+              fc->early_stopping ? c_string(a, fc->es_monitor) : "NULL", cg_real(a, fc->es_min_delta, true),
+              fc->es_patience, fc->es_restore_best ? 1 : 0,
+              fc->checkpoint_path ? c_string(a, fc->checkpoint_path) : "NULL",
+              fc->checkpoint_path ? c_string(a, fc->checkpoint_monitor) : "NULL", fc->checkpoint_best_only ? 1 : 0,
+              fc->terminate_on_nan ? 1 : 0);
     cb_printf(b, "    .work_c = %lld,\n    .work_k = %lld,\n", (long long)wc, (long long)wk);
     cb_printf(b, "    .iwork_c = %lld,\n    .iwork_k = %lld,\n", (long long)ic, (long long)ik);
     cb_printf(b, "    .train_step = %s_train_step,\n", P);

@@ -104,6 +104,7 @@ typedef struct FitCfg {
     int es_patience;
     bool es_restore_best;
     const char *checkpoint_path;
+    const char *checkpoint_monitor;
     bool checkpoint_best_only;
     bool terminate_on_nan;
 } FitCfg;

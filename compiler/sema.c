@@ -631,7 +631,7 @@ static bool resolve_optimizer(Elab *e, Value *v, const Node *at, OptimizerCfg *o
             case GCN: o->global_clipnorm = d; n_clip++; break;
             }
             if (d < 0 || (key == MOM && d > 1) || ((key == B1 || key == B2 || key == RHO) && d >= 1) ||
-                (key == LR && d <= 0) || ((key == CN || key == CV || key == GCN) && d <= 0)) {
+                ((key == CN || key == CV || key == GCN) && d <= 0)) {
                 diag_error(e->diag, xn->loc, "%s = %g is out of range", keys[key], d);
                 return false;
             }
@@ -997,6 +997,14 @@ static Value *method_fit(Elab *e, Model *m, Args *args, const Node *call)
                     return v_err(a);
                 }
                 f->checkpoint_path = cv[0]->s;
+                f->checkpoint_monitor = "val_loss";
+                if (cv[1]) {
+                    if (cv[1]->kind != V_STR) {
+                        diag_error(e->diag, cn[1]->loc, "monitor must be a string like \"val_loss\"");
+                        return v_err(a);
+                    }
+                    f->checkpoint_monitor = cv[1]->s;
+                }
                 if (cv[3] && !want_bool(e, cv[3], cn[3], "save_best_only", &f->checkpoint_best_only))
                     return v_err(a);
             } else if (!strcmp(name, "TerminateOnNaN")) {

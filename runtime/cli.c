@@ -290,20 +290,41 @@ static int run_fit(klc_model *m, const cli_args *a, const char *prog, int loaded
     opt.no_shuffle = a->no_shuffle || !def->fit.shuffle;
     opt.initial_epoch = is_given(a, "--initial-epoch") ? (int)a->initial_epoch : loaded_epoch;
     int callback_verbose = opt.verbose > 0;
+    /* callbacks: the .kl file's fit(callbacks = [...]), each setting overridable by a flag */
+    const klc_fit_def *fd = &def->fit;
+    if (fd->early_stopping) {
+        opt.early_stopping.enabled = 1;
+        opt.early_stopping.monitor = fd->es_monitor;
+        opt.early_stopping.min_delta = fd->es_min_delta;
+        opt.early_stopping.patience = fd->es_patience;
+        opt.early_stopping.restore_best_weights = fd->es_restore_best_weights;
+        opt.early_stopping.verbose = callback_verbose;
+    }
     if (is_given(a, "--early-stopping-patience") || a->es_monitor || a->restore_best_weights) {
         opt.early_stopping.enabled = 1;
-        opt.early_stopping.monitor = a->es_monitor;
-        opt.early_stopping.patience = (int)a->patience;
-        opt.early_stopping.restore_best_weights = a->restore_best_weights;
+        if (a->es_monitor)
+            opt.early_stopping.monitor = a->es_monitor;
+        if (is_given(a, "--early-stopping-patience"))
+            opt.early_stopping.patience = (int)a->patience;
+        if (a->restore_best_weights)
+            opt.early_stopping.restore_best_weights = 1;
         opt.early_stopping.verbose = callback_verbose;
+    }
+    if (fd->checkpoint_path) {
+        opt.checkpoint.path = fd->checkpoint_path;
+        opt.checkpoint.monitor = fd->checkpoint_monitor;
+        opt.checkpoint.save_best_only = fd->checkpoint_best_only;
+        opt.checkpoint.verbose = callback_verbose;
     }
     if (a->checkpoint) {
         opt.checkpoint.path = a->checkpoint;
-        opt.checkpoint.monitor = a->checkpoint_monitor;
-        opt.checkpoint.save_best_only = a->save_best_only;
+        if (a->checkpoint_monitor)
+            opt.checkpoint.monitor = a->checkpoint_monitor;
+        if (a->save_best_only)
+            opt.checkpoint.save_best_only = 1;
         opt.checkpoint.verbose = callback_verbose;
     }
-    opt.terminate_on_nan = a->terminate_on_nan;
+    opt.terminate_on_nan = a->terminate_on_nan || fd->terminate_on_nan;
     fflush(stdout);
     if (klc_fit(m, &x, a->y ? &y : NULL, &opt, &history))
         goto done;

@@ -34,3 +34,10 @@ klc_unit_test(test_e2e_trainer SOURCES e2e/test_trainer.c LIBS klc_e2e_util klc_
 target_include_directories(test_e2e_trainer PRIVATE ${KLC_E2E_DIR})
 target_compile_definitions(test_e2e_trainer PRIVATE SEED_TRAINER="$<TARGET_FILE:e2e_seed_trainer>")
 add_dependencies(test_e2e_trainer e2e_seed_trainer)
+
+# Callbacks from the file's fit() reach the generated trainer (flags override them).
+klc_add_model(e2e_callbacks_trainer e2e/callbacks.kl MAIN OUTPUT_NAME e2e_callbacks)
+klc_unit_test(test_e2e_callbacks_file SOURCES e2e/test_callbacks_file.c LIBS klc_e2e_util klc_runtime m LABELS e2e)
+target_include_directories(test_e2e_callbacks_file PRIVATE ${KLC_E2E_DIR})
+target_compile_definitions(test_e2e_callbacks_file PRIVATE CALLBACKS_TRAINER="$<TARGET_FILE:e2e_callbacks_trainer>")
+add_dependencies(test_e2e_callbacks_file e2e_callbacks_trainer)

@@ -148,6 +148,16 @@ typedef struct klc_fit_def {
     double validation_split;
     int shuffle;             /* 1 = true */
     int verbose;             /* 0, 1, 2 */
+    /* callbacks = [...] */
+    int early_stopping;      /* EarlyStopping(...) given */
+    const char *es_monitor;  /* its monitor ("val_loss") */
+    double es_min_delta;
+    int es_patience;
+    int es_restore_best_weights;
+    const char *checkpoint_path;    /* ModelCheckpoint(filepath), or NULL */
+    const char *checkpoint_monitor; /* its monitor ("val_loss") */
+    int checkpoint_best_only;
+    int terminate_on_nan;    /* TerminateOnNaN() given */
 } klc_fit_def;
 
 /*
