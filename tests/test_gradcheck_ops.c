@@ -166,10 +166,12 @@ static double step_f64(klc_model *m, const klc_tensor *x, const klc_tensor *y, i
         for (int64_t j = 0; j < t->size; j++)
             dst[j] = w[j];
     }
-    /* stale values in the workspace must not matter: fill it with NaN */
+    /* stale values in the workspace and the gradients must not matter: the
+     * step writes every gradient whole */
     for (int64_t i = 0; i < def->work_c + def->work_k * cap; i++)
         work[i] = NAN;
-    memset(grads, 0, np * sizeof *grads);
+    for (size_t i = 0; i < np; i++)
+        grads[i] = NAN;
     klc_step_f64 s;
     memset(&s, 0, sizeof s);
     s.n = x->shape[0];
@@ -217,6 +219,8 @@ static void check_float_step(klc_model *m, const klc_tensor *x, const klc_tensor
     }
     for (int64_t i = 0; i < def->work_c + def->work_k * n; i++)
         work[i] = NAN;
+    for (size_t i = 0; i < np; i++)
+        grads[i] = NAN;
     klc_step s;
     memset(&s, 0, sizeof s);
     s.n = n;
