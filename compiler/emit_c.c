@@ -300,6 +300,46 @@ static const char *c_string(Arena *a, const char *s)
     return r;
 }
 
+/* The smallest table indexed directly by the model's input (x[...] as a gather
+ * subscript), so the runtime can refuse out-of-range ids; 0 if none. */
+static void id_limit_scalar(const Scalar *s, const IrValue *v, int64_t *limit)
+{
+    if (!s)
+        return;
+    if (s->op == S_READ) {
+        const IrValue *t = v->args[s->arg];
+        for (int j = 0; j < s->rank; j++) {
+            const Sub *sub = &s->sub[j];
+            if (!sub->ind)
+                continue;
+            bool plain = sub->off == 0;
+            for (int k = 0; k < KLC_MAXVARS; k++)
+                plain = plain && sub->coef[k] == 0;
+            const Scalar *r = sub->ind;
+            if (plain && r->op == S_READ && v->args[r->arg]->op == IR_INPUT && dim_is_const(t->shape.d[j]) &&
+                (*limit == 0 || t->shape.d[j].c < *limit))
+                *limit = t->shape.d[j].c;
+            id_limit_scalar(sub->ind, v, limit);
+        }
+    }
+    id_limit_scalar(s->a, v, limit);
+    id_limit_scalar(s->b, v, limit);
+    id_limit_scalar(s->c, v, limit);
+}
+
+static int64_t input_id_limit(const Model *m)
+{
+    int64_t limit = 0;
+    const IrFunc *fs[2] = {m->train, m->predict};
+    for (int f = 0; f < 2; f++)
+        for (int i = 0; i < fs[f]->insts.len; i++) {
+            const IrValue *v = fs[f]->insts.items[i];
+            if (v->op == IR_MAP)
+                id_limit_scalar(v->comp->body, v, &limit);
+        }
+    return limit;
+}
+
 static void max_work(const Plan *p, int64_t *c, int64_t *k, int64_t *ic, int64_t *ik)
 {
     if (p->work_c > *c)
@@ -499,6 +539,8 @@ static void emit_model(Gen *g, Model *m)
     for (int j = 1; j < m->input_shape.rank; j++)
         cb_printf(b, "%s%lld", j > 1 ? ", " : "", (long long)m->input_shape.d[j].c);
     cb_printf(b, "%s},\n", m->input_shape.rank > 1 ? "" : "0");
+    if (m->input_type == DT_I32)
+        cb_printf(b, "    .input_id_limit = %lld,\n", (long long)input_id_limit(m));
     cb_printf(b, "    .output_rank = %d,\n    .output_shape = {", m->output_shape.rank - 1);
     for (int j = 1; j < m->output_shape.rank; j++)
         cb_printf(b, "%s%lld", j > 1 ? ", " : "", (long long)m->output_shape.d[j].c);

@@ -92,6 +92,19 @@ int klc_dataset_prepare(klc_dataset *d, const klc_model_def *def, const klc_tens
             return klc_seterr_prefix(xname);
         d->x = view_of(&d->xconv);
     }
+    if (def->input_dtype == KLC_I32 && def->input_id_limit > 0) {
+        /* ids index a table: out of range is an error (TensorFlow raises), not a silent zero */
+        const int32_t *ids = d->x.data;
+        int64_t count = klc_tensor_count(&d->x), per_row = count / (d->n ? d->n : 1);
+        for (int64_t i = 0; i < count; i++)
+            if (ids[i] < 0 || ids[i] >= def->input_id_limit) {
+                int rc = klc_seterr("%s: id %d (row %lld) is out of range: model '%s' looks ids up in a table "
+                                    "of %lld rows", xname, ids[i], (long long)(per_row ? i / per_row : 0),
+                                    def->name, (long long)def->input_id_limit);
+                klc_dataset_free(d);
+                return rc;
+            }
+    }
     if (def->labels == KLC_LABELS_NONE)
         return 0;
     if (!y) {

@@ -20,6 +20,7 @@ klc_e2e_test(losses losses.kl)
 klc_e2e_test(learn learn.kl)
 klc_e2e_test(repro repro.kl)
 klc_e2e_test(nograd nograd.kl)
+klc_e2e_test(ids ids.kl)
 
 # The seed program (PRODUCT.md §1, verbatim) as a trainer program, run by
 # test_trainer.c on .npy files.  e2e/seed.kl is a copy of examples/seed.kl,

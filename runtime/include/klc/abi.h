@@ -211,6 +211,8 @@ typedef struct klc_model_def {
     klc_dtype input_dtype;   /* KLC_F32, or KLC_I32 for integer ids */
     int input_rank;          /* per-sample rank (batch excluded) */
     int64_t input_shape[KLC_MAX_RANK];
+    int64_t input_id_limit;  /* integer inputs that index a table (Embedding): ids must be in
+                                [0, limit); 0 when nothing gathers by the input */
     int output_rank;
     int64_t output_shape[KLC_MAX_RANK];
 
