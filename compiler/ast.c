@@ -52,6 +52,14 @@ NodeList ast_append(AstCtx *c, NodeList l, Node *n)
     return l;
 }
 
+NodeList ast_prepend(AstCtx *c, Node *n, NodeList l)
+{
+    NodeList r = ast_list1(c, n);
+    for (int i = 0; i < l.len; i++)
+        r = ast_append(c, r, l.items[i]);
+    return r;
+}
+
 NodeList ast_list1(AstCtx *c, Node *n)
 {
     return ast_append(c, ast_empty(), n);

@@ -121,6 +121,8 @@ Node *ast_import(AstCtx *c, SrcLoc loc, const char *path);
 /* Lists (left-recursive grammar rules append). */
 NodeList ast_list1(AstCtx *c, Node *n);
 NodeList ast_append(AstCtx *c, NodeList l, Node *n);
+/* n, then the elements of l (Python tuples: (a, b, c) and (a,)). */
+NodeList ast_prepend(AstCtx *c, Node *n, NodeList l);
 NodeList ast_empty(void);
 
 const char *ast_binop_text(int op);  /* "+", "@", "==", ... */

@@ -650,9 +650,12 @@ static int check_weights(AD *ad, Model *m, const bool *needed, Diag *d)
         wt->no_grad = true;
         if (!d)
             continue;
+        const LayerInst *owner = layer_named(m, wt->layer);
         if (!p || !needed[p->id]) {
             diag_warning(d, wt->loc, "trainable weight '%s' does not affect the loss; it will not be trained",
                          wt->key);
+            if (owner)
+                diag_note(d, owner->loc, "in %s, layer %d of '%s'", owner->name, owner->position, m->var);
             continue;
         }
         /* which values depend on the weight, then the first use that kills its gradient */
@@ -674,6 +677,8 @@ static int check_weights(AD *ad, Model *m, const bool *needed, Diag *d)
         if (!use) { /* only through stop_gradient: the user asked for it */
             diag_warning(d, wt->loc, "trainable weight '%s' reaches the loss only through stop_gradient(); it will "
                          "not be trained", wt->key);
+            if (owner)
+                diag_note(d, owner->loc, "in %s, layer %d of '%s'", owner->name, owner->position, m->var);
             continue;
         }
         diag_error(d, use->loc, "the loss depends on trainable weight '%s' only through this operation, which has "

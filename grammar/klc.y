@@ -265,6 +265,8 @@ primary:
   | NONE                                { $$ = ast_new(C, N_NONE, @$); }
   | IDENT                               { $$ = ast_name(C, @$, $1); }
   | '(' expr ')'                        { $$ = $2; }
+  | '(' ')'                             { $$ = ast_list(C, @$, ast_empty()); }
+  | '(' expr ',' opt_exprs ')'          { $$ = ast_list(C, @$, ast_prepend(C, $2, $4)); }
   | '[' opt_exprs ']'                   { $$ = ast_list(C, @$, $2); }
   | REDUCE '(' opt_args ')'             { $$ = ast_call(C, @$, ast_name(C, @1, $1), $3); }
   | REDUCE '[' binders ']' '(' expr ')' { $$ = ast_reduce(C, @$, $1, $3, $6); }

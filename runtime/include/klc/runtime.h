@@ -188,9 +188,11 @@ int klc_predict(klc_model *m, const klc_tensor *x, klc_tensor *y_out);
 int klc_predict_ex(klc_model *m, const klc_tensor *x, const klc_eval_options *opt,
                    klc_tensor *y_out);
 
-/* Derived gradients against central finite differences in double, along
- * random directions, per weight.  Writes one line per weight to `out` (may be
- * NULL) and returns the largest relative error in *max_rel_err. */
+/* Derived gradients against central finite differences in double
+ * (Richardson-extrapolated), along random directions, per weight, on up to 32
+ * rows.  Writes one line per weight to `out` (may be NULL) and returns the
+ * largest relative error in *max_rel_err, measured beyond the differences'
+ * own rounding noise (so an exactly zero gradient reports 0). */
 int klc_gradcheck(klc_model *m, const klc_tensor *x, const klc_tensor *y, FILE *out,
                   double *max_rel_err);
 
