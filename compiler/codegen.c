@@ -406,6 +406,15 @@ static void open_loop(Codegen *g, const char *var, Dim ext)
     g->b->indent += 4;
 }
 
+/* The innermost loop of a map whose output never overlaps what it reads at
+ * another point (guaranteed by the memory plan): tell the compiler, so it
+ * vectorizes without run-time overlap checks (which -O2 does not add). */
+static void open_loop_ivdep(Codegen *g, const char *var, Dim ext)
+{
+    cb_printf(g->b, "%*sKLC_IVDEP\n", g->b->indent, "");
+    open_loop(g, var, ext);
+}
+
 static void close_loops(Codegen *g, int count)
 {
     for (int i = 0; i < count; i++) {
@@ -658,14 +667,22 @@ static void emit_map(Codegen *g, IrValue *v)
         }
         for (int k = c->n_out; k < nv; k++)
             open_loop(g, cx.var[k], c->ext[k]);
-        for (int k = 0; k < c->n_out; k++)
-            open_loop(g, cx.var[k], c->ext[k]);
+        for (int k = 0; k < c->n_out; k++) {
+            if (k == c->n_out - 1)
+                open_loop_ivdep(g, cx.var[k], c->ext[k]);
+            else
+                open_loop(g, cx.var[k], c->ext[k]);
+        }
         cb_line(g->b, "%s[%s] += %s;", out, off, expr(g, &cx, c->body));
         close_loops(g, nv);
         return;
     }
-    for (int k = 0; k < c->n_out; k++)
-        open_loop(g, cx.var[k], c->ext[k]);
+    for (int k = 0; k < c->n_out; k++) {
+        if (k == c->n_out - 1 && c->red == RED_NONE)
+            open_loop_ivdep(g, cx.var[k], c->ext[k]);
+        else
+            open_loop(g, cx.var[k], c->ext[k]);
+    }
     if (c->red == RED_NONE) {
         cb_line(g->b, "%s[%s] %s %s;", out, off, op, store_cast(g, v, expr(g, &cx, c->body)));
         close_loops(g, c->n_out);
@@ -972,30 +989,55 @@ void cg_body(Codegen *g)
     }
 }
 
-void cg_helpers(CBuf *b, bool f64, bool need_random)
+/* Emit only what `code` uses, so the file compiles warning-free everywhere
+ * (clang warns about unused static inline functions). */
+static bool uses(const char *code, const char *name)
 {
-    const char *t = f64 ? "double" : "float", *s = f64 ? "" : "f";
-    cb_printf(b, "static inline %s klc_sigmoid%s(%s x) { return %s / (%s + exp%s(-x)); }\n", t, s, t,
-              f64 ? "1.0" : "1.0f", f64 ? "1.0" : "1.0f", s);
-    cb_printf(b, "static inline %s klc_softplus%s(%s x) { return x > 0 ? x + log1p%s(exp%s(-x)) : log1p%s(exp%s(x)); }\n",
-              t, s, t, s, s, s, s);
-    cb_printf(b, "static inline %s klc_relu%s(%s x) { return x > 0 ? x : 0; }\n", t, s, t);
-    cb_printf(b, "static inline %s klc_sign%s(%s x) { return (%s)((x > 0) - (x < 0)); }\n", t, s, t, t);
-    cb_printf(b, "static inline %s klc_square%s(%s x) { return x * x; }\n", t, s, t);
-    cb_printf(b, "static inline %s klc_max%s(%s a, %s b) { return a >= b ? a : b; }\n", t, s, t, t);
-    cb_printf(b, "static inline %s klc_min%s(%s a, %s b) { return a <= b ? a : b; }\n", t, s, t, t);
-    cb_printf(b, "static inline %s klc_mod%s(%s a, %s b) { return a - b * floor%s(a / b); }\n", t, s, t, t, s);
-    if (!f64) {
+    size_t n = strlen(name);
+    for (const char *p = strstr(code, name); p; p = strstr(p + 1, name))
+        if (p[n] == '(' && (p == code || !((p[-1] >= 'a' && p[-1] <= 'z') || p[-1] == '_')))
+            return true;
+    return false;
+}
+
+void cg_helpers(CBuf *b, const char *code)
+{
+    if (strstr(code, "KLC_IVDEP"))
+        cb_printf(b, "/* Loops whose iterations never overlap in memory. */\n"
+                     "#if defined(__clang__)\n#define KLC_IVDEP _Pragma(\"clang loop vectorize(assume_safety)\")\n"
+                     "#elif defined(__GNUC__)\n#define KLC_IVDEP _Pragma(\"GCC ivdep\")\n"
+                     "#else\n#define KLC_IVDEP\n#endif\n\n");
+    for (int f64 = 0; f64 < 2; f64++) {
+        const char *t = f64 ? "double" : "float", *s = f64 ? "" : "f";
+        char name[32];
+#define HELPER(base, ...)                                                                                     \
+    do {                                                                                                      \
+        snprintf(name, sizeof name, "klc_%s%s", base, s);                                                      \
+        if (uses(code, name))                                                                                 \
+            cb_printf(b, __VA_ARGS__);                                                                         \
+    } while (0)
+        HELPER("sigmoid", "static inline %s klc_sigmoid%s(%s x) { return %s / (%s + exp%s(-x)); }\n", t, s, t,
+               f64 ? "1.0" : "1.0f", f64 ? "1.0" : "1.0f", s);
+        HELPER("softplus", "static inline %s klc_softplus%s(%s x) { return x > 0 ? x + log1p%s(exp%s(-x)) : log1p%s(exp%s(x)); }\n",
+               t, s, t, s, s, s, s);
+        HELPER("relu", "static inline %s klc_relu%s(%s x) { return x > 0 ? x : 0; }\n", t, s, t);
+        HELPER("sign", "static inline %s klc_sign%s(%s x) { return (%s)((x > 0) - (x < 0)); }\n", t, s, t, t);
+        HELPER("square", "static inline %s klc_square%s(%s x) { return x * x; }\n", t, s, t);
+        HELPER("max", "static inline %s klc_max%s(%s a, %s b) { return a >= b ? a : b; }\n", t, s, t, t);
+        HELPER("min", "static inline %s klc_min%s(%s a, %s b) { return a <= b ? a : b; }\n", t, s, t, t);
+        HELPER("mod", "static inline %s klc_mod%s(%s a, %s b) { return a - b * floor%s(a / b); }\n", t, s, t, t, s);
+#undef HELPER
+    }
+    if (uses(code, "klc_imod"))
         cb_printf(b, "static inline int64_t klc_imod(int64_t a, int64_t b) { return b ? ((a %% b) + b) %% b : 0; }\n");
-        if (need_random) {
-            cb_printf(b, "/* Counter-based uniform [0, 1) numbers: a hash of (seed, stream, index), so masks\n"
-                         " * are reproducible and the same in every pass that asks for them. */\n");
-            cb_printf(b, "static inline double klc_uniform(uint64_t seed, uint64_t stream, uint64_t i)\n{\n"
-                         "    uint64_t z = seed ^ (stream + 1) * 0x9E3779B97F4A7C15u ^ (i + 1) * 0xD1B54A32D192ED03u;\n"
-                         "    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;\n"
-                         "    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;\n"
-                         "    z ^= z >> 31;\n"
-                         "    return (double)(z >> 40) * (1.0 / 16777216.0);\n}\n");
-        }
+    if (uses(code, "klc_uniform")) {
+        cb_printf(b, "/* Counter-based uniform [0, 1) numbers: a hash of (seed, stream, index), so masks\n"
+                     " * are reproducible and the same in every pass that asks for them. */\n");
+        cb_printf(b, "static inline double klc_uniform(uint64_t seed, uint64_t stream, uint64_t i)\n{\n"
+                     "    uint64_t z = seed ^ (stream + 1) * 0x9E3779B97F4A7C15u ^ (i + 1) * 0xD1B54A32D192ED03u;\n"
+                     "    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;\n"
+                     "    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;\n"
+                     "    z ^= z >> 31;\n"
+                     "    return (double)(z >> 40) * (1.0 / 16777216.0);\n}\n");
     }
 }

@@ -53,7 +53,8 @@ void cg_body(Codegen *g);
 const char *cg_dim(Arena *a, Dim d);
 /* A real literal in the target type: "0.5f", "1e-07f", "0.5". */
 const char *cg_real(Arena *a, double x, bool f64);
-/* Static helpers the generated bodies call (klc_sigmoidf, klc_uniform, ...). */
-void cg_helpers(CBuf *b, bool f64, bool need_random);
+/* The static helpers (klc_sigmoidf, klc_uniform, KLC_IVDEP, ...) that `code`
+ * uses, to be written before it. */
+void cg_helpers(CBuf *b, const char *code);
 
 #endif /* KLC_CODEGEN_H */

@@ -127,9 +127,6 @@ int emit_inference(Arena *a, Model *m, const InferOptions *o)
     CBuf c, h;
     cb_init(&c);
     cb_init(&h);
-    bool random = false;
-    for (int i = 0; i < f->insts.len; i++)
-        random = random || ((IrValue *)f->insts.items[i])->op == IR_RANDOM;
     bool in_int = m->input_type == DT_I32;
     const char *xt = in_int ? "int32_t" : "float";
     int64_t in_size = 1, out_size = 1;
@@ -191,34 +188,35 @@ int emit_inference(Arena *a, Model *m, const InferOptions *o)
         cb_printf(&c, "#ifndef KLC_NO_BLAS\n#include <cblas.h>\n#endif\n");
     cb_printf(&c, "\n#include \"%s\"\n\n", base_name(o->h_path));
     cb_printf(&c, "#ifndef %s_BATCH_CAPACITY\n#define %s_BATCH_CAPACITY %ld\n#endif\n\n", U, U, o->batch_capacity);
-    cg_helpers(&c, false, random);
-    cb_printf(&c, "\n");
+    /* the rest goes to `code` first: the helpers it uses are written before it */
+    CBuf code;
+    cb_init(&code);
 
     if (o->weights) {
-        cb_printf(&c, "/* Weights from %s. */\n", o->weights);
-        emit_array(&c, a, arena_printf(a, "%s_params", P), params, wl.n_params);
-        emit_array(&c, a, arena_printf(a, "%s_state", P), state, wl.n_state);
+        cb_printf(&code, "/* Weights from %s. */\n", o->weights);
+        emit_array(&code, a, arena_printf(a, "%s_params", P), params, wl.n_params);
+        emit_array(&code, a, arena_printf(a, "%s_state", P), state, wl.n_state);
     } else {
-        cb_printf(&c, "const %s_weight %s_weights[%d] = {\n", P, P, m->weights.len ? m->weights.len : 1);
+        cb_printf(&code, "const %s_weight %s_weights[%d] = {\n", P, P, m->weights.len ? m->weights.len : 1);
         for (int i = 0; i < m->weights.len; i++) {
             const Weight *w = m->weights.items[i];
-            cb_printf(&c, "    {\"%s\", %d, %lld, %lld}, /* %s */\n", w->key, w->trainable ? 0 : 1,
+            cb_printf(&code, "    {\"%s\", %d, %lld, %lld}, /* %s */\n", w->key, w->trainable ? 0 : 1,
                       (long long)wl.offset[i], (long long)w->size, shape_str(a, &w->shape));
         }
         if (m->weights.len == 0)
-            cb_printf(&c, "    {\"\", 0, 0, 0}\n");
-        cb_printf(&c, "};\n\n");
+            cb_printf(&code, "    {\"\", 0, 0, 0}\n");
+        cb_printf(&code, "};\n\n");
     }
 
     /* the forward pass */
-    cb_printf(&c, "static void %s_forward(const float *params, const float *state, const %s *x_in, int64_t n,\n"
+    cb_printf(&code, "static void %s_forward(const float *params, const float *state, const %s *x_in, int64_t n,\n"
                   "                      int64_t cap, float *y_out, float *work, int32_t *iwork)\n{\n", P, xt);
-    c.indent = 4;
-    cb_line(&c, "(void)params; (void)state; (void)n; (void)cap; (void)work; (void)iwork;");
+    code.indent = 4;
+    cb_line(&code, "(void)params; (void)state; (void)n; (void)cap; (void)work; (void)iwork;");
     Codegen cg;
     memset(&cg, 0, sizeof cg);
     cg.a = a;
-    cg.b = &c;
+    cg.b = &code;
     cg.m = m;
     cg.wl = &wl;
     cg.f = f;
@@ -237,22 +235,26 @@ int emit_inference(Arena *a, Model *m, const InferOptions *o)
     cg.y_pred = "y_out";
     cg_prepare(&cg);
     cg_declare(&cg);
-    cb_printf(&c, "\n");
+    cb_printf(&code, "\n");
     cg_body(&cg);
-    c.indent = 0;
-    cb_printf(&c, "}\n\n");
+    code.indent = 0;
+    cb_printf(&code, "}\n\n");
 
     const char *wp = o->weights ? arena_printf(a, "%s_params, %s_state", P, P) : "params, state";
-    cb_printf(&c, "int %s_predict_ex(%sconst %s *x, int64_t n, float *y, float *work, int32_t *iwork)\n{\n", P,
+    cb_printf(&code, "int %s_predict_ex(%sconst %s *x, int64_t n, float *y, float *work, int32_t *iwork)\n{\n", P,
               wargs, xt);
-    cb_printf(&c, "    if (n < 1 || !x || !y || (%s_WORK_FLOATS(n) > 0 && !work))\n        return -1;\n", U);
-    cb_printf(&c, "    %s_forward(%s, x, n, n, y, work, iwork);\n    return 0;\n}\n\n", P, wp);
-    cb_printf(&c, "static float %s_work[%s_WORK_FLOATS(%s_BATCH_CAPACITY) + 1];\n", P, U, U);
-    cb_printf(&c, "static int32_t %s_iwork[%s_WORK_INTS(%s_BATCH_CAPACITY) + 1];\n\n", P, U, U);
-    cb_printf(&c, "int %s_predict(%sconst %s *x, int64_t n, float *y)\n{\n", P, wargs, xt);
-    cb_printf(&c, "    if (n < 1 || n > %s_BATCH_CAPACITY || !x || !y)\n        return -1;\n", U);
-    cb_printf(&c, "    %s_forward(%s, x, n, %s_BATCH_CAPACITY, y, %s_work, %s_iwork);\n    return 0;\n}\n", P, wp, U, P,
+    cb_printf(&code, "    if (n < 1 || !x || !y || (%s_WORK_FLOATS(n) > 0 && !work))\n        return -1;\n", U);
+    cb_printf(&code, "    %s_forward(%s, x, n, n, y, work, iwork);\n    return 0;\n}\n\n", P, wp);
+    cb_printf(&code, "static float %s_work[%s_WORK_FLOATS(%s_BATCH_CAPACITY) + 1];\n", P, U, U);
+    cb_printf(&code, "static int32_t %s_iwork[%s_WORK_INTS(%s_BATCH_CAPACITY) + 1];\n\n", P, U, U);
+    cb_printf(&code, "int %s_predict(%sconst %s *x, int64_t n, float *y)\n{\n", P, wargs, xt);
+    cb_printf(&code, "    if (n < 1 || n > %s_BATCH_CAPACITY || !x || !y)\n        return -1;\n", U);
+    cb_printf(&code, "    %s_forward(%s, x, n, %s_BATCH_CAPACITY, y, %s_work, %s_iwork);\n    return 0;\n}\n", P, wp, U, P,
               P);
+
+    cg_helpers(&c, code.len ? code.data : "");
+    cb_printf(&c, "\n%s", code.len ? code.data : "");
+    cb_free(&code);
 
     free(params);
     free(state);
