@@ -80,10 +80,11 @@ function(klc_add_model target source)
   endif()
   target_include_directories(${target} PUBLIC "${CMAKE_CURRENT_BINARY_DIR}")
   # Generated loops vectorize only without C's math errno (sqrtf in the
-  # optimizers); klc's code never reads errno.  Optimise even in builds that
-  # chose no build type.
+  # optimizers) and trapping-math semantics (comparisons in gradient masks);
+  # klc's code relies on neither.  Optimise even in builds that chose no
+  # build type.
   if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
-    target_compile_options(${target} PRIVATE -fno-math-errno)
+    target_compile_options(${target} PRIVATE -fno-math-errno -fno-trapping-math)
     if(NOT CMAKE_BUILD_TYPE AND NOT CMAKE_CONFIGURATION_TYPES)
       target_compile_options(${target} PRIVATE -O2)
     endif()

@@ -612,8 +612,8 @@ int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
     cb_printf(&c, " *\n * Training code for the klc runtime (klc/runtime.h).  Every buffer is planned at\n"
                   " * compile time: the step functions address the runtime's slabs and allocate nothing.\n"
                   " * Shapes are written [N, ...] where N is the batch (n rows in this step).\n"
-                  " * Compile with -O2 -fno-math-errno (klc_add_model does): C's errno for sqrtf would\n"
-                  " * otherwise keep the optimizer's loops from being vectorized.\n */\n");
+                  " * Compile with -O2 -fno-math-errno -fno-trapping-math (klc_add_model and pkg-config do):\n"
+                  " * without them C's errno and trapping semantics keep the loops from vectorizing.\n */\n");
     cb_printf(&c, "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n");
     cb_printf(&c, "#include \"%s\"\n", base_name(o->h_path));
     if (o->with_main)

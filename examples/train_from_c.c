@@ -2,7 +2,7 @@
  * train_from_c.c — the seed model trained from C through the runtime's API.
  *
  *     klc examples/seed.kl -o seed.c          (klc_add_model does this in CMake)
- *     cc -O2 -fno-math-errno train_from_c.c seed.c $(pkg-config --cflags --libs klc)
+ *     cc train_from_c.c seed.c $(pkg-config --cflags --libs klc)
  *     ./train_from_c [DIR]
  *
  * Makes 1,000 random samples with random labels (what the seed program of
