@@ -139,7 +139,7 @@ static void emit_update_helper(Gen *g, const Model *m)
     if (!updates_any(m))
         return;
     cb_printf(b, "/* %s: Keras' update of one weight (clipping, weight decay, update step). */\n", o->name);
-    cb_printf(b, "static void %s_update(float *restrict w, float *restrict g", m->var);
+    cb_printf(b, "KLC_CLONES static void %s_update(float *restrict w, float *restrict g", m->var);
     for (int k = 0; k < si.n; k++)
         cb_printf(b, ", float *restrict %s", si.names[k]);
     cb_printf(b, ", int64_t size, float lr%s)\n{\n", o->kind == OPT_ADAM || o->kind == OPT_ADAMW ? ", float alpha" : "");
@@ -377,7 +377,7 @@ static void emit_model(Gen *g, Model *m)
     /* train_step */
     cb_printf(b, "/* One training step: forward (training = true), loss, backward, %s update, assign(). */\n",
               m->opt.name);
-    cb_printf(b, "static void %s_train_step(klc_step *s)\n{\n", P);
+    cb_printf(b, "KLC_CLONES static void %s_train_step(klc_step *s)\n{\n", P);
     b->indent = 4;
     Codegen cg = codegen_for(g, m, &wl, m->train, ptrain, false);
     cg.y_pred = "s->y_pred";
@@ -408,7 +408,7 @@ static void emit_model(Gen *g, Model *m)
 
     /* test_step */
     cb_printf(b, "/* Loss and metrics on one batch: forward (training = false). */\n");
-    cb_printf(b, "static void %s_test_step(klc_step *s)\n{\n", P);
+    cb_printf(b, "KLC_CLONES static void %s_test_step(klc_step *s)\n{\n", P);
     b->indent = 4;
     cg = codegen_for(g, m, &wl, test, ptest, false);
     cg.y_pred = "s->y_pred";
@@ -422,7 +422,7 @@ static void emit_model(Gen *g, Model *m)
 
     /* predict_step */
     cb_printf(b, "/* The forward pass (training = false) into y_pred. */\n");
-    cb_printf(b, "static void %s_predict_step(klc_step *s)\n{\n", P);
+    cb_printf(b, "KLC_CLONES static void %s_predict_step(klc_step *s)\n{\n", P);
     b->indent = 4;
     cg = codegen_for(g, m, &wl, predict, ppred, false);
     cg.y_pred = "s->y_pred";
@@ -618,7 +618,16 @@ int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
     cb_printf(&c, "#include \"%s\"\n", base_name(o->h_path));
     if (o->with_main)
         cb_printf(&c, "#include <klc/runtime.h>\n");
-    cb_printf(&c, "\n");
+    cb_printf(&c, "\n/* On x86-64 Linux each float step also exists as an AVX2 copy, picked when the program\n"
+                  " * loads.  Vector width changes no result here (no FMA, sums stay in order), so runs\n"
+                  " * are bit-identical on every machine.  Define KLC_NO_CLONES to opt out.  (GCC 12\n"
+                  " * vectorizes the copies at -O2 only when asked with optimize(\"tree-vectorize\").) */\n"
+                  "#if defined(__x86_64__) && defined(__linux__) && !defined(KLC_NO_CLONES) && !defined(__SANITIZE_ADDRESS__)\n"
+                  "#if defined(__clang__) && __clang_major__ >= 14\n"
+                  "#define KLC_CLONES __attribute__((target_clones(\"avx2\", \"default\")))\n"
+                  "#elif defined(__GNUC__) && !defined(__clang__)\n"
+                  "#define KLC_CLONES __attribute__((target_clones(\"avx2\", \"default\"), optimize(\"tree-vectorize\")))\n"
+                  "#endif\n#endif\n#ifndef KLC_CLONES\n#define KLC_CLONES\n#endif\n\n");
     cg_helpers(&c, code.len ? code.data : "");
     cb_printf(&c, "%s", code.len ? code.data : "");
     cb_free(&code);

@@ -7,3 +7,15 @@ add_test(NAME inference_file
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/run.sh $<TARGET_FILE:klc> $<TARGET_FILE:infer_trainer>
           $<TARGET_FILE:infer_make_data> ${CMAKE_CURRENT_SOURCE_DIR}/infer ${KLC_TEST_SCRATCH}/inference_file)
 set_tests_properties(inference_file PROPERTIES LABELS "infer;deploy" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+
+# The AVX2 copies of the training steps (KLC_CLONES) change no result: the same
+# model built without them trains to byte-identical weights.
+klc_add_model(infer_trainer_plain ${CMAKE_CURRENT_SOURCE_DIR}/infer/model.kl MAIN OUTPUT_NAME infer_trainer_plain)
+target_compile_definitions(infer_trainer_plain PRIVATE KLC_NO_CLONES)
+add_test(NAME clones_bit_identical
+  COMMAND sh -c "set -e; rm -rf \"$1\"; mkdir -p \"$1\"; cd \"$1\"; \"$2\" .; \
+\"$3\" fit --x x.npy --y y.npy --epochs 3 --verbose 0 --seed 5 --save a.safetensors; \
+\"$4\" fit --x x.npy --y y.npy --epochs 3 --verbose 0 --seed 5 --save b.safetensors; cmp a.safetensors b.safetensors"
+    sh ${KLC_TEST_SCRATCH}/clones_bit_identical $<TARGET_FILE:infer_make_data> $<TARGET_FILE:infer_trainer>
+    $<TARGET_FILE:infer_trainer_plain>)
+set_tests_properties(clones_bit_identical PROPERTIES LABELS "infer;e2e" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
