@@ -24,44 +24,11 @@
 #include "fileio.h"
 #include "klc/runtime.h"
 
+#include "io_test_util.h"
+
 /* ----------------------------------------------------------------------------
  * Helpers
  * ------------------------------------------------------------------------- */
-
-/* path = "$KLC_TEST_TMPDIR/name"; the directory is created as by mkdir -p. */
-static void scratch(char *path, size_t size, const char *name)
-{
-    const char *env = getenv("KLC_TEST_TMPDIR");
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", env && *env ? env : "/tmp/klc_test_io_npy");
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-            fail_msg("cannot create %s: %s", dir, strerror(errno));
-        *p = c;
-        if (!c)
-            break;
-    }
-    snprintf(path, size, "%s/%s", dir, name);
-}
-
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, n, fp), n);
-    assert_int_equal(fclose(fp), 0);
-}
-
-static void expect_error(const char *needle)
-{
-    const char *msg = klc_last_error();
-    if (!strstr(msg, needle))
-        fail_msg("message \"%s\" lacks \"%s\"", msg, needle);
-}
 
 /* A .npy file: magic, version, header length, the dict padded with spaces
  * and '\n' to a multiple of 64 bytes, then `data`.  Returns its size. */
