@@ -22,12 +22,13 @@ if ! $py -c "import torch" 2>/dev/null; then
     $SUDO apt-get install -y -q --no-install-recommends python3-torch >/dev/null
 fi
 cmake -S . -B build -DKLC_WERROR=ON >/dev/null
-cmake --build build --target klc_bench -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
+cmake --build build --target klc_bench -j "$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)" >/dev/null
 
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; one thread each"
-echo "torch $($py -c 'import torch; print(torch.__version__)'), OpenBLAS $(pkg-config --modversion openblas 2>/dev/null || echo '?')"
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(getconf _NPROCESSORS_ONLN) cores; one thread each"
+core=$(OPENBLAS_VERBOSE=2 build/bench/klc_bench seed 1 64 2>&1 | sed -n 's/^Core: //p')
+echo "torch $($py -c 'import torch; print(torch.__version__)'), OpenBLAS $(pkg-config --modversion openblas 2>/dev/null || echo '?') (${core:-?} kernels${OPENBLAS_CORETYPE:+, from OPENBLAS_CORETYPE})"
 printf '%-6s %14s %14s %8s\n' model "klc samples/s" "torch samples/s" ratio
 for model in seed mlp; do
     : > /tmp/klc_bench.$$ ; : > /tmp/torch_bench.$$

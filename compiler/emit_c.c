@@ -618,15 +618,18 @@ int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
     cb_printf(&c, "#include \"%s\"\n", base_name(o->h_path));
     if (o->with_main)
         cb_printf(&c, "#include <klc/runtime.h>\n");
-    cb_printf(&c, "\n/* On x86-64 Linux each float step also exists as an AVX2 copy, picked when the program\n"
-                  " * loads.  Vector width changes no result here (no FMA, sums stay in order), so runs\n"
-                  " * are bit-identical on every machine.  Define KLC_NO_CLONES to opt out.  (GCC 12\n"
-                  " * vectorizes the copies at -O2 only when asked with optimize(\"tree-vectorize\").) */\n"
+    cb_printf(&c, "\n/* On x86-64 Linux each float step also exists as AVX-512 and AVX2 copies, one picked\n"
+                  " * when the program loads.  Vector width changes no result here: sums stay in order and\n"
+                  " * no multiply-add is fused (the AVX-512 copy could use FMA, so contraction is turned\n"
+                  " * off), so runs are bit-identical on every machine.  Define KLC_NO_CLONES to opt out.\n"
+                  " * (GCC 12 vectorizes the copies at -O2 only when asked with optimize(\"tree-vectorize\").) */\n"
+                  "#if defined(__clang__)\n#pragma STDC FP_CONTRACT OFF\n#endif\n"
                   "#if defined(__x86_64__) && defined(__linux__) && !defined(KLC_NO_CLONES) && !defined(__SANITIZE_ADDRESS__)\n"
                   "#if defined(__clang__) && __clang_major__ >= 14\n"
-                  "#define KLC_CLONES __attribute__((target_clones(\"avx2\", \"default\")))\n"
+                  "#define KLC_CLONES __attribute__((target_clones(\"avx512f\", \"avx2\", \"default\")))\n"
                   "#elif defined(__GNUC__) && !defined(__clang__)\n"
-                  "#define KLC_CLONES __attribute__((target_clones(\"avx2\", \"default\"), optimize(\"tree-vectorize\")))\n"
+                  "#define KLC_CLONES __attribute__((target_clones(\"avx512f\", \"avx2\", \"default\"), \\\n"
+                  "                                 optimize(\"tree-vectorize\", \"fp-contract=off\")))\n"
                   "#endif\n#endif\n#ifndef KLC_CLONES\n#define KLC_CLONES\n#endif\n\n");
     cg_helpers(&c, code.len ? code.data : "");
     cb_printf(&c, "%s", code.len ? code.data : "");
