@@ -4,7 +4,8 @@
 #   bench/run.sh [ROUNDS] [ROWS]
 #
 # Builds bench/klc_bench (the models of bench/models.kl through the C API),
-# installs Debian's python3-torch if it is missing, then alternates one
+# installs what is missing (scripts/install-deps.sh) and Debian's
+# python3-torch if it is missing, then alternates one
 # epoch of klc and one of PyTorch on the same synthetic data (ROWS samples,
 # default 60,000), ROUNDS times (default 3) per model, and reports the median
 # samples per second of each and their ratio.
@@ -15,11 +16,10 @@ rows=${2:-60000}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 py=/usr/bin/python3
 
+scripts/install-deps.sh
 if ! $py -c "import torch" 2>/dev/null; then
     echo "installing python3-torch (Debian) ..."
-    SUDO=""
-    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
-    $SUDO apt-get install -y -q --no-install-recommends python3-torch >/dev/null
+    scripts/install-deps.sh python3-torch >/dev/null
 fi
 cmake -S . -B build -DKLC_WERROR=ON >/dev/null
 cmake --build build --target klc_bench -j "$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)" >/dev/null

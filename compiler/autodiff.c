@@ -268,10 +268,7 @@ static IrValue *zeros(AD *ad, const IrValue *like)
 /* The full-shape reads of an ordinary tensor over identity variables. */
 static Scalar *read_all(Arena *a, int arg, const Shape *s)
 {
-    Sub subs[KLC_MAXRANK];
-    for (int j = 0; j < s->rank; j++)
-        subs[j] = sub_var(j);
-    return s_read(a, arg, s->rank, subs, DT_F32);
+    return s_read_all(a, arg, s, DT_F32);
 }
 
 /* A map producing (or accumulating into the adjoint of) x. */
@@ -295,9 +292,7 @@ static void add_tensor(AD *ad, const IrValue *x, IrValue *t)
         set_adj(ad, x, t);
         return;
     }
-    Comp *c = comp_new(ad->a, x->shape.rank, 0);
-    for (int j = 0; j < x->shape.rank; j++)
-        c->ext[j] = x->shape.d[j];
+    Comp *c = comp_over(ad->a, &x->shape, x->shape.rank);
     c->body = read_all(ad->a, 0, &x->shape);
     IrValue *g = contribution_map(ad, x, c, t->loc);
     ir_add_arg(ad->f, g, t);
@@ -306,10 +301,7 @@ static void add_tensor(AD *ad, const IrValue *x, IrValue *t)
 /* The count of a mean: product of the reduced extents. */
 static Scalar *count_of(Arena *a, const Comp *c)
 {
-    Dim total = dim_const(1);
-    for (int k = c->n_out; k < c->n_out + c->n_red; k++)
-        if (!dim_mul(total, c->ext[k], &total))
-            KLC_UNREACHABLE();
+    Dim total = comp_red_count(c);
     return dim_is_const(total) ? K(a, (double)total.c) : s_dim(a, total);
 }
 
@@ -499,14 +491,7 @@ static Scalar *read_without(Arena *a, int arg, const Shape *s, int axis)
 
 static IrValue *ew(AD *ad, const Shape *s, Scalar *body, int nargs, IrValue **args, SrcLoc loc)
 {
-    Comp *c = comp_new(ad->a, s->rank, 0);
-    for (int j = 0; j < s->rank; j++)
-        c->ext[j] = s->d[j];
-    c->body = body;
-    IrValue *v = ir_map(ad->f, s, DT_F32, c, loc);
-    for (int i = 0; i < nargs; i++)
-        ir_add_arg(ad->f, v, args[i]);
-    return v;
+    return ir_ew(ad->f, s, DT_F32, body, nargs, args, loc);
 }
 
 static void backprop(AD *ad, IrValue *v)
@@ -598,9 +583,7 @@ static void backprop(AD *ad, IrValue *v)
                         subs[j].off_n = off.k;
                     }
                 }
-                Comp *c = comp_new(a, x->shape.rank, 0);
-                for (int j = 0; j < x->shape.rank; j++)
-                    c->ext[j] = x->shape.d[j];
+                Comp *c = comp_over(a, &x->shape, x->shape.rank);
                 c->body = s_read(a, 0, x->shape.rank, subs, DT_F32);
                 IrValue *g = contribution_map(ad, x, c, v->loc);
                 ir_add_arg(ad->f, g, dy);

@@ -17,6 +17,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <klc/abi.h>
+
 #include "elab.h"
 
 typedef Value *(*Handler)(Elab *e, const Builtin *b, Args *args, const Node *call);
@@ -64,8 +66,6 @@ UN(e_cos, S_COS)
 UN(e_floor, S_FLOOR)
 UN(e_ceil, S_CEIL)
 UN(e_round, S_ROUND)
-UN(e_neg, S_NEG)
-UN(e_not, S_NOT)
 #undef UN
 
 static Scalar *k(Arena *a, double c) { return s_const(a, c); }
@@ -73,7 +73,6 @@ static Scalar *k(Arena *a, double c) { return s_const(a, c); }
 static Scalar *e_linear(Arena *a, Scalar **o, const double *p) { (void)a; (void)p; return o[0]; }
 static Scalar *e_square(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_MUL, o[0], s_copy(a, o[0])); }
 static Scalar *e_reciprocal(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_DIV, k(a, 1), o[0]); }
-static Scalar *e_exponential(Arena *a, Scalar **o, const double *p) { (void)p; return s_un(a, S_EXP, o[0]); }
 
 /* relu6(x) = min(max(x, 0), 6) */
 static Scalar *e_relu6(Arena *a, Scalar **o, const double *p)
@@ -152,24 +151,11 @@ static Scalar *e_hard_sigmoid(Arena *a, Scalar **o, const double *p)
 
 static Scalar *e_maximum(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_MAX2, o[0], o[1]); }
 static Scalar *e_minimum(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_MIN2, o[0], o[1]); }
-static Scalar *e_power(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_POW, o[0], o[1]); }
-static Scalar *e_add(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_ADD, o[0], o[1]); }
-static Scalar *e_subtract(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_SUB, o[0], o[1]); }
-static Scalar *e_multiply(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_MUL, o[0], o[1]); }
-
-static Scalar *e_divide(Arena *a, Scalar **o, const double *p)
-{
-    (void)p;
-    Scalar *x = o[0]->type == DT_F32 ? o[0] : s_un(a, S_TOFLOAT, o[0]);
-    Scalar *y = o[1]->type == DT_F32 ? o[1] : s_un(a, S_TOFLOAT, o[1]);
-    return s_bin(a, S_DIV, x, y);
-}
 
 static Scalar *e_where(Arena *a, Scalar **o, const double *p)
 {
     (void)p;
-    Scalar *c = o[0]->type == DT_BOOL ? o[0] : s_bin(a, S_NE, o[0], k(a, 0));
-    return s_select(a, c, o[1], o[2]);
+    return s_select(a, s_truth(a, o[0]), o[1], o[2]);
 }
 
 /* clip(x, lo, hi) = min(max(x, lo), hi); gradient passes where lo <= x <= hi */
@@ -387,8 +373,7 @@ static Value *h_reduce(Elab *e, const Builtin *b, Args *args, const Node *call)
             subs[j] = sub_var(ov++);
         }
     }
-    c->red = !strcmp(b->name, "sum") ? RED_SUM : !strcmp(b->name, "mean") ? RED_MEAN
-           : !strcmp(b->name, "max") ? RED_MAX : RED_MIN;
+    c->red = red_of(b->name);
     IrValue *m = ir_map(e->fn, &out, c->red == RED_MEAN ? DT_F32 : x->type == DT_BOOL ? DT_F32 : x->type, c,
                         call->loc);
     ir_add_arg(e->fn, m, x);
@@ -490,13 +475,12 @@ static Value *h_transpose(Elab *e, const Builtin *b, Args *args, const Node *cal
     }
     Shape out;
     out.rank = rank;
-    Comp *c = comp_new(a, rank, 0);
     Sub subs[KLC_MAXRANK];
     for (int j = 0; j < rank; j++) {
         out.d[j] = x->shape.d[perm[j]];
-        c->ext[j] = out.d[j];
         subs[perm[j]] = sub_var(j);
     }
+    Comp *c = comp_over(a, &out, rank);
     IrValue *m = ir_map(e->fn, &out, x->type, c, call->loc);
     ir_add_arg(e->fn, m, x);
     c->body = s_read(a, 0, rank, subs, x->type);
@@ -628,16 +612,10 @@ static Value *h_one_hot(Elab *e, const Builtin *b, Args *args, const Node *call)
     }
     Shape out = x->shape;
     out.d[out.rank++] = dim_const(nc);
-    Comp *c = comp_new(a, out.rank, 0);
-    Sub subs[KLC_MAXRANK];
-    for (int j = 0; j < out.rank; j++) {
-        c->ext[j] = out.d[j];
-        if (j < x->shape.rank)
-            subs[j] = sub_var(j);
-    }
+    Comp *c = comp_over(a, &out, out.rank);
     IrValue *m = ir_map(e->fn, &out, DT_F32, c, call->loc);
     ir_add_arg(e->fn, m, x);
-    c->body = s_un(a, S_TOFLOAT, s_bin(a, S_EQ, s_read(a, 0, x->shape.rank, subs, DT_I32), s_var(a, out.rank - 1)));
+    c->body = s_un(a, S_TOFLOAT, s_bin(a, S_EQ, s_read_all(a, 0, &x->shape, DT_I32), s_var(a, out.rank - 1)));
     return v_tensor(a, m, call->loc);
 }
 
@@ -673,9 +651,7 @@ static Value *h_take(Elab *e, const Builtin *b, Args *args, const Node *call)
         out.d[out.rank++] = ids->shape.d[j];
     for (int j = axis + 1; j < x->shape.rank; j++)
         out.d[out.rank++] = x->shape.d[j];
-    Comp *c = comp_new(a, out.rank, 0);
-    for (int j = 0; j < out.rank; j++)
-        c->ext[j] = out.d[j];
+    Comp *c = comp_over(a, &out, out.rank);
     IrValue *m = ir_map(e->fn, &out, x->type, c, call->loc);
     ir_add_arg(e->fn, m, x);
     ir_add_arg(e->fn, m, ids);
@@ -717,23 +693,7 @@ static Value *h_matmul(Elab *e, const Builtin *b, Args *args, const Node *call)
     const Node *nd[2];
     if (!take(e, b, args, call, 2, names, req, v, nd))
         return err(e);
-    /* reuse the '@' operator */
-    Node fake = *call;
-    fake.kind = N_BINARY;
-    fake.op = OP_MATMUL;
-    fake.a = (Node *)nd[0];
-    fake.b = (Node *)nd[1];
-    Scope *sc = scope_new(e->arena, NULL);
-    scope_bind(e->arena, sc, "$a", v[0]);
-    scope_bind(e->arena, sc, "$b", v[1]);
-    Node na = *nd[0], nb = *nd[1];
-    na.kind = N_NAME;
-    na.name = "$a";
-    nb.kind = N_NAME;
-    nb.name = "$b";
-    fake.a = &na;
-    fake.b = &nb;
-    return eval(e, sc, &fake);
+    return matmul(e, call->loc, v[0], v[1], nd[0], nd[1]); /* the '@' operator */
 }
 
 /* zeros(shape) / ones(shape) / full(shape, value) */
@@ -770,12 +730,7 @@ static Value *h_fill(Elab *e, const Builtin *b, Args *args, const Node *call)
         diag_error(e->diag, call->loc, "%s() makes a tensor and is only available in call()", b->name);
         return err(e);
     }
-    Comp *c = comp_new(a, sh.rank, 0);
-    for (int j = 0; j < sh.rank; j++)
-        c->ext[j] = sh.d[j];
-    c->body = s_const(a, x);
-    IrValue *m = ir_map(e->fn, &sh, DT_F32, c, call->loc);
-    return v_tensor(a, m, call->loc);
+    return v_tensor(a, ir_ew(e->fn, &sh, DT_F32, s_const(a, x), 0, NULL, call->loc), call->loc);
 }
 
 /* Random numbers: uniform in [0, 1) per element, from the step's counter-based stream. */
@@ -830,21 +785,15 @@ static Value *h_dropout(Elab *e, const Builtin *b, Args *args, const Node *call)
         }
     }
     IrValue *u = random_tensor(e, &ns, call->loc);
-    Comp *c = comp_new(a, x->shape.rank, 0);
-    Sub xs[KLC_MAXRANK], us[KLC_MAXRANK];
-    for (int j = 0; j < x->shape.rank; j++) {
-        c->ext[j] = x->shape.d[j];
-        xs[j] = sub_var(j);
+    Sub us[KLC_MAXRANK];
+    for (int j = 0; j < x->shape.rank; j++)
         us[j] = dim_eq(ns.d[j], dim_const(1)) && !dim_eq(x->shape.d[j], dim_const(1)) ? sub_const(0) : sub_var(j);
-    }
-    IrValue *m = ir_map(e->fn, &x->shape, DT_F32, c, call->loc);
-    ir_add_arg(e->fn, m, x);
-    ir_add_arg(e->fn, m, u);
     /* rate == 1 drops everything (Keras: zeros) */
     Scalar *keep = s_bin(a, S_GE, s_read(a, 1, ns.rank, us, DT_F32), s_const(a, rate));
     Scalar *scaled = rate >= 1 ? s_const(a, 0)
-                               : s_bin(a, S_MUL, s_read(a, 0, x->shape.rank, xs, DT_F32), s_const(a, 1.0 / (1.0 - rate)));
-    c->body = s_select(a, keep, scaled, s_const(a, 0));
+                               : s_bin(a, S_MUL, s_read_all(a, 0, &x->shape, DT_F32), s_const(a, 1.0 / (1.0 - rate)));
+    IrValue *xu[2] = {x, u};
+    IrValue *m = ir_ew(e->fn, &x->shape, DT_F32, s_select(a, keep, scaled, s_const(a, 0)), 2, xu, call->loc);
     return v_tensor(a, m, call->loc);
 }
 
@@ -870,16 +819,8 @@ static Value *h_random_uniform(Elab *e, const Builtin *b, Args *args, const Node
     IrValue *u = random_tensor(e, &sh, call->loc);
     if (lo == 0 && hi == 1)
         return v_tensor(a, u, call->loc);
-    Comp *c = comp_new(a, sh.rank, 0);
-    Sub s[KLC_MAXRANK];
-    for (int j = 0; j < sh.rank; j++) {
-        c->ext[j] = sh.d[j];
-        s[j] = sub_var(j);
-    }
-    IrValue *m = ir_map(e->fn, &sh, DT_F32, c, call->loc);
-    ir_add_arg(e->fn, m, u);
-    c->body = s_bin(a, S_ADD, s_const(a, lo), s_bin(a, S_MUL, s_const(a, hi - lo), s_read(a, 0, sh.rank, s, DT_F32)));
-    return v_tensor(a, m, call->loc);
+    Scalar *body = s_bin(a, S_ADD, s_const(a, lo), s_bin(a, S_MUL, s_const(a, hi - lo), s_read_all(a, 0, &sh, DT_F32)));
+    return v_tensor(a, ir_ew(e->fn, &sh, DT_F32, body, 1, &u, call->loc), call->loc);
 }
 
 static Value *h_cast(Elab *e, const Builtin *b, Args *args, const Node *call)
@@ -911,15 +852,7 @@ static Value *h_cast(Elab *e, const Builtin *b, Args *args, const Node *call)
             return v_float(a, (double)x->i.c, call->loc);
         return x;
     }
-    Comp *c = comp_new(a, x->t->shape.rank, 0);
-    Sub s[KLC_MAXRANK];
-    for (int j = 0; j < x->t->shape.rank; j++) {
-        c->ext[j] = x->t->shape.d[j];
-        s[j] = sub_var(j);
-    }
-    IrValue *m = ir_map(e->fn, &x->t->shape, to_int ? DT_I32 : DT_F32, c, call->loc);
-    ir_add_arg(e->fn, m, x->t);
-    Scalar *r = s_read(a, 0, x->t->shape.rank, s, x->t->type);
+    Scalar *r = s_read_all(a, 0, &x->t->shape, x->t->type);
     if (to_int && r->type != DT_I32) {
         /* toward zero, as TensorFlow's (and NumPy's) cast: x < 0 ? ceil(x) : floor(x) */
         Scalar *f = r->type == DT_F32 ? r : s_un(a, S_TOFLOAT, r);
@@ -929,8 +862,7 @@ static Value *h_cast(Elab *e, const Builtin *b, Args *args, const Node *call)
     } else if (!to_int && r->type != DT_F32) {
         r = s_un(a, S_TOFLOAT, r);
     }
-    c->body = r;
-    return v_tensor(a, m, call->loc);
+    return v_tensor(a, ir_ew(e->fn, &x->t->shape, to_int ? DT_I32 : DT_F32, r, 1, &x->t, call->loc), call->loc);
 }
 
 /* ---- compile-time helpers ---- */
@@ -955,12 +887,7 @@ static Value *h_shape(Elab *e, const Builtin *b, Args *args, const Node *call)
     }
     if (!strcmp(b->name, "ndim"))
         return v_int(a, s->rank, call->loc);
-    Value *l = v_new(a, V_LIST, call->loc);
-    l->n = s->rank;
-    l->items = arena_alloc(a, sizeof(Value *) * (size_t)(s->rank + 1));
-    for (int j = 0; j < s->rank; j++)
-        l->items[j] = v_dim(a, s->d[j], call->loc);
-    return l;
+    return shape_list(e, s, call->loc);
 }
 
 static Value *h_len(Elab *e, const Builtin *b, Args *args, const Node *call)
@@ -1059,17 +986,12 @@ static IrValue *total(Elab *e, IrValue *x, RedOp red, SrcLoc loc)
     Arena *a = e->arena;
     if (x->shape.rank == 0 && red != RED_MEAN)
         return x;
-    Comp *c = comp_new(a, 0, x->shape.rank);
-    Sub s[KLC_MAXRANK];
-    for (int j = 0; j < x->shape.rank; j++) {
-        c->ext[j] = x->shape.d[j];
-        s[j] = sub_var(j);
-    }
+    Comp *c = comp_over(a, &x->shape, 0);
     c->red = x->shape.rank ? red : RED_NONE;
     Shape sc = {0};
     IrValue *m = ir_map(e->fn, &sc, DT_F32, c, loc);
     ir_add_arg(e->fn, m, x);
-    Scalar *r = s_read(a, 0, x->shape.rank, s, x->type);
+    Scalar *r = s_read_all(a, 0, &x->shape, x->type);
     c->body = x->type == DT_F32 ? r : s_un(a, S_TOFLOAT, r);
     return m;
 }
@@ -1218,11 +1140,7 @@ static Value *h_assign(Elab *e, const Builtin *b, Args *args, const Node *call)
         double x;
         if (!want_float(e, val, nd[1], "assign()'s value", &x))
             return err(e);
-        Comp *c = comp_new(a, w->shape.rank, 0);
-        for (int j = 0; j < w->shape.rank; j++)
-            c->ext[j] = w->shape.d[j];
-        c->body = s_const(a, x);
-        t = ir_map(e->fn, &w->shape, DT_F32, c, call->loc);
+        t = ir_ew(e->fn, &w->shape, DT_F32, s_const(a, x), 0, NULL, call->loc);
     }
     IrValue *sg = ir_new(e->fn, IR_STOP_GRAD, &t->shape, DT_F32, call->loc);
     ir_add_arg(e->fn, sg, t);
@@ -1303,7 +1221,7 @@ static const Builtin table[] = {
     ACT("mish", e_mish),
     {"leaky_relu", B_EW, true, 1, {"negative_slope"}, {0.2}, e_leaky_relu, NULL},
     ACT("hard_sigmoid", e_hard_sigmoid),
-    ACT("exponential", e_exponential),
+    ACT("exponential", e_exp),
     {"softmax", B_FN, true, 0, {NULL}, {0}, NULL, h_softmax},
     {"log_softmax", B_FN, true, 0, {NULL}, {0}, NULL, h_softmax},
     /* elementwise math */
@@ -1323,16 +1241,16 @@ static const Builtin table[] = {
     EW("floor", 1, e_floor),
     EW("ceil", 1, e_ceil),
     EW("round", 1, e_round),
-    EW("negative", 1, e_neg),
+    EW("negative", 1, b_neg),
     EW("reciprocal", 1, e_reciprocal),
-    EW("logical_not", 1, e_not),
+    EW("logical_not", 1, b_not),
     EW("maximum", 2, e_maximum),
     EW("minimum", 2, e_minimum),
-    EW("power", 2, e_power),
-    EW("add", 2, e_add),
-    EW("subtract", 2, e_subtract),
-    EW("multiply", 2, e_multiply),
-    EW("divide", 2, e_divide),
+    EW("power", 2, b_pow),
+    EW("add", 2, b_add),
+    EW("subtract", 2, b_sub),
+    EW("multiply", 2, b_mul),
+    EW("divide", 2, b_div),
     EW("where", 3, e_where),
     EW("clip", 3, e_clip),
     /* structural */
@@ -1390,7 +1308,7 @@ static const Builtin table[] = {
     /* metrics */
     NAME("accuracy"), NAME("acc"), NAME("sparse_categorical_accuracy"), NAME("categorical_accuracy"),
     NAME("binary_accuracy"), NAME("SparseCategoricalAccuracy"), NAME("CategoricalAccuracy"),
-    NAME("BinaryAccuracy"), NAME("MeanAbsoluteError"), NAME("MeanSquaredError"),
+    NAME("BinaryAccuracy"), /* MeanSquaredError, MeanAbsoluteError: with the losses */
     /* regularizers */
     NAME("l1"), NAME("l2"), NAME("l1_l2"), NAME("L1"), NAME("L2"), NAME("L1L2"),
     /* callbacks */
@@ -1434,11 +1352,6 @@ bool builtin_usable_here(Elab *e, const Builtin *b, const Node *call)
         return false;
     }
     return in_call(e, b, call);
-}
-
-bool builtin_is_callable_in_tensor_context(const Builtin *b)
-{
-    return b->kind == B_EW || b->kind == B_FN;
 }
 
 Value *builtin_call(Elab *e, const Builtin *b, Args *args, const Node *call)
@@ -1533,41 +1446,49 @@ Value *apply_fn(Elab *e, Value *fn, Value *x, const Node *at)
  * Initializers and regularizers
  * --------------------------------------------------------------------- */
 
-enum { /* klc_init_kind (klc/abi.h) */
-    K_ZEROS = 0, K_ONES, K_CONSTANT, K_UNIFORM, K_NORMAL, K_TRUNC, K_VS, K_ORTHO, K_IDENTITY
-};
-
 typedef struct InitName {
     const char *name;
-    int kind;
+    klc_init_kind kind;
     double args[3];
     const char *params[3]; /* keyword names of args */
 } InitName;
 
 static const InitName init_names[] = {
-    {"zeros", K_ZEROS, {0}, {NULL}},          {"Zeros", K_ZEROS, {0}, {NULL}},
-    {"zero", K_ZEROS, {0}, {NULL}},           {"ones", K_ONES, {0}, {NULL}},
-    {"Ones", K_ONES, {0}, {NULL}},            {"one", K_ONES, {0}, {NULL}},
-    {"constant", K_CONSTANT, {0}, {"value"}}, {"Constant", K_CONSTANT, {0}, {"value"}},
-    {"uniform", K_UNIFORM, {-0.05, 0.05}, {"minval", "maxval"}},
-    {"random_uniform", K_UNIFORM, {-0.05, 0.05}, {"minval", "maxval"}},
-    {"RandomUniform", K_UNIFORM, {-0.05, 0.05}, {"minval", "maxval"}},
-    {"normal", K_NORMAL, {0, 0.05}, {"mean", "stddev"}},
-    {"random_normal", K_NORMAL, {0, 0.05}, {"mean", "stddev"}},
-    {"RandomNormal", K_NORMAL, {0, 0.05}, {"mean", "stddev"}},
-    {"truncated_normal", K_TRUNC, {0, 0.05}, {"mean", "stddev"}},
-    {"TruncatedNormal", K_TRUNC, {0, 0.05}, {"mean", "stddev"}},
+    {"zeros", KLC_INIT_ZEROS, {0}, {NULL}},
+    {"Zeros", KLC_INIT_ZEROS, {0}, {NULL}},
+    {"zero", KLC_INIT_ZEROS, {0}, {NULL}},
+    {"ones", KLC_INIT_ONES, {0}, {NULL}},
+    {"Ones", KLC_INIT_ONES, {0}, {NULL}},
+    {"one", KLC_INIT_ONES, {0}, {NULL}},
+    {"constant", KLC_INIT_CONSTANT, {0}, {"value"}},
+    {"Constant", KLC_INIT_CONSTANT, {0}, {"value"}},
+    {"uniform", KLC_INIT_RANDOM_UNIFORM, {-0.05, 0.05}, {"minval", "maxval"}},
+    {"random_uniform", KLC_INIT_RANDOM_UNIFORM, {-0.05, 0.05}, {"minval", "maxval"}},
+    {"RandomUniform", KLC_INIT_RANDOM_UNIFORM, {-0.05, 0.05}, {"minval", "maxval"}},
+    {"normal", KLC_INIT_RANDOM_NORMAL, {0, 0.05}, {"mean", "stddev"}},
+    {"random_normal", KLC_INIT_RANDOM_NORMAL, {0, 0.05}, {"mean", "stddev"}},
+    {"RandomNormal", KLC_INIT_RANDOM_NORMAL, {0, 0.05}, {"mean", "stddev"}},
+    {"truncated_normal", KLC_INIT_TRUNCATED_NORMAL, {0, 0.05}, {"mean", "stddev"}},
+    {"TruncatedNormal", KLC_INIT_TRUNCATED_NORMAL, {0, 0.05}, {"mean", "stddev"}},
     /* variance scaling: scale, mode (0 fan_in, 1 fan_out, 2 fan_avg), distribution (0 trunc, 1 normal, 2 uniform) */
-    {"glorot_uniform", K_VS, {1, 2, 2}, {NULL}}, {"GlorotUniform", K_VS, {1, 2, 2}, {NULL}},
-    {"glorot_normal", K_VS, {1, 2, 0}, {NULL}},  {"GlorotNormal", K_VS, {1, 2, 0}, {NULL}},
-    {"he_uniform", K_VS, {2, 0, 2}, {NULL}},     {"HeUniform", K_VS, {2, 0, 2}, {NULL}},
-    {"he_normal", K_VS, {2, 0, 0}, {NULL}},      {"HeNormal", K_VS, {2, 0, 0}, {NULL}},
-    {"lecun_uniform", K_VS, {1, 0, 2}, {NULL}},  {"LecunUniform", K_VS, {1, 0, 2}, {NULL}},
-    {"lecun_normal", K_VS, {1, 0, 0}, {NULL}},   {"LecunNormal", K_VS, {1, 0, 0}, {NULL}},
-    {"variance_scaling", K_VS, {1, 0, 0}, {"scale", "mode", "distribution"}},
-    {"VarianceScaling", K_VS, {1, 0, 0}, {"scale", "mode", "distribution"}},
-    {"orthogonal", K_ORTHO, {1}, {"gain"}},      {"Orthogonal", K_ORTHO, {1}, {"gain"}},
-    {"identity", K_IDENTITY, {1}, {"gain"}},     {"Identity", K_IDENTITY, {1}, {"gain"}},
+    {"glorot_uniform", KLC_INIT_VARIANCE_SCALING, {1, 2, 2}, {NULL}},
+    {"GlorotUniform", KLC_INIT_VARIANCE_SCALING, {1, 2, 2}, {NULL}},
+    {"glorot_normal", KLC_INIT_VARIANCE_SCALING, {1, 2, 0}, {NULL}},
+    {"GlorotNormal", KLC_INIT_VARIANCE_SCALING, {1, 2, 0}, {NULL}},
+    {"he_uniform", KLC_INIT_VARIANCE_SCALING, {2, 0, 2}, {NULL}},
+    {"HeUniform", KLC_INIT_VARIANCE_SCALING, {2, 0, 2}, {NULL}},
+    {"he_normal", KLC_INIT_VARIANCE_SCALING, {2, 0, 0}, {NULL}},
+    {"HeNormal", KLC_INIT_VARIANCE_SCALING, {2, 0, 0}, {NULL}},
+    {"lecun_uniform", KLC_INIT_VARIANCE_SCALING, {1, 0, 2}, {NULL}},
+    {"LecunUniform", KLC_INIT_VARIANCE_SCALING, {1, 0, 2}, {NULL}},
+    {"lecun_normal", KLC_INIT_VARIANCE_SCALING, {1, 0, 0}, {NULL}},
+    {"LecunNormal", KLC_INIT_VARIANCE_SCALING, {1, 0, 0}, {NULL}},
+    {"variance_scaling", KLC_INIT_VARIANCE_SCALING, {1, 0, 0}, {"scale", "mode", "distribution"}},
+    {"VarianceScaling", KLC_INIT_VARIANCE_SCALING, {1, 0, 0}, {"scale", "mode", "distribution"}},
+    {"orthogonal", KLC_INIT_ORTHOGONAL, {1}, {"gain"}},
+    {"Orthogonal", KLC_INIT_ORTHOGONAL, {1}, {"gain"}},
+    {"identity", KLC_INIT_IDENTITY, {1}, {"gain"}},
+    {"Identity", KLC_INIT_IDENTITY, {1}, {"gain"}},
 };
 
 bool resolve_initializer(Elab *e, Value *v, const Node *at, InitSpec *out)
@@ -1616,7 +1537,7 @@ bool resolve_initializer(Elab *e, Value *v, const Node *at, InitSpec *out)
         for (int i = 0; i < np; i++) {
             if (!vals[i])
                 continue;
-            if (in->kind == K_VS && i == 1) {
+            if (in->kind == KLC_INIT_VARIANCE_SCALING && i == 1) {
                 static const char *const modes[] = {"fan_in", "fan_out", "fan_avg"};
                 bool found = false;
                 for (int m = 0; m < 3; m++)
@@ -1628,7 +1549,7 @@ bool resolve_initializer(Elab *e, Value *v, const Node *at, InitSpec *out)
                     diag_error(e->diag, nodes[i]->loc, "mode must be \"fan_in\", \"fan_out\" or \"fan_avg\"");
                     return false;
                 }
-            } else if (in->kind == K_VS && i == 2) {
+            } else if (in->kind == KLC_INIT_VARIANCE_SCALING && i == 2) {
                 static const char *const dists[] = {"truncated_normal", "untruncated_normal", "uniform", "normal"};
                 bool found = false;
                 for (int m = 0; m < 4; m++)
@@ -1645,11 +1566,11 @@ bool resolve_initializer(Elab *e, Value *v, const Node *at, InitSpec *out)
                 return false;
             }
         }
-        if (in->kind == K_VS && out->args[0] <= 0) {
+        if (in->kind == KLC_INIT_VARIANCE_SCALING && out->args[0] <= 0) {
             diag_error(e->diag, at->loc, "variance_scaling's scale must be positive");
             return false;
         }
-        if ((in->kind == K_NORMAL || in->kind == K_TRUNC) && out->args[1] < 0) {
+        if ((in->kind == KLC_INIT_RANDOM_NORMAL || in->kind == KLC_INIT_TRUNCATED_NORMAL) && out->args[1] < 0) {
             diag_error(e->diag, at->loc, "stddev must not be negative");
             return false;
         }

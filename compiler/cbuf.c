@@ -99,3 +99,23 @@ int cb_write_file(const CBuf *b, const char *path)
     free(tmp);
     return 0;
 }
+
+int cb_write_pair(const CBuf *h, const char *h_path, const CBuf *c, const char *c_path)
+{
+    if (cb_write_file(h, h_path) != 0) {
+        fprintf(stderr, "klc: cannot write %s: %s\n", h_path, strerror(errno));
+        return -1;
+    }
+    if (cb_write_file(c, c_path) != 0) {
+        fprintf(stderr, "klc: cannot write %s: %s\n", c_path, strerror(errno));
+        remove(h_path);
+        return -1;
+    }
+    return 0;
+}
+
+const char *cb_base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}

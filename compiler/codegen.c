@@ -97,6 +97,23 @@ static const char *sanitize(Arena *a, const char *s)
     return r;
 }
 
+void cg_init(Codegen *g, Arena *a, CBuf *b, const Model *m, const WeightLayout *wl, IrFunc *f, const Plan *p,
+             bool f64)
+{
+    memset(g, 0, sizeof *g);
+    g->a = a;
+    g->b = b;
+    g->m = m;
+    g->wl = wl;
+    g->f = f;
+    g->p = p;
+    g->f64 = f64;
+    g->real = f64 ? "double" : "float";
+    g->blas = true;
+    g->work = "work";
+    g->iwork = "iwork";
+}
+
 static void mark_used(Codegen *g, IrValue *v)
 {
     g->used[plan_root(g->p, v)->id] = true;
@@ -128,8 +145,10 @@ void cg_prepare(Codegen *g)
         case IR_LABELS: base = "y"; break;
         case IR_PARAM: case IR_STATE: base = ((const Weight *)g->m->weights.items[v->index])->cname; break;
         default: {
-            /* layer_name, or d_layer_name for gradients; no prefix twice */
-            bool grad = v->name && v->name[0] == 'd' && v->name[1] == '_';
+            /* layer_name, or d_layer_name for gradients (backward values named
+             * d_<what they are the gradient of>); no prefix twice */
+            bool grad = g->f->grad_start_id > 0 && v->id >= g->f->grad_start_id && v->name &&
+                        !strncmp(v->name, "d_", 2);
             const char *rest = v->name ? v->name + (grad ? 2 : 0) : NULL;
             bool prefixed = rest && v->layer && !strncmp(rest, v->layer, strlen(v->layer));
             if (v->name && v->layer && !prefixed)
@@ -496,10 +515,8 @@ static bool classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
                     return false;
             }
         }
-        /* double precision BLAS cannot read float input data */
-        if (g->f64 && (t->op == IR_INPUT || t->op == IR_LABELS || g->p->st[plan_root(g->p, t)->id].kind == ST_INPUT))
-            return false;
-        if (t->type != DT_F32)
+        /* BLAS reads g->real: not float input data in double, nor integers */
+        if (t->type != DT_F32 || strcmp(type_of(g, plan_root(g->p, t)), g->real) != 0)
             return false;
     }
     /* batch variables: leading output axes that both operands also lead with */
@@ -572,13 +589,8 @@ static void emit_gemm(Codegen *g, IrValue *v, const Gemm *gm)
     const Comp *c = v->comp;
     const char *M = cg_dim(a, gm->M), *N = cg_dim(a, gm->N), *K = cg_dim(a, gm->K);
     const char *alpha = cg_real(a, 1, g->f64);
-    if (c->red == RED_MEAN) {
-        Dim cnt = dim_const(1);
-        for (int k = c->n_out; k < c->n_out + c->n_red; k++)
-            if (!dim_mul(cnt, c->ext[k], &cnt))
-                KLC_UNREACHABLE();
-        alpha = arena_printf(a, "(%s / (%s)%s)", cg_real(a, 1, g->f64), g->real, cg_dim(a, cnt));
-    }
+    if (c->red == RED_MEAN)
+        alpha = arena_printf(a, "(%s / (%s)%s)", cg_real(a, 1, g->f64), g->real, cg_dim(a, comp_red_count(c)));
     const char *lda = gm->ta ? M : K, *ldb = gm->tb ? K : N;
     const char *A = name_of(g, v->args[gm->ra->arg]), *B = name_of(g, v->args[gm->rb->arg]), *C = name_of(g, v);
     bool batched = !dim_eq(gm->batch, dim_const(1));
@@ -704,12 +716,8 @@ static void emit_map(Codegen *g, IrValue *v)
     }
     close_loops(g, c->n_red);
     if (c->red == RED_MEAN) {
-        Dim cnt = dim_const(1);
-        for (int k = c->n_out; k < nv; k++)
-            if (!dim_mul(cnt, c->ext[k], &cnt))
-                KLC_UNREACHABLE();
         cb_line(g->b, "%s[%s] %s %s;", out, off, op,
-                store_cast(g, v, arena_printf(a, "acc / (%s)%s", g->real, cg_dim(a, cnt))));
+                store_cast(g, v, arena_printf(a, "acc / (%s)%s", g->real, cg_dim(a, comp_red_count(c)))));
     } else {
         cb_line(g->b, "%s[%s] %s %s;", out, off, op, store_cast(g, v, "acc"));
     }
@@ -719,7 +727,6 @@ static void emit_map(Codegen *g, IrValue *v)
 /* d forward-operand at the first extremum of each reduction (max/min). */
 static void emit_argmax_grad(Codegen *g, IrValue *v)
 {
-    Arena *a = g->a;
     const IrValue *fw = v->fwd;
     const Comp *fc = fw->comp;
     const Comp *c = v->comp;
@@ -756,7 +763,6 @@ static void emit_argmax_grad(Codegen *g, IrValue *v)
         cb_line(g->b, "if (%s)", guard);
     cb_line(g->b, "%s%s[%s] += %s;", guard ? "    " : "", name_of(g, v), off, expr(g, &cx, c->body));
     close_loops(g, fc->n_out);
-    (void)a;
 }
 
 /* Loop over all positions of `s` except `axis`; inside, element k of the
@@ -781,7 +787,29 @@ static void open_rows(Codegen *g, const Shape *s, int axis, const char **outer, 
     cb_line(g->b, "const int64_t base = i0 * %s * %s + i1;", *len, *inner);
 }
 
-static void emit_softmax(Codegen *g, IrValue *v)
+/* The crossentropy's tail, per row i0 (zr, mx and sum of the row in scope):
+ * log Σ e^z - z[label]  (sparse), or Σ_c y_c (log Σ e^z - z_c)  (dense). */
+static void emit_xent_loss(Codegen *g, IrValue *v)
+{
+    IrValue *z = v->args[0], *lab = v->args[1];
+    const char *ln = name_of(g, lab), *out = name_of(g, v);
+    const char *C = cg_dim(g->a, z->shape.d[z->shape.rank - 1]);
+    cb_line(g->b, "const %s lse = mx + %s(sum);", g->real, fn(g, "log"));
+    if (v->index) {
+        cb_line(g->b, "%s l = 0;", g->real);
+        cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", C);
+        cb_line(g->b, "    l += %s[i0 * %s + k] * (lse - zr[k]);", ln, C);
+        cb_line(g->b, "%s[i0] = l;", out);
+    } else {
+        cb_line(g->b, "%s[i0] = lse - zr[%s[i0]];", out, ln);
+    }
+}
+
+/* The softmax v, and with it the crossentropy xe (or NULL) of the same
+ * logits along the last axis: its row maximum and exponentials are the
+ * softmax's, so the row loop computes them once for both (the same
+ * operations in the same order: bit-identical to two loops). */
+static void emit_softmax(Codegen *g, IrValue *v, IrValue *xe)
 {
     const char *outer, *inner, *len;
     const char *x = name_of(g, v->args[0]), *y = name_of(g, v);
@@ -799,6 +827,10 @@ static void emit_softmax(Codegen *g, IrValue *v)
         cb_line(g->b, "    %s[base + %s] = e;", y, inner);
         cb_line(g->b, "    sum += e;");
         cb_line(g->b, "}");
+        if (xe) {
+            cb_line(g->b, "const %s *zr = %s + base;", type_of(g, plan_root(g->p, v->args[0])), x);
+            emit_xent_loss(g, xe);
+        }
         cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", len);
         cb_line(g->b, "    %s[base + %s] /= sum;", y, inner);
     } else {
@@ -811,12 +843,12 @@ static void emit_softmax(Codegen *g, IrValue *v)
     close_loops(g, loops);
 }
 
-/* Per row: log Σ e^z - z[label]  (sparse), or Σ_c y_c (log Σ e^z - z_c)  (dense). */
+/* Per row: the maximum and Σ e^(z - max) of the logits, then the loss. */
 static void emit_xent(Codegen *g, IrValue *v)
 {
-    IrValue *z = v->args[0], *lab = v->args[1];
+    IrValue *z = v->args[0];
     const Shape *s = &z->shape;
-    const char *zn = name_of(g, z), *ln = name_of(g, lab), *out = name_of(g, v);
+    const char *zn = name_of(g, z);
     Dim rows = count(&v->shape);
     const char *C = cg_dim(g->a, s->d[s->rank - 1]);
     open_loop(g, "i0", rows);
@@ -826,21 +858,49 @@ static void emit_xent(Codegen *g, IrValue *v)
     cb_line(g->b, "    if ((%s)zr[k] > mx) mx = (%s)zr[k];", g->real, g->real);
     cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", C);
     cb_line(g->b, "    sum += %s(zr[k] - mx);", fn(g, "exp"));
-    cb_line(g->b, "const %s lse = mx + %s(sum);", g->real, fn(g, "log"));
-    if (v->index) {
-        cb_line(g->b, "%s l = 0;", g->real);
-        cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", C);
-        cb_line(g->b, "    l += %s[i0 * %s + k] * (lse - zr[k]);", ln, C);
-        cb_line(g->b, "%s[i0] = l;", out);
-    } else {
-        cb_line(g->b, "%s[i0] = lse - zr[%s[i0]];", out, ln);
-    }
+    emit_xent_loss(g, v);
     close_loops(g, 1);
+}
+
+/*
+ * The crossentropy that the last-axis softmax at position i can compute in
+ * its row loop: the first XENT after it of the same logits, or NULL.  The
+ * XENT then runs earlier than planned, so between the two there may be
+ * nothing with code but sinks, and its result must share no memory with the
+ * softmax's nor with what those sinks read.  (The logits and labels are
+ * live at the XENT, so the plan keeps them apart from both results.)
+ */
+static IrValue *xent_with_softmax(const Codegen *g, int i)
+{
+    IrValue *v = g->f->insts.items[i];
+    if (v->op != IR_SOFTMAX || v->axis != v->shape.rank - 1)
+        return NULL;
+    for (int j = i + 1; j < g->f->insts.len; j++) {
+        IrValue *w = g->f->insts.items[j];
+        switch (w->op) {
+        case IR_INPUT: case IR_LABELS: case IR_PARAM: case IR_STATE: case IR_RESHAPE: case IR_STOP_GRAD:
+        case IR_ADD_LOSS: case IR_ASSIGN: case IR_OUTPUT: case IR_LOSS: case IR_ADD_METRIC:
+            continue; /* no code, or sinks that only read */
+        case IR_XENT:
+            if (plan_root(g->p, w->args[0]) != plan_root(g->p, v->args[0]) ||
+                !shape_eq(&w->args[0]->shape, &v->shape) || !plan_disjoint(g->p, w, v))
+                return NULL;
+            for (int k = i + 1; k < j; k++) {
+                const IrValue *u = g->f->insts.items[k];
+                for (int t = 0; t < u->nargs; t++)
+                    if (!plan_disjoint(g->p, w, u->args[t]))
+                        return NULL;
+            }
+            return w;
+        default:
+            return NULL;
+        }
+    }
+    return NULL;
 }
 
 static void emit_concat(Codegen *g, IrValue *v)
 {
-    Arena *a = g->a;
     Dim off = dim_const(0);
     for (int i = 0; i < v->nargs; i++) {
         IrValue *x = v->args[i];
@@ -864,7 +924,6 @@ static void emit_concat(Codegen *g, IrValue *v)
         if (!dim_add(off, x->shape.d[v->axis], &off))
             KLC_UNREACHABLE();
     }
-    (void)a;
 }
 
 static const char *describe(Codegen *g, IrValue *v)
@@ -884,6 +943,7 @@ void cg_body(Codegen *g)
 {
     Arena *a = g->a;
     bool in_backward = false;
+    const IrValue *done = NULL; /* an XENT already computed with its softmax */
     for (int i = 0; i < g->f->insts.len; i++) {
         IrValue *v = g->f->insts.items[i];
         if (!in_backward && g->f->grad_start_id > 0 && v->id >= g->f->grad_start_id) {
@@ -899,14 +959,15 @@ void cg_body(Codegen *g)
             continue;
         case IR_MAP: {
             Gemm gm;
+            bool gemm = classify_gemm(g, v, &gm);
             comment_loc(g, v, describe(g, v));
-            if (classify_gemm(g, v, &gm) && g->blas_optional) {
+            if (gemm && g->blas_optional) {
                 cb_printf(g->b, "#ifndef KLC_NO_BLAS\n");
                 emit_gemm(g, v, &gm);
                 cb_printf(g->b, "#else\n");
                 emit_map(g, v);
                 cb_printf(g->b, "#endif\n");
-            } else if (classify_gemm(g, v, &gm)) {
+            } else if (gemm) {
                 emit_gemm(g, v, &gm);
             } else if (v->comp->n_out == 0 || v->comp->scatter) { /* no loop of its own: keep locals local */
                 cb_line(g->b, "{");
@@ -927,11 +988,19 @@ void cg_body(Codegen *g)
             g->b->indent -= 4;
             cb_line(g->b, "}");
             break;
-        case IR_SOFTMAX: case IR_LOG_SOFTMAX:
+        case IR_SOFTMAX: case IR_LOG_SOFTMAX: {
+            IrValue *xe = xent_with_softmax(g, i);
             comment_loc(g, v, describe(g, v));
-            emit_softmax(g, v);
+            if (xe)
+                comment_loc(g, xe, arena_printf(a, "%s = softmax crossentropy from the logits, in the same loop",
+                                                name_of(g, xe)));
+            emit_softmax(g, v, xe);
+            done = xe;
             break;
+        }
         case IR_XENT:
+            if (v == done)
+                break;
             comment_loc(g, v, arena_printf(a, "%s = softmax crossentropy from the logits", name_of(g, v)));
             emit_xent(g, v);
             break;

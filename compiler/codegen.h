@@ -43,7 +43,12 @@ typedef struct Codegen {
     bool *used;               /* by value id: root referenced by the code */
 } Codegen;
 
-/* Decide names and which roots are referenced; call before anything else. */
+/* Zero g, then fill what both emitters share: the function, its plan and
+ * model, the output buffer, the precision (f64, real), blas on, and the
+ * workspace pointers "work" and "iwork".  The caller sets the rest. */
+void cg_init(Codegen *g, Arena *a, CBuf *b, const Model *m, const WeightLayout *wl, IrFunc *f, const Plan *p,
+             bool f64);
+/* Decide names and which roots are referenced; call after cg_init and the caller's settings. */
 void cg_prepare(Codegen *g);
 /* Pointer declarations for every referenced root. */
 void cg_declare(Codegen *g);

@@ -243,7 +243,7 @@ Value *comp_read(Elab *e, Scope *s, const Node *n)
 
 /* ---- closing a level: which enclosing variables its body uses ---- */
 
-static void used_vars(const Scalar *s, bool *used, const CompCtx *c)
+static void used_vars(const Scalar *s, bool *used)
 {
     if (!s)
         return;
@@ -254,18 +254,18 @@ static void used_vars(const Scalar *s, bool *used, const CompCtx *c)
             for (int v = 0; v < KLC_MAXVARS; v++)
                 if (s->sub[j].coef[v])
                     used[v] = true;
-            used_vars(s->sub[j].ind, used, c);
+            used_vars(s->sub[j].ind, used);
         }
     }
-    used_vars(s->a, used, c);
-    used_vars(s->b, used, c);
-    used_vars(s->c, used, c);
+    used_vars(s->a, used);
+    used_vars(s->b, used);
+    used_vars(s->c, used);
 }
 
 static void close_level(Elab *e, CompCtx *c)
 {
     bool used[KLC_MAXVARS] = {0};
-    used_vars(c->body, used, c);
+    used_vars(c->body, used);
     for (int i = 0; i < c->args.len; i++) {
         CompArg *ar = c->args.items[i];
         if (ar->child)
@@ -345,22 +345,23 @@ static bool check_bounds(Elab *e, CompStmt *st)
             Dim last;
             if (!dim_sub(rec->shape.d[j], dim_const(1), &last))
                 continue;
-            const char *sub_text = node_text(a, rec->subs[j], 40);
-            const char *base = node_text(a, rec->base, 30);
             if (s->ind) {
                 /* gathers are checked at run time; their affine part must not push them out */
                 continue;
             }
             if (!dim_le_always(dim_const(0), lo)) {
+                const char *base = node_text(a, rec->base, 30);
                 diag_error(e->diag, rec->subs[j]->loc,
                            "subscript '%s' of %s can be negative (down to %s); axis %d of %s has size %s",
-                           sub_text, base, dim_str(a, lo), j, base, dim_str(a, rec->shape.d[j]));
+                           node_text(a, rec->subs[j], 40), base, dim_str(a, lo), j, base,
+                           dim_str(a, rec->shape.d[j]));
                 ok = false;
             } else if (!dim_le_always(hi, last)) {
+                const char *base = node_text(a, rec->base, 30);
                 diag_error(e->diag, rec->subs[j]->loc,
                            "subscript '%s' of %s reaches %s, but axis %d of %s has size %s (last index %s)",
-                           sub_text, base, dim_str(a, hi), j, base, dim_str(a, rec->shape.d[j]),
-                           dim_str(a, last));
+                           node_text(a, rec->subs[j], 40), base, dim_str(a, hi), j, base,
+                           dim_str(a, rec->shape.d[j]), dim_str(a, last));
                 ok = false;
             }
         }
@@ -444,7 +445,7 @@ static IrValue *materialise(Elab *e, CompStmt *st, CompCtx *c)
     fill_child_reads(body, c);
     remap(body, map);
     comp->body = body;
-    IrValue *m = ir_map(e->fn, &out, body->type == DT_BOOL ? DT_BOOL : body->type, comp, c->loc);
+    IrValue *m = ir_map(e->fn, &out, body->type, comp, c->loc);
     if (comp->red == RED_MEAN || comp->red == RED_SUM)
         m->type = body->type == DT_I32 && comp->red == RED_SUM ? DT_I32 : DT_F32;
     for (int i = 0; i < c->args.len; i++) {
@@ -471,7 +472,6 @@ static Value *finish(Elab *e, CompStmt *st, CompCtx *top)
      * its own variables is that reduction's map. */
     if (top->body->op == S_READ && top->args.len == 1) {
         CompArg *ar = top->args.items[0];
-        const Scalar *r = top->body;
         if (ar->child && ar->child->n_out == top->n_out) {
             bool same = true;
             for (int k = 0; k < top->n_out; k++)
@@ -482,7 +482,6 @@ static Value *finish(Elab *e, CompStmt *st, CompCtx *top)
                     if (c != top && !materialise(e, st, c))
                         return v_err(a);
                 }
-                (void)r;
                 return v_tensor(a, ar->child->result, top->loc);
             }
         }
@@ -495,7 +494,7 @@ static Value *finish(Elab *e, CompStmt *st, CompCtx *top)
 
 /* ---- reductions ---- */
 
-static RedOp red_of(const char *name)
+RedOp red_of(const char *name)
 {
     if (!strcmp(name, "sum"))
         return RED_SUM;

@@ -7,6 +7,8 @@
 
 #include "arena.h"
 
+#define MAX_CONTEXT 64 /* context notes kept: deeper nesting is counted, not recorded */
+
 typedef struct Context {
     SrcLoc loc;
     const char *message;
@@ -26,7 +28,7 @@ struct Diag {
     int max_errors;
     int errors, warnings, suppressed;
     bool last_dropped;      /* notes of a dropped diagnostic are dropped too */
-    Context ctx[64];
+    Context ctx[MAX_CONTEXT];
     int n_ctx;
     Seen **seen;            /* hash set of the diagnostics reported (open addressing) */
     size_t seen_cap, n_seen;
@@ -68,7 +70,7 @@ bool diag_quiet(const Diag *d)
 void diag_push_context(Diag *d, SrcLoc loc, const char *message)
 {
     flush_pending(d);
-    if (d->n_ctx < (int)(sizeof d->ctx / sizeof d->ctx[0])) {
+    if (d->n_ctx < MAX_CONTEXT) {
         d->ctx[d->n_ctx].loc = loc;
         d->ctx[d->n_ctx].message = message;
     }
@@ -87,7 +89,7 @@ static SrcLoc user_site(const Diag *d, SrcLoc loc)
 {
     if (!loc.file || !loc.file->is_prelude)
         return loc;
-    int n = d->n_ctx < 64 ? d->n_ctx : 64;
+    int n = d->n_ctx < MAX_CONTEXT ? d->n_ctx : MAX_CONTEXT;
     for (int i = n - 1; i >= 0; i--)
         if (d->ctx[i].loc.file && !d->ctx[i].loc.file->is_prelude)
             return d->ctx[i].loc;
@@ -233,7 +235,7 @@ static void flush_pending(Diag *d)
     if (!d->pending)
         return;
     d->pending = false;
-    int n = d->n_ctx < 64 ? d->n_ctx : 64;
+    int n = d->n_ctx < MAX_CONTEXT ? d->n_ctx : MAX_CONTEXT;
     bool first = true;
     for (int i = n - 1; i >= 0; i--) {
         if (d->ctx[i].loc.file && d->ctx[i].loc.file->is_prelude)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "cbuf.h"
 #include "diag.h"
 #include "ir.h"
 #include "model.h"
@@ -96,12 +97,19 @@ int driver_run(const DriverOptions *o)
         arena_free(a);
         return 2;
     }
+    /* every output but the dumps needs a model; --summary only says so */
+    if (n == 0 && (o->mode == MODE_SUMMARY || o->mode == MODE_TRAIN || o->mode == MODE_INFERENCE ||
+                   o->mode == MODE_DOT)) {
+        fprintf(stderr, "klc: %s defines no model\n", o->input);
+        if (o->mode != MODE_SUMMARY) {
+            arena_free(a);
+            return 1;
+        }
+    }
     switch (o->mode) {
     case MODE_CHECK:
         break;
     case MODE_SUMMARY:
-        if (n == 0)
-            fprintf(stderr, "klc: %s defines no model\n", o->input);
         for (int i = 0; i < n; i++) {
             if (i)
                 fputc('\n', stdout);
@@ -118,11 +126,6 @@ int driver_run(const DriverOptions *o)
         }
         break;
     case MODE_TRAIN: {
-        if (n == 0) {
-            fprintf(stderr, "klc: %s defines no model\n", o->input);
-            status = 1;
-            break;
-        }
         if (o->with_main && n > 1) {
             fprintf(stderr, "klc: %s defines %d models; choose the trainer's with --model NAME\n", o->input, n);
             status = 2;
@@ -147,10 +150,9 @@ int driver_run(const DriverOptions *o)
         break;
     }
     case MODE_INFERENCE: {
-        if (n != 1) {
-            fprintf(stderr, n ? "klc: %s defines %d models; choose one with --model NAME\n"
-                              : "klc: %s defines no model\n", o->input, n);
-            status = n ? 2 : 1;
+        if (n > 1) {
+            fprintf(stderr, "klc: %s defines %d models; choose one with --model NAME\n", o->input, n);
+            status = 2;
             break;
         }
         InferOptions io;
@@ -165,32 +167,17 @@ int driver_run(const DriverOptions *o)
         break;
     }
     case MODE_DOT: {
-        if (n == 0) {
-            fprintf(stderr, "klc: %s defines no model\n", o->input);
-            status = 1;
-            break;
-        }
-        FILE *out = stdout;
-        char *tmp = NULL;
-        if (o->output) {
-            tmp = arena_printf(a, "%s.tmp", o->output);
-            out = fopen(tmp, "w");
-            if (!out) {
-                fprintf(stderr, "klc: cannot write %s: %s\n", o->output, strerror(errno));
-                status = 2;
-                break;
-            }
-        }
+        CBuf b;
+        cb_init(&b);
         for (int i = 0; i < n; i++)
-            emit_dot(out, a, models[i]);
-        if (o->output) {
-            bool bad = fflush(out) != 0 || ferror(out);
-            if (fclose(out) != 0 || bad || rename(tmp, o->output) != 0) {
-                fprintf(stderr, "klc: cannot write %s: %s\n", o->output, strerror(errno));
-                remove(tmp);
-                status = 2;
-            }
+            emit_dot(&b, a, models[i]);
+        if (!o->output) {
+            fwrite(b.data, 1, b.len, stdout);
+        } else if (cb_write_file(&b, o->output) != 0) {
+            fprintf(stderr, "klc: cannot write %s: %s\n", o->output, strerror(errno));
+            status = 2;
         }
+        cb_free(&b);
         break;
     }
     default:

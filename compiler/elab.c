@@ -292,6 +292,37 @@ const char *suggest(Arena *a, const char *name, const char *const *candidates, i
     return "";
 }
 
+void report_unknown_name(Diag *d, Arena *a, SrcLoc loc, const char *name, NameCollector collect, const void *ctx)
+{
+    if (diag_quiet(d)) { /* past the error limit: no message, no suggestion to compute */
+        diag_error(d, loc, "unknown name '%s'", name);
+        return;
+    }
+    const char *hint = unknown_name_hint(name);
+    if (hint) {
+        diag_error(d, loc, "unknown name '%s': %s", name, hint);
+        return;
+    }
+    PtrVec cands = {0};
+    collect(ctx, a, &cands);
+    diag_error(d, loc, "unknown name '%s'%s", name, suggest(a, name, (const char *const *)cands.items, cands.len));
+}
+
+void push_builtin_names(Arena *a, PtrVec *out)
+{
+    const char **names;
+    int nb = builtin_names(&names);
+    for (int i = 0; i < nb; i++)
+        vec_push(a, out, (void *)names[i]);
+}
+
+void push_scope_names(Arena *a, PtrVec *out, const Scope *s)
+{
+    for (; s; s = s->parent)
+        for (Binding *b = s->head; b; b = b->next)
+            vec_push(a, out, (void *)b->name);
+}
+
 /* ------------------------------------------------------------------------
  * Compile-time conversions
  * --------------------------------------------------------------------- */
@@ -408,6 +439,20 @@ bool want_shape(Elab *e, Value *v, const Node *at, const char *what, Shape *out,
  * Tensors
  * --------------------------------------------------------------------- */
 
+/* One PARAM/STATE instruction per weight and function, made on first use. */
+IrValue *weight_value(IrFunc *f, Weight *w)
+{
+    for (int i = 0; i < f->insts.len; i++) {
+        IrValue *x = f->insts.items[i];
+        if ((x->op == IR_PARAM || x->op == IR_STATE) && x->index == w->index)
+            return x;
+    }
+    IrValue *t = ir_new(f, w->trainable ? IR_PARAM : IR_STATE, &w->shape, DT_F32, w->loc);
+    t->index = w->index;
+    t->name = w->cname;
+    return t;
+}
+
 Value *as_tensor(Elab *e, Value *v, const Node *at)
 {
     if (v->kind == V_TENSOR || v->kind == V_ERR)
@@ -418,21 +463,7 @@ Value *as_tensor(Elab *e, Value *v, const Node *at)
             return v_err(e->arena);
         }
         Weight *w = v->weight;
-        /* one PARAM/STATE instruction per weight and function, made on first use */
-        IrValue *t = NULL;
-        for (int i = 0; i < e->fn->insts.len; i++) {
-            IrValue *x = e->fn->insts.items[i];
-            if ((x->op == IR_PARAM || x->op == IR_STATE) && x->index == w->index) {
-                t = x;
-                break;
-            }
-        }
-        if (!t) {
-            t = ir_new(e->fn, w->trainable ? IR_PARAM : IR_STATE, &w->shape, DT_F32, w->loc);
-            t->index = w->index;
-            t->name = w->cname;
-        }
-        Value *r = v_tensor(e->arena, t, v->loc);
+        Value *r = v_tensor(e->arena, weight_value(e->fn, w), v->loc);
         r->decl = arena_printf(e->arena, "%s declared as %s", w->name, w->decl);
         return r;
     }
@@ -538,8 +569,6 @@ static bool broadcast(Elab *e, SrcLoc loc, int n, Value **ops, Shape *out, const
             for (int k = 0; k < i; k++)
                 if (ops[k]->kind == V_TENSOR) {
                     const Shape *t = &ops[k]->t->shape;
-                    int jj = j + s->rank - t->rank;
-                    (void)jj;
                     int pos = rank - s->rank + j - (rank - t->rank);
                     if (pos >= 0 && pos < t->rank && dim_eq(t->d[pos], *o)) {
                         other = ops[k];
@@ -649,9 +678,7 @@ Value *elementwise(Elab *e, SrcLoc loc, int n, Value **ops, const Node **nodes, 
     Shape out;
     if (!broadcast(e, loc, n, ops, &out, what))
         return v_err(a);
-    Comp *c = comp_new(a, out.rank, 0);
-    for (int j = 0; j < out.rank; j++)
-        c->ext[j] = out.d[j];
+    Comp *c = comp_over(a, &out, out.rank);
     IrValue *m = ir_map(e->fn, &out, DT_F32, c, loc);
     for (int i = 0; i < n; i++) {
         if (ops[i]->kind == V_TENSOR) {
@@ -670,23 +697,23 @@ Value *elementwise(Elab *e, SrcLoc loc, int n, Value **ops, const Node **nodes, 
 
 /* ---- scalar builders for the operators ---- */
 
-static Scalar *b_add(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_ADD, o[0], o[1]); }
-static Scalar *b_sub(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_SUB, o[0], o[1]); }
-static Scalar *b_mul(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_MUL, o[0], o[1]); }
+Scalar *b_add(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_ADD, o[0], o[1]); }
+Scalar *b_sub(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_SUB, o[0], o[1]); }
+Scalar *b_mul(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_MUL, o[0], o[1]); }
 static Scalar *b_mod(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_MOD, o[0], o[1]); }
-static Scalar *b_pow(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_POW, o[0], o[1]); }
+Scalar *b_pow(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_POW, o[0], o[1]); }
 static Scalar *b_eq(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_EQ, o[0], o[1]); }
 static Scalar *b_ne(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_NE, o[0], o[1]); }
 static Scalar *b_lt(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_LT, o[0], o[1]); }
 static Scalar *b_le(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_LE, o[0], o[1]); }
 static Scalar *b_gt(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_GT, o[0], o[1]); }
 static Scalar *b_ge(Arena *a, Scalar **o, const double *p) { (void)p; return s_bin(a, S_GE, o[0], o[1]); }
-static Scalar *b_neg(Arena *a, Scalar **o, const double *p) { (void)p; return s_un(a, S_NEG, o[0]); }
-static Scalar *b_not(Arena *a, Scalar **o, const double *p) { (void)p; return s_un(a, S_NOT, o[0]); }
+Scalar *b_neg(Arena *a, Scalar **o, const double *p) { (void)p; return s_un(a, S_NEG, o[0]); }
+Scalar *b_not(Arena *a, Scalar **o, const double *p) { (void)p; return s_un(a, S_NOT, o[0]); }
 static Scalar *b_select(Arena *a, Scalar **o, const double *p) { (void)p; return s_select(a, o[0], o[1], o[2]); }
 
 /* Python's true division: the result is real even for integers. */
-static Scalar *b_div(Arena *a, Scalar **o, const double *p)
+Scalar *b_div(Arena *a, Scalar **o, const double *p)
 {
     (void)p;
     Scalar *x = o[0]->type == DT_F32 ? o[0] : s_un(a, S_TOFLOAT, o[0]);
@@ -703,28 +730,23 @@ static Scalar *b_floordiv(Arena *a, Scalar **o, const double *p)
     return r;
 }
 
-static Scalar *as_bool(Arena *a, Scalar *x)
-{
-    return x->type == DT_BOOL ? x : s_bin(a, S_NE, x, s_const(a, 0));
-}
-
 static Scalar *b_and(Arena *a, Scalar **o, const double *p)
 {
     (void)p;
-    return s_bin(a, S_AND, as_bool(a, o[0]), as_bool(a, o[1]));
+    return s_bin(a, S_AND, s_truth(a, o[0]), s_truth(a, o[1]));
 }
 
 static Scalar *b_or(Arena *a, Scalar **o, const double *p)
 {
     (void)p;
-    return s_bin(a, S_OR, as_bool(a, o[0]), as_bool(a, o[1]));
+    return s_bin(a, S_OR, s_truth(a, o[0]), s_truth(a, o[1]));
 }
 
 /* ------------------------------------------------------------------------
  * Matrix product (NumPy's matmul)
  * --------------------------------------------------------------------- */
 
-static Value *matmul(Elab *e, SrcLoc loc, Value *x, Value *y, const Node *nx, const Node *ny)
+Value *matmul(Elab *e, SrcLoc loc, Value *x, Value *y, const Node *nx, const Node *ny)
 {
     Arena *a = e->arena;
     x = as_tensor(e, x, nx);
@@ -929,29 +951,27 @@ static Value *eval_binary(Elab *e, Scope *s, const Node *n)
         Value *x = eval(e, s, n->a);
         if (x->kind == V_ERR)
             return x;
+        Value *y;
         if (x->kind == V_BOOL) {
             if (n->op == OP_AND && !x->b)
                 return v_bool(a, false, n->loc);
             if (n->op == OP_OR && x->b)
                 return v_bool(a, true, n->loc);
-            Value *y = eval(e, s, n->b);
+            y = eval(e, s, n->b);
             if (y->kind == V_ERR || y->kind == V_BOOL)
                 return y;
             if (!is_runtime(y)) {
                 diag_error(e->diag, n->b->loc, "'%s' needs bools, not %s", ast_binop_text(n->op), v_describe(a, y));
                 return v_err(a);
             }
-            Value *ops[2] = {x, y};
-            const Node *nodes[2] = {n->a, n->b};
-            return elementwise(e, n->loc, 2, ops, nodes, n->op == OP_AND ? b_and : b_or, NULL,
-                               n->op == OP_AND ? "'&&'" : "'||'");
-        }
-        Value *y = eval(e, s, n->b);
-        if (y->kind == V_ERR)
-            return y;
-        if (!is_runtime(x)) {
-            diag_error(e->diag, n->a->loc, "'%s' needs bools, not %s", ast_binop_text(n->op), v_describe(a, x));
-            return v_err(a);
+        } else {
+            y = eval(e, s, n->b);
+            if (y->kind == V_ERR)
+                return y;
+            if (!is_runtime(x)) {
+                diag_error(e->diag, n->a->loc, "'%s' needs bools, not %s", ast_binop_text(n->op), v_describe(a, x));
+                return v_err(a);
+            }
         }
         Value *ops[2] = {x, y};
         const Node *nodes[2] = {n->a, n->b};
@@ -1077,9 +1097,7 @@ static Value *eval_binary(Elab *e, Scope *s, const Node *n)
     Value *ops[2] = {x, y};
     const Node *nodes[2] = {n->a, n->b};
     const char *what = arena_printf(a, "'%s'", ast_binop_text(n->op));
-    Value *r = elementwise(e, n->loc, 2, ops, nodes, build, NULL, what);
-    /* integer results of folded arithmetic stay ints when exact (2 ** 3 handled above) */
-    return r;
+    return elementwise(e, n->loc, 2, ops, nodes, build, NULL, what);
 }
 
 static Value *eval_unary(Elab *e, Scope *s, const Node *n)
@@ -1153,6 +1171,13 @@ static Value *eval_ternary(Elab *e, Scope *s, const Node *n)
  * Names, lists, attributes, calls
  * --------------------------------------------------------------------- */
 
+/* Suggestions for an unknown name in an expression: builtins, then the scopes. */
+static void names_in_scope(const void *ctx, Arena *a, PtrVec *out)
+{
+    push_builtin_names(a, out);
+    push_scope_names(a, out, ctx);
+}
+
 static Value *eval_name(Elab *e, Scope *s, const Node *n)
 {
     Arena *a = e->arena;
@@ -1167,25 +1192,7 @@ static Value *eval_name(Elab *e, Scope *s, const Node *n)
     const Builtin *b = builtin_find(n->name);
     if (b)
         return builtin_call(e, b, NULL, n); /* a builtin used as a value */
-    /* unknown: suggest from scopes and builtins */
-    if (diag_quiet(e->diag)) { /* past the error limit: no message, no suggestion to compute */
-        diag_error(e->diag, n->loc, "unknown name '%s'", n->name);
-        return v_err(a);
-    }
-    const char **names;
-    int nb = builtin_names(&names);
-    PtrVec cands = {0};
-    for (int i = 0; i < nb; i++)
-        vec_push(a, &cands, (void *)names[i]);
-    for (const Scope *sc = s; sc; sc = sc->parent)
-        for (Binding *bd = sc->head; bd; bd = bd->next)
-            vec_push(a, &cands, (void *)bd->name);
-    const char *hint = unknown_name_hint(n->name);
-    if (hint)
-        diag_error(e->diag, n->loc, "unknown name '%s': %s", n->name, hint);
-    else
-        diag_error(e->diag, n->loc, "unknown name '%s'%s", n->name,
-                   suggest(a, n->name, (const char *const *)cands.items, cands.len));
+    report_unknown_name(e->diag, a, n->loc, n->name, names_in_scope, s);
     return v_err(a);
 }
 
@@ -1195,18 +1202,13 @@ static Value *eval_list(Elab *e, Scope *s, const Node *n)
     Value *l = v_new(a, V_LIST, n->loc);
     l->n = n->list.len;
     l->items = arena_alloc(a, sizeof(Value *) * (size_t)(l->n ? l->n : 1));
-    bool bad = false;
-    for (int i = 0; i < n->list.len; i++) {
-        l->items[i] = eval(e, s, n->list.items[i]);
-        if (l->items[i]->kind == V_ERR)
-            bad = true;
-    }
     /* a list with a poisoned element still carries the others (a Sequential keeps checking) */
-    (void)bad;
+    for (int i = 0; i < n->list.len; i++)
+        l->items[i] = eval(e, s, n->list.items[i]);
     return l;
 }
 
-static Value *shape_list(Elab *e, const Shape *sh, SrcLoc loc)
+Value *shape_list(Elab *e, const Shape *sh, SrcLoc loc)
 {
     Value *l = v_new(e->arena, V_LIST, loc);
     l->n = sh->rank;
@@ -1235,12 +1237,15 @@ static Value *eval_attr(Elab *e, Scope *s, const Node *n)
                    n->name, suggest(a, n->name, methods, 4));
         return v_err(a);
     }
-    if (base->kind == V_WEIGHT)
-        base = as_tensor(e, base, n->a);
-    if (base->kind == V_TENSOR && (strcmp(n->name, "shape") == 0))
-        return shape_list(e, &base->t->shape, n->loc);
+    /* a weight's shape is known in build(), before it becomes a tensor in call(): shape(kernel) */
     if (base->kind == V_WEIGHT && strcmp(n->name, "shape") == 0)
         return shape_list(e, &base->weight->shape, n->loc);
+    if (base->kind == V_WEIGHT && strcmp(n->name, "ndim") == 0)
+        return v_int(a, base->weight->shape.rank, n->loc);
+    if (base->kind == V_WEIGHT && (base = as_tensor(e, base, n->a))->kind == V_ERR)
+        return base;
+    if (base->kind == V_TENSOR && strcmp(n->name, "shape") == 0)
+        return shape_list(e, &base->t->shape, n->loc);
     if (base->kind == V_TENSOR && strcmp(n->name, "ndim") == 0)
         return v_int(a, base->t->shape.rank, n->loc);
     diag_error(e->diag, n->loc, "%s has no attribute '%s'", v_describe(a, base), n->name);
@@ -1380,14 +1385,14 @@ static bool fit_with_data(Elab *e, const Value *callee, const Node *call)
 static Value *eval_call(Elab *e, Scope *s, const Node *n)
 {
     Arena *a = e->arena;
-    Value *callee;
-    if (n->a->kind == N_NAME && !scope_lookup(s, n->a->name) && builtin_find(n->a->name)) {
-        if (!builtin_usable_here(e, builtin_find(n->a->name), n))
+    const Builtin *b = n->a->kind == N_NAME && !scope_lookup(s, n->a->name) ? builtin_find(n->a->name) : NULL;
+    if (b) {
+        if (!builtin_usable_here(e, b, n))
             return v_err(a);
         Args *args = eval_args(e, s, n);
-        return builtin_call(e, builtin_find(n->a->name), args, n);
+        return builtin_call(e, b, args, n);
     }
-    callee = eval(e, s, n->a);
+    Value *callee = eval(e, s, n->a);
     if (callee->kind == V_ERR) {
         eval_args(e, s, n); /* still check the arguments */
         return callee;

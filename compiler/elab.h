@@ -160,15 +160,31 @@ Value *scope_lookup_local(const Scope *s, const char *name);
 
 /* ---- evaluation (elab.c) ---- */
 Value *eval(Elab *e, Scope *s, const Node *n);
-/* Run a block's statements; false if elaboration stopped at a return. */
+/* Run a block's statements, until a return (e->returned). */
 void exec_block(Elab *e, Scope *s, const Node *block);
 /* A value as a tensor: weights become their PARAM/STATE value in e->fn. */
 Value *as_tensor(Elab *e, Value *v, const Node *at);
+/* The PARAM (trainable) or STATE instruction of weight w in f: one per
+ * weight and function, made on first use. */
+IrValue *weight_value(IrFunc *f, Weight *w);
+/* A shape as a compile-time list of ints: shape(x), x.shape. */
+Value *shape_list(Elab *e, const Shape *sh, SrcLoc loc);
 /* Elementwise op over tensors, compile-time numbers and (inside index
  * expressions) scalars, with NumPy broadcasting. */
 typedef Scalar *(*ScalarBuilder)(Arena *a, Scalar **ops, const double *params);
 Value *elementwise(Elab *e, SrcLoc loc, int n, Value **ops, const Node **nodes, ScalarBuilder build,
                    const double *params, const char *what);
+/* Scalar builders of the operators, also those of keras.ops add, subtract,
+ * multiply, divide (true division), power, negative and logical_not. */
+Scalar *b_add(Arena *a, Scalar **o, const double *p);
+Scalar *b_sub(Arena *a, Scalar **o, const double *p);
+Scalar *b_mul(Arena *a, Scalar **o, const double *p);
+Scalar *b_div(Arena *a, Scalar **o, const double *p);
+Scalar *b_pow(Arena *a, Scalar **o, const double *p);
+Scalar *b_neg(Arena *a, Scalar **o, const double *p);
+Scalar *b_not(Arena *a, Scalar **o, const double *p);
+/* x @ y (NumPy's matmul); nx, ny locate the operands for messages. */
+Value *matmul(Elab *e, SrcLoc loc, Value *x, Value *y, const Node *nx, const Node *ny);
 /* Source text of a node, whitespace collapsed, at most `max` characters. */
 const char *node_text(Arena *a, const Node *n, int max);
 /* For an unknown name a Keras user is likely to write (self, training, keras):
@@ -176,6 +192,14 @@ const char *node_text(Arena *a, const Node *n, int max);
 const char *unknown_name_hint(const char *name);
 /* "did you mean 'units'?" or "" */
 const char *suggest(Arena *a, const char *name, const char *const *candidates, int n);
+/* Report an unknown name at loc: a hint for a name a Keras user is likely to
+ * write, else the closest of the candidates `collect` adds to `out` (called
+ * only when a suggestion is printed: not past the error limit). */
+typedef void (*NameCollector)(const void *ctx, Arena *a, PtrVec *out);
+void report_unknown_name(Diag *d, Arena *a, SrcLoc loc, const char *name, NameCollector collect, const void *ctx);
+/* Candidates for report_unknown_name: every builtin; every name bound in s and its parents. */
+void push_builtin_names(Arena *a, PtrVec *out);
+void push_scope_names(Arena *a, PtrVec *out, const Scope *s);
 
 /* Compile-time conversions with errors at `at`. */
 bool want_int(Elab *e, Value *v, const Node *at, const char *what, int64_t *out);
@@ -202,6 +226,8 @@ Value *comp_reduce(Elab *e, Scope *s, const Node *n);
 Value *comp_read(Elab *e, Scope *s, const Node *n);
 /* Scalar form of a value inside an index expression (NULL + error if impossible). */
 Scalar *comp_scalar(Elab *e, Value *v, const Node *at);
+/* The reduction a name stands for: sum, mean, max, min. */
+RedOp red_of(const char *name);
 
 /* ---- layers (layer.c) ---- */
 Value *layer_spec(Elab *e, const Node *cls, Args *args, const Node *call);
@@ -215,7 +241,6 @@ Value *builtin_add_weight(Elab *e, Args *args);
 
 /* ---- builtins (builtins.c) ---- */
 const Builtin *builtin_find(const char *name);
-bool builtin_is_callable_in_tensor_context(const Builtin *b);
 /* False, with an error, for add_weight outside build() and add_loss, add_metric,
  * assign outside call(): checked before the arguments are evaluated. */
 bool builtin_usable_here(Elab *e, const Builtin *b, const Node *call);

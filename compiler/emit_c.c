@@ -9,7 +9,6 @@
  */
 #include "emit_c.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,38 +28,27 @@ typedef struct Gen {
     const EmitOptions *o;
 } Gen;
 
-static void func_prologue(Gen *g, Codegen *cg, const Plan *p, bool f64)
+/* The locals every step function starts with, then its pointer declarations. */
+static void func_prologue(Codegen *cg)
 {
-    (void)p;
-    cb_line(g->b, "const int64_t n = s->n;");
-    cb_line(g->b, "const int64_t cap = s->cap;");
-    cb_line(g->b, "%s *const work = s->work;", f64 ? "double" : "float");
-    cb_line(g->b, "int32_t *const iwork = s->iwork;");
-    cb_line(g->b, "(void)n; (void)cap; (void)work; (void)iwork;");
+    cb_line(cg->b, "const int64_t n = s->n;");
+    cb_line(cg->b, "const int64_t cap = s->cap;");
+    cb_line(cg->b, "%s *const work = s->work;", cg->real);
+    cb_line(cg->b, "int32_t *const iwork = s->iwork;");
+    cb_line(cg->b, "(void)n; (void)cap; (void)work; (void)iwork;");
     cg_declare(cg);
-    cb_printf(g->b, "\n");
+    cb_printf(cg->b, "\n");
 }
 
 static Codegen codegen_for(Gen *g, const Model *m, const WeightLayout *wl, IrFunc *f, const Plan *p, bool f64)
 {
     Codegen cg;
-    memset(&cg, 0, sizeof cg);
-    cg.a = g->a;
-    cg.b = g->b;
-    cg.m = m;
-    cg.wl = wl;
-    cg.f = f;
-    cg.p = p;
-    cg.f64 = f64;
-    cg.blas = true;
-    cg.real = f64 ? "double" : "float";
+    cg_init(&cg, g->a, g->b, m, wl, f, p, f64);
     cg.x = "s->x";
     cg.y = "s->y";
     cg.params = "s->params";
     cg.state = "s->state";
     cg.grads = "s->grads";
-    cg.work = "work";
-    cg.iwork = "iwork";
     cg.seed = "s->seed";
     return cg;
 }
@@ -103,7 +91,8 @@ static SlotInfo slots_of(const OptimizerCfg *o)
     return s;
 }
 
-/* Slot offsets: weight w's slot k at slot_base[w] + k * padded size. */
+/* Slot layout: the slots of trainable weight i follow each other from
+ * slot_base[i], each padded to 16 floats. */
 static int64_t *slot_layout(Arena *a, const Model *m, int n_slots, int64_t *total)
 {
     int64_t *base = arena_alloc(a, sizeof(int64_t) * (size_t)(m->weights.len + 1));
@@ -112,14 +101,19 @@ static int64_t *slot_layout(Arena *a, const Model *m, int n_slots, int64_t *tota
         const Weight *w = m->weights.items[i];
         base[i] = off;
         if (w->trainable)
-            off += (int64_t)n_slots * ((w->size + 15) / 16 * 16);
+            off += (int64_t)n_slots * pad16(w->size);
     }
     *total = off;
     return base;
 }
 
-/* The update of one weight tensor, as a helper with restrict pointers (so it
- * vectorizes), called once per trainable weight from train_step. */
+/* Offset of slot k of weight i in s->slots. */
+static int64_t slot_offset(const Model *m, const int64_t *slot_base, int i, int k)
+{
+    const Weight *w = m->weights.items[i];
+    return slot_base[i] + k * pad16(w->size);
+}
+
 /* Does the optimizer update any weight (trainable, with a gradient)? */
 static bool updates_any(const Model *m)
 {
@@ -131,6 +125,8 @@ static bool updates_any(const Model *m)
     return false;
 }
 
+/* The update of one weight tensor, as a helper with restrict pointers (so it
+ * vectorizes), called once per trainable weight from train_step. */
 static void emit_update_helper(Gen *g, const Model *m)
 {
     const OptimizerCfg *o = &m->opt;
@@ -253,12 +249,11 @@ static void emit_optimizer(Gen *g, const Model *m, const WeightLayout *wl, const
             cb_line(b, "/* %s gets no gradient: not updated */", w->key);
             continue;
         }
-        int64_t pad = (w->size + 15) / 16 * 16;
         char slots[512] = "";
         size_t len = 0;
         for (int k = 0; k < si.n; k++)
             len += (size_t)snprintf(slots + len, sizeof slots - len, ", s->slots + %lld",
-                                    (long long)(slot_base[i] + k * pad));
+                                    (long long)slot_offset(m, slot_base, i, k));
         cb_line(b, "%s_update(s->params + %lld, s->grads + %lld%s, %lld, lr%s); /* %s %s */", m->var,
                 (long long)wl->offset[i], (long long)wl->offset[i], slots, (long long)w->size, adam ? ", alpha" : "",
                 w->key, shape_str(g->a, &w->shape));
@@ -386,7 +381,7 @@ static void emit_model(Gen *g, Model *m)
     cg.grads_out = true;
     cg.stop_before_grads = NULL;
     cg_prepare(&cg);
-    func_prologue(g, &cg, ptrain, false);
+    func_prologue(&cg);
     cg_body(&cg);
     emit_optimizer(g, m, &wl, slot_base);
     bool any_assign = false;
@@ -415,7 +410,7 @@ static void emit_model(Gen *g, Model *m)
     cg.loss = "s->loss";
     cg.metrics = "s->added_metrics";
     cg_prepare(&cg);
-    func_prologue(g, &cg, ptest, false);
+    func_prologue(&cg);
     cg_body(&cg);
     b->indent = 0;
     cb_printf(b, "}\n\n");
@@ -427,7 +422,7 @@ static void emit_model(Gen *g, Model *m)
     cg = codegen_for(g, m, &wl, predict, ppred, false);
     cg.y_pred = "s->y_pred";
     cg_prepare(&cg);
-    func_prologue(g, &cg, ppred, false);
+    func_prologue(&cg);
     cg_body(&cg);
     b->indent = 0;
     cb_printf(b, "}\n\n");
@@ -441,7 +436,7 @@ static void emit_model(Gen *g, Model *m)
     cg.grads_out = true;
     cg.stop_before_grads = "if (!s->compute_grads) return;";
     cg_prepare(&cg);
-    func_prologue(g, &cg, ptrain, true);
+    func_prologue(&cg);
     cg_body(&cg);
     b->indent = 0;
     cb_printf(b, "}\n\n");
@@ -472,7 +467,7 @@ static void emit_model(Gen *g, Model *m)
             continue;
         for (int k = 0; k < si.n; k++) {
             cb_printf(b, "    {%s, %d, %lld},\n", c_string(a, arena_printf(a, "optimizer.%s.%s", w->key, si.names[k])), i,
-                      (long long)(slot_base[i] + k * ((w->size + 15) / 16 * 16)));
+                      (long long)slot_offset(m, slot_base, i, k));
             n_slot_defs++;
         }
     }
@@ -565,16 +560,10 @@ static void emit_model(Gen *g, Model *m)
     cb_printf(b, "};\n");
 }
 
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
-}
-
 /* The file's base name as a C identifier: "ops.h" -> "ops". */
 static const char *registry_name(Arena *a, const char *h_path)
 {
-    const char *b = base_name(h_path);
+    const char *b = cb_base_name(h_path);
     const char *dot = strrchr(b, '.');
     char *r = arena_strndup(a, b, dot ? (size_t)(dot - b) : strlen(b));
     for (char *p = r; *p; p++)
@@ -587,7 +576,7 @@ static const char *registry_name(Arena *a, const char *h_path)
 
 static const char *guard_of(Arena *a, const char *h_path)
 {
-    char *g = arena_printf(a, "KLC_GENERATED_%s", base_name(h_path));
+    char *g = arena_printf(a, "KLC_GENERATED_%s", cb_base_name(h_path));
     for (char *p = g; *p; p++) {
         if (*p >= 'a' && *p <= 'z')
             *p = (char)(*p - 'a' + 'A');
@@ -615,7 +604,7 @@ int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
                   " * Compile with -O2 -fno-math-errno -fno-trapping-math (klc_add_model and pkg-config do):\n"
                   " * without them C's errno and trapping semantics keep the loops from vectorizing.\n */\n");
     cb_printf(&c, "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n");
-    cb_printf(&c, "#include \"%s\"\n", base_name(o->h_path));
+    cb_printf(&c, "#include \"%s\"\n", cb_base_name(o->h_path));
     if (o->with_main)
         cb_printf(&c, "#include <klc/runtime.h>\n");
     cb_printf(&c, "\n/* On x86-64 Linux each float step also exists as AVX-512 and AVX2 copies, one picked\n"
@@ -665,15 +654,7 @@ int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
     cb_printf(&h, "extern const klc_model_def *const %s_models[];\nextern const int %s_n_models;\n\n", reg, reg);
     cb_printf(&h, "#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s */\n", guard);
 
-    int rc = 0;
-    if (cb_write_file(&h, o->h_path) != 0) {
-        fprintf(stderr, "klc: cannot write %s: %s\n", o->h_path, strerror(errno));
-        rc = -1;
-    } else if (cb_write_file(&c, o->c_path) != 0) {
-        fprintf(stderr, "klc: cannot write %s: %s\n", o->c_path, strerror(errno));
-        remove(o->h_path);
-        rc = -1;
-    }
+    int rc = cb_write_pair(&h, o->h_path, &c, o->c_path);
     cb_free(&c);
     cb_free(&h);
     return rc;

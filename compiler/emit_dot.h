@@ -6,10 +6,10 @@
 #ifndef KLC_EMIT_DOT_H
 #define KLC_EMIT_DOT_H
 
-#include <stdio.h>
-
+#include "cbuf.h"
 #include "model.h"
 
-void emit_dot(FILE *out, Arena *a, const Model *m);
+/* Append m's graph to b. */
+void emit_dot(CBuf *b, Arena *a, const Model *m);
 
 #endif /* KLC_EMIT_DOT_H */

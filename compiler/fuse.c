@@ -190,7 +190,7 @@ void ir_fuse(IrFunc *f)
             for (int k = 0; k < c->nargs; k++) {
                 IrValue *p = c->args[k];
                 if (p->op != IR_MAP || p->into || p->comp->scatter || p->comp->red != RED_NONE || p->n_uses != 1 ||
-                    p == f->output || p == f->loss || p->type != c->args[k]->type)
+                    p == f->output || p == f->loss)
                     continue;
                 int in_ind = 0;
                 if (count_reads(cc->body, k, false, &in_ind) != 1 || in_ind)

@@ -82,6 +82,34 @@ IrValue *ir_map(IrFunc *f, const Shape *shape, DType type, Comp *c, SrcLoc loc)
     return v;
 }
 
+Comp *comp_over(Arena *a, const Shape *s, int n_out)
+{
+    KLC_ASSERT(n_out >= 0 && n_out <= s->rank);
+    Comp *c = comp_new(a, n_out, s->rank - n_out);
+    for (int j = 0; j < s->rank; j++)
+        c->ext[j] = s->d[j];
+    return c;
+}
+
+IrValue *ir_ew(IrFunc *f, const Shape *s, DType type, Scalar *body, int nargs, IrValue *const *args, SrcLoc loc)
+{
+    Comp *c = comp_over(f->arena, s, s->rank);
+    c->body = body;
+    IrValue *v = ir_map(f, s, type, c, loc);
+    for (int i = 0; i < nargs; i++)
+        ir_add_arg(f, v, args[i]);
+    return v;
+}
+
+Dim comp_red_count(const Comp *c)
+{
+    Dim total = dim_const(1);
+    for (int k = c->n_out; k < c->n_out + c->n_red; k++)
+        if (!dim_mul(total, c->ext[k], &total))
+            KLC_UNREACHABLE();
+    return total;
+}
+
 /* ---- scalars ---- */
 
 static Scalar *s_new(Arena *a, SOp op, DType type)
@@ -123,6 +151,14 @@ Scalar *s_read(Arena *a, int arg, int rank, const Sub *sub, DType type)
     return s;
 }
 
+Scalar *s_read_all(Arena *a, int arg, const Shape *shape, DType type)
+{
+    Sub subs[KLC_MAXRANK];
+    for (int j = 0; j < shape->rank; j++)
+        subs[j] = sub_var(j);
+    return s_read(a, arg, shape->rank, subs, type);
+}
+
 static DType result_type(SOp op, const Scalar *x, const Scalar *y)
 {
     switch (op) {
@@ -152,6 +188,11 @@ Scalar *s_bin(Arena *a, SOp op, Scalar *x, Scalar *y)
     s->a = x;
     s->b = y;
     return s;
+}
+
+Scalar *s_truth(Arena *a, Scalar *x)
+{
+    return x->type == DT_BOOL ? x : s_bin(a, S_NE, x, s_const(a, 0));
 }
 
 Scalar *s_select(Arena *a, Scalar *c, Scalar *x, Scalar *y)
@@ -310,21 +351,26 @@ static const char *type_name(DType t)
     return t == DT_I32 ? "i32" : t == DT_BOOL ? "bool" : "f32";
 }
 
+/* An extent: 64, N, 2*N, 2*N+1. */
+static void dump_dim(FILE *out, Dim d)
+{
+    if (d.k == 0)
+        fprintf(out, "%lld", (long long)d.c);
+    else if (d.c == 0 && d.k == 1)
+        fputs("N", out);
+    else if (d.c == 0)
+        fprintf(out, "%lld*N", (long long)d.k);
+    else
+        fprintf(out, "%lld*N%+lld", (long long)d.k, (long long)d.c);
+}
+
 static void dump_shape(FILE *out, const Shape *s)
 {
     fputc('[', out);
     for (int i = 0; i < s->rank; i++) {
         if (i)
             fputs(", ", out);
-        const Dim d = s->d[i];
-        if (d.k == 0)
-            fprintf(out, "%lld", (long long)d.c);
-        else if (d.c == 0 && d.k == 1)
-            fputs("N", out);
-        else if (d.c == 0)
-            fprintf(out, "%lld*N", (long long)d.k);
-        else
-            fprintf(out, "%lld*N%+lld", (long long)d.k, (long long)d.c);
+        dump_dim(out, s->d[i]);
     }
     fputc(']', out);
 }
@@ -353,16 +399,8 @@ void ir_dump(FILE *out, const IrFunc *f)
             for (int k = 0; k < c->n_out + c->n_red; k++) {
                 if (k == c->n_out)
                     fprintf(out, " | %s", c->red == RED_SUM ? "sum" : c->red == RED_MEAN ? "mean" : c->red == RED_MAX ? "max" : "min");
-                Shape one = shape_make(1, &c->ext[k]);
                 fprintf(out, "%sv%d:", k && k != c->n_out ? ", " : " ", k);
-                /* extent without brackets */
-                const Dim d = one.d[0];
-                if (d.k == 0)
-                    fprintf(out, "%lld", (long long)d.c);
-                else if (d.c == 0 && d.k == 1)
-                    fputs("N", out);
-                else
-                    fprintf(out, "%lld*N%+lld", (long long)d.k, (long long)d.c);
+                dump_dim(out, c->ext[k]);
             }
             fputs(" ]", out);
             if (c->scatter) {

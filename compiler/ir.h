@@ -209,9 +209,13 @@ Scalar *s_const(Arena *a, double c);
 Scalar *s_var(Arena *a, int var);
 Scalar *s_dim(Arena *a, Dim d);
 Scalar *s_read(Arena *a, int arg, int rank, const Sub *sub, DType type);
+/* args[arg][v0, ..., v(rank-1)]: a read of the whole tensor at the identity subscripts. */
+Scalar *s_read_all(Arena *a, int arg, const Shape *shape, DType type);
 Scalar *s_un(Arena *a, SOp op, Scalar *x);
 Scalar *s_bin(Arena *a, SOp op, Scalar *x, Scalar *y);
 Scalar *s_select(Arena *a, Scalar *c, Scalar *x, Scalar *y);
+/* x as a bool: itself if it is one, else x != 0. */
+Scalar *s_truth(Arena *a, Scalar *x);
 Sub sub_var(int var);
 Sub sub_const(int64_t c);
 bool sub_is_var(const Sub *s, int *var);  /* exactly one variable, coefficient 1, offset 0 */
@@ -225,6 +229,13 @@ const char *irop_name(IrOp op);
  * out[v] = body(args[0][v], ...) — the common case, built by the checker. */
 IrValue *ir_map(IrFunc *f, const Shape *shape, DType type, Comp *c, SrcLoc loc);
 Comp *comp_new(Arena *a, int n_out, int n_red);
+/* A comprehension over the axes of `s`: the first n_out are output
+ * variables, the rest reduction variables (extents from s, no body yet). */
+Comp *comp_over(Arena *a, const Shape *s, int n_out);
+/* out[v] = body over shape s (n_out = rank, no reduction), reading args in order. */
+IrValue *ir_ew(IrFunc *f, const Shape *s, DType type, Scalar *body, int nargs, IrValue *const *args, SrcLoc loc);
+/* The number of points a map reduces over (the divisor of RED_MEAN). */
+Dim comp_red_count(const Comp *c);
 
 /* Deterministic textual dump (--dump-ir). */
 void ir_dump(FILE *out, const IrFunc *f);

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <klc/abi.h>
+
 #include "elab.h"
 
 /* Keras' base Layer keywords accepted by every layer. */
@@ -119,12 +121,15 @@ static Value *coerce(Elab *e, Value *v, const char *type, const char *pname, con
     return v; /* any */
 }
 
+/* The types a hyperparameter can be declared with (coerce() converts to each). */
+static const char *const hp_types[] = {"int", "float", "bool", "str", "fn", "initializer", "regularizer", "list",
+                                       "any"};
+enum { N_HP_TYPES = (int)(sizeof hp_types / sizeof hp_types[0]) };
+
 static bool known_type(const char *t)
 {
-    static const char *const types[] = {"int", "float", "bool", "str", "fn", "initializer", "regularizer",
-                                        "list", "any"};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-        if (!strcmp(types[i], t))
+    for (int i = 0; i < N_HP_TYPES; i++)
+        if (!strcmp(hp_types[i], t))
             return true;
     return false;
 }
@@ -133,13 +138,12 @@ static bool known_type(const char *t)
 bool layer_check_class(Elab *e, const Node *cls)
 {
     bool ok = true;
-    static const char *const types[] = {"int", "float", "bool", "str", "fn", "initializer", "regularizer", "list",
-                                        "any"};
     for (int i = 0; i < cls->list.len; i++) {
         const Node *p = cls->list.items[i];
         if (!known_type(p->tname)) {
             diag_error(e->diag, p->loc, "unknown hyperparameter type '%s'%s (types: int, float, bool, str, fn, "
-                       "initializer, regularizer, list, any)", p->tname, suggest(e->arena, p->tname, types, 9));
+                       "initializer, regularizer, list, any)", p->tname,
+                       suggest(e->arena, p->tname, hp_types, N_HP_TYPES));
             ok = false;
         }
         for (int j = 0; j < i; j++)
@@ -403,18 +407,18 @@ Value *builtin_add_weight(Elab *e, Args *args)
         if (!resolve_initializer(e, v[1], nd[1], &w->init))
             return v_err(a);
     } else {
-        w->init.kind = 6; /* glorot_uniform: KLC_INIT_VARIANCE_SCALING(1, fan_avg, uniform) */
+        w->init.kind = KLC_INIT_VARIANCE_SCALING; /* glorot_uniform: (1, fan_avg, uniform) */
         w->init.args[0] = 1;
         w->init.args[1] = 2;
         w->init.args[2] = 2;
         w->init.text = "glorot_uniform";
     }
-    if (w->init.kind == 8 && (w->shape.rank != 2)) {
+    if (w->init.kind == KLC_INIT_IDENTITY && w->shape.rank != 2) {
         diag_error(e->diag, (nd[1] ? nd[1] : call)->loc, "the identity initializer needs a 2-D weight, not %s",
                    shape_str(a, &w->shape));
         return v_err(a);
     }
-    if (w->init.kind == 7 && w->shape.rank < 2) {
+    if (w->init.kind == KLC_INIT_ORTHOGONAL && w->shape.rank < 2) {
         diag_error(e->diag, (nd[1] ? nd[1] : call)->loc, "the orthogonal initializer needs a weight of rank 2 or more");
         return v_err(a);
     }
@@ -572,14 +576,9 @@ static Value *elaborate_call(Elab *base, Scope *build_scope, const Node *calldef
 static void activity_penalty(Elab *e, IrFunc *f, IrValue *y, double l1, double l2, SrcLoc loc)
 {
     Arena *a = e->arena;
-    Comp *c = comp_new(a, 0, y->shape.rank);
-    Sub s[KLC_MAXRANK];
-    for (int j = 0; j < y->shape.rank; j++) {
-        c->ext[j] = y->shape.d[j];
-        s[j] = sub_var(j);
-    }
+    Comp *c = comp_over(a, &y->shape, 0);
     c->red = RED_SUM;
-    Scalar *r = s_read(a, 0, y->shape.rank, s, DT_F32);
+    Scalar *r = s_read_all(a, 0, &y->shape, DT_F32);
     Scalar *pen = NULL;
     if (l1 > 0)
         pen = s_bin(a, S_MUL, s_const(a, l1), s_un(a, S_ABS, r));

@@ -29,23 +29,13 @@ typedef struct LB {
 
 static Scalar *rd(LB *b, int arg, const Shape *sh)
 {
-    Sub s[KLC_MAXRANK];
-    for (int j = 0; j < sh->rank; j++)
-        s[j] = sub_var(j);
-    return s_read(b->a, arg, sh->rank, s, DT_F32);
+    return s_read_all(b->a, arg, sh, DT_F32);
 }
 
 /* out[v] = body over `shape` (elementwise in the given args). */
 static IrValue *ew(LB *b, const Shape *shape, Scalar *body, int nargs, IrValue **args)
 {
-    Comp *c = comp_new(b->a, shape->rank, 0);
-    for (int j = 0; j < shape->rank; j++)
-        c->ext[j] = shape->d[j];
-    c->body = body;
-    IrValue *v = ir_map(b->f, shape, DT_F32, c, b->loc);
-    for (int i = 0; i < nargs; i++)
-        ir_add_arg(b->f, v, args[i]);
-    return v;
+    return ir_ew(b->f, shape, DT_F32, body, nargs, args, b->loc);
 }
 
 /* Reduce the last axis of x ([..., C] -> [...]) with `red`, body applied per element. */
@@ -54,9 +44,7 @@ static IrValue *reduce_last(LB *b, IrValue *x, RedOp red)
     const Shape *s = &x->shape;
     Shape out = *s;
     out.rank--;
-    Comp *c = comp_new(b->a, out.rank, 1);
-    for (int j = 0; j < s->rank; j++)
-        c->ext[j] = s->d[j];
+    Comp *c = comp_over(b->a, s, out.rank);
     c->red = red;
     c->body = rd(b, 0, s);
     IrValue *v = ir_map(b->f, &out, DT_F32, c, b->loc);
@@ -67,9 +55,7 @@ static IrValue *reduce_last(LB *b, IrValue *x, RedOp red)
 /* Mean over every element: Keras' sum_over_batch_size. */
 static IrValue *mean_all(LB *b, IrValue *x)
 {
-    Comp *c = comp_new(b->a, 0, x->shape.rank);
-    for (int j = 0; j < x->shape.rank; j++)
-        c->ext[j] = x->shape.d[j];
+    Comp *c = comp_over(b->a, &x->shape, 0);
     c->red = x->shape.rank ? RED_MEAN : RED_NONE;
     c->body = rd(b, 0, &x->shape);
     Shape sc = {0};
@@ -146,9 +132,7 @@ static IrValue *per_sample_loss(LB *b, IrValue *y, IrValue *labels)
              * l = -log clip(p_y) + log Σ_j clip(p_j) */
             IrValue *cp = ew(b, s, clipped(b, rd(b, 0, s)), 1, args1);
             IrValue *sum = reduce_last(b, cp, RED_SUM);
-            Comp *c = comp_new(a, row.rank, 0);
-            for (int j = 0; j < row.rank; j++)
-                c->ext[j] = row.d[j];
+            Comp *c = comp_over(a, &row, row.rank);
             Sub ls[KLC_MAXRANK], ps[KLC_MAXRANK];
             for (int j = 0; j < row.rank; j++)
                 ls[j] = ps[j] = sub_var(j);
@@ -164,18 +148,13 @@ static IrValue *per_sample_loss(LB *b, IrValue *y, IrValue *labels)
         }
         /* categorical from probabilities: p / Σp, clipped, -Σ y log p */
         IrValue *sum = reduce_last(b, y, RED_SUM);
-        Comp *c = comp_new(a, row.rank, 1);
-        for (int j = 0; j < s->rank; j++)
-            c->ext[j] = s->d[j];
+        Comp *c = comp_over(a, s, row.rank);
         c->red = RED_SUM;
-        Sub rs[KLC_MAXRANK];
-        for (int j = 0; j < row.rank; j++)
-            rs[j] = sub_var(j);
         IrValue *v = ir_map(b->f, &row, DT_F32, c, b->loc);
         ir_add_arg(b->f, v, y);
         ir_add_arg(b->f, v, sum);
         ir_add_arg(b->f, v, lab);
-        Scalar *p = clipped(b, s_bin(a, S_DIV, rd(b, 0, s), s_read(a, 1, row.rank, rs, DT_F32)));
+        Scalar *p = clipped(b, s_bin(a, S_DIV, rd(b, 0, s), rd(b, 1, &row)));
         c->body = s_un(a, S_NEG, s_bin(a, S_MUL, rd(b, 2, s), s_un(a, S_LOG, p)));
         return v;
     }
@@ -261,9 +240,7 @@ static bool check_compat(LB *b, IrValue *y, bool *sparse)
                    l->name, m->var, shape_keras(a, s));
         return false;
     }
-    if (l->kind != LOSS_NONE && s->rank < 2 && l->kind != LOSS_BINARY_CROSSENTROPY) {
-        /* [N] outputs compare with [N] labels: fine for the regression losses too */
-    }
+    /* [N] outputs compare with [N] labels: fine for the regression losses too */
     for (int i = 0; i < m->metrics.len; i++) {
         MetricCfg *mc = m->metrics.items[i];
         if (mc->resolve_accuracy) {
@@ -300,25 +277,13 @@ static bool check_compat(LB *b, IrValue *y, bool *sparse)
 static IrValue *penalty(LB *b, Weight *w)
 {
     Arena *a = b->a;
-    IrValue *t = NULL;
-    for (int i = 0; i < b->f->insts.len; i++) {
-        IrValue *x = b->f->insts.items[i];
-        if ((x->op == IR_PARAM || x->op == IR_STATE) && x->index == w->index)
-            t = x;
-    }
-    if (!t) {
-        t = ir_new(b->f, IR_PARAM, &w->shape, DT_F32, w->loc);
-        t->index = w->index;
-        t->name = w->cname;
-    }
+    IrValue *t = weight_value(b->f, w);
     IrValue *sums[2];
     int n = 0;
     for (int kind = 0; kind < 2; kind++) {
         if ((kind == 0 ? w->l1 : w->l2) <= 0)
             continue;
-        Comp *c = comp_new(a, 0, w->shape.rank);
-        for (int j = 0; j < w->shape.rank; j++)
-            c->ext[j] = w->shape.d[j];
+        Comp *c = comp_over(a, &w->shape, 0);
         c->red = w->shape.rank ? RED_SUM : RED_NONE;
         Scalar *x = rd(b, 0, &w->shape);
         c->body = kind == 0 ? s_un(a, S_ABS, x) : s_bin(a, S_MUL, x, s_copy(a, x));

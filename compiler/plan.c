@@ -10,8 +10,7 @@ WeightLayout plan_weights(Arena *a, const Model *m)
     wl.n_params = wl.n_state = 0;
     for (int i = 0; i < m->weights.len; i++) {
         const Weight *w = m->weights.items[i];
-        /* 16-float alignment keeps every weight on a 64-byte boundary */
-        int64_t size = (w->size + 15) / 16 * 16;
+        int64_t size = pad16(w->size);
         if (w->trainable) {
             wl.offset[i] = wl.n_params;
             wl.n_params += size;
@@ -36,8 +35,8 @@ static void storage_size(const IrValue *v, int64_t *c, int64_t *k)
     Dim d;
     if (!shape_count(&v->shape, &d))
         KLC_UNREACHABLE();
-    *c = (d.c + 15) / 16 * 16;
-    *k = (d.k + 15) / 16 * 16;
+    *c = pad16(d.c);
+    *k = pad16(d.k);
 }
 
 typedef struct Slot {
@@ -48,16 +47,16 @@ typedef struct Slot {
     bool placed, is_int;
 } Slot;
 
-/* a + ak*cap <= b + bk*cap for every cap >= 1 */
-static bool le_always(int64_t a, int64_t ak, int64_t b, int64_t bk)
+/* [off1, off1 + len1) and [off2, off2 + len2) never overlap, for all cap */
+static bool ranges_disjoint(Dim off1, Dim len1, Dim off2, Dim len2)
 {
-    return bk - ak >= 0 && (b - a) + (bk - ak) >= 0;
+    return dim_le_always((Dim){off1.c + len1.c, off1.k + len1.k}, off2) ||
+           dim_le_always((Dim){off2.c + len2.c, off2.k + len2.k}, off1);
 }
 
 static bool disjoint(const Slot *x, int64_t oc, int64_t ok, int64_t c, int64_t k)
 {
-    /* [oc, oc+c) and [x->oc, x->oc + x->c) never overlap, for all cap */
-    return le_always(oc + c, ok + k, x->oc, x->ok) || le_always(x->oc + x->c, x->ok + x->k, oc, ok);
+    return ranges_disjoint((Dim){oc, ok}, (Dim){c, k}, (Dim){x->oc, x->ok}, (Dim){x->c, x->k});
 }
 
 static void pack(Slot *slots, int n, bool is_int, int64_t *total_c, int64_t *total_k)
@@ -217,4 +216,18 @@ Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl)
         s->off_k = slots[i].ok;
     }
     return p;
+}
+
+bool plan_disjoint(const Plan *p, IrValue *x, IrValue *y)
+{
+    const IrValue *rx = plan_root(p, x), *ry = plan_root(p, y);
+    const Storage *sx = &p->st[rx->id], *sy = &p->st[ry->id];
+    if (sx->kind == ST_NONE || sy->kind == ST_NONE || sx->kind != sy->kind)
+        return true; /* no storage, or different buffers */
+    if (rx == ry || (sx->kind != ST_WORK && sx->kind != ST_IWORK))
+        return false;
+    Dim cx, cy;
+    storage_size(rx, &cx.c, &cx.k);
+    storage_size(ry, &cy.c, &cy.k);
+    return ranges_disjoint((Dim){sx->off_c, sx->off_k}, cx, (Dim){sy->off_c, sy->off_k}, cy);
 }

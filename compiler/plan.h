@@ -44,6 +44,13 @@ typedef struct Plan {
     int64_t iwork_c, iwork_k;
 } Plan;
 
+/* n rounded up to a multiple of 16: sizes of weights, optimizer slots and
+ * workspace slots, so every tensor starts on a 64-byte boundary. */
+static inline int64_t pad16(int64_t n)
+{
+    return (n + 15) / 16 * 16;
+}
+
 /* Weight offsets in their slabs (params or state), in Keras order. */
 typedef struct WeightLayout {
     int64_t *offset;       /* by weight index */
@@ -54,5 +61,8 @@ WeightLayout plan_weights(Arena *a, const Model *m);
 Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl);
 /* The value whose storage v uses (v itself if it owns storage). */
 IrValue *plan_root(const Plan *p, IrValue *v);
+/* Do the storages of x and y never overlap, whatever the batch capacity?
+ * (false when unsure) */
+bool plan_disjoint(const Plan *p, IrValue *x, IrValue *y);
 
 #endif /* KLC_PLAN_H */

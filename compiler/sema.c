@@ -69,32 +69,21 @@ static void collect_targets(Arena *a, const Node *n, PtrVec *out)
     }
 }
 
+/* Suggestions for an unknown name in a declaration: its own names, then the globals and builtins. */
+static void names_in_declaration(const void *ctx, Arena *a, PtrVec *out)
+{
+    const NameCheck *nc = ctx;
+    for (int i = 0; i < nc->locals.len; i++)
+        vec_push(a, out, nc->locals.items[i]);
+    for (int i = 0; i < nc->scoped.len; i++)
+        vec_push(a, out, nc->scoped.items[i]);
+    push_scope_names(a, out, nc->sema->globals);
+    push_builtin_names(a, out);
+}
+
 static void report_unknown(NameCheck *nc, Node *n)
 {
-    Arena *a = nc->sema->arena;
-    PtrVec cands = {0};
-    if (diag_quiet(nc->sema->diag)) { /* past the error limit: no message, no suggestion to compute */
-        diag_error(nc->sema->diag, n->loc, "unknown name '%s'", n->name);
-        n->flags |= NODE_REPORTED;
-        return;
-    }
-    for (int i = 0; i < nc->locals.len; i++)
-        vec_push(a, &cands, nc->locals.items[i]);
-    for (int i = 0; i < nc->scoped.len; i++)
-        vec_push(a, &cands, nc->scoped.items[i]);
-    for (const Scope *s = nc->sema->globals; s; s = s->parent)
-        for (Binding *b = s->head; b; b = b->next)
-            vec_push(a, &cands, (void *)b->name);
-    const char **names;
-    int nb = builtin_names(&names);
-    for (int i = 0; i < nb; i++)
-        vec_push(a, &cands, (void *)names[i]);
-    const char *hint = unknown_name_hint(n->name);
-    if (hint)
-        diag_error(nc->sema->diag, n->loc, "unknown name '%s': %s", n->name, hint);
-    else
-        diag_error(nc->sema->diag, n->loc, "unknown name '%s'%s", n->name,
-                   suggest(a, n->name, (const char *const *)cands.items, cands.len));
+    report_unknown_name(nc->sema->diag, nc->sema->arena, n->loc, n->name, names_in_declaration, nc);
     n->flags |= NODE_REPORTED;
 }
 
@@ -383,6 +372,29 @@ static void optimizer_defaults(OptimizerCfg *o, OptKind kind)
     }
 }
 
+/* The model's input, [N] + the shape of one sample. */
+static void set_input_shape(Model *m, const Shape *sample, DType type)
+{
+    m->has_input = true;
+    m->input_shape.rank = sample->rank + 1;
+    m->input_shape.d[0] = dim_batch();
+    for (int j = 0; j < sample->rank; j++)
+        m->input_shape.d[j + 1] = sample->d[j];
+    m->input_type = type;
+}
+
+/* The input value "x" of both functions, which are the identity until layers are added. */
+static void make_input(Model *m)
+{
+    m->train->input = ir_new(m->train, IR_INPUT, &m->input_shape, m->input_type, m->loc);
+    m->infer->input = ir_new(m->infer, IR_INPUT, &m->input_shape, m->input_type, m->loc);
+    m->train->input->name = m->infer->input->name = "x";
+    m->train->output = m->train->input;
+    m->infer->output = m->infer->input;
+    m->output_shape = m->input_shape;
+    m->output_type = m->input_type;
+}
+
 Value *sema_sequential(Elab *e, Args *args, const Node *call)
 {
     Sema *s = e->sema;
@@ -437,12 +449,7 @@ Value *sema_sequential(Elab *e, Args *args, const Node *call)
         m->broken = true;
         return mv;
     }
-    if (v[0]->kind == V_ERR) {
-        m->broken = true;
-        return mv;
-    }
-    if (v[0]->kind != V_LIST) {
-        diag_error(e->diag, nd[0]->loc, "Sequential takes a list of layers: Sequential([...])");
+    if (v[0]->kind == V_ERR) { /* anything else but a list was refused above */
         m->broken = true;
         return mv;
     }
@@ -460,12 +467,7 @@ Value *sema_sequential(Elab *e, Args *args, const Node *call)
                 m->broken = true;
                 continue;
             }
-            m->has_input = true;
-            m->input_shape.rank = item->shape.rank + 1;
-            m->input_shape.d[0] = dim_batch();
-            for (int j = 0; j < item->shape.rank; j++)
-                m->input_shape.d[j + 1] = item->shape.d[j];
-            m->input_type = item->dtype;
+            set_input_shape(m, &item->shape, item->dtype);
             continue;
         }
         if (item->kind == V_CLASS) {
@@ -486,14 +488,8 @@ Value *sema_sequential(Elab *e, Args *args, const Node *call)
             m->broken = true;
             continue;
         }
-        if (!m->has_input && i == 0 && item->layer->has_input_shape) {
-            m->has_input = true;
-            m->input_shape.rank = item->layer->input_shape.rank + 1;
-            m->input_shape.d[0] = dim_batch();
-            for (int j = 0; j < item->layer->input_shape.rank; j++)
-                m->input_shape.d[j + 1] = item->layer->input_shape.d[j];
-            m->input_type = DT_F32;
-        }
+        if (!m->has_input && i == 0 && item->layer->has_input_shape)
+            set_input_shape(m, &item->layer->input_shape, DT_F32);
         if (!m->has_input) {
             /* an Input later in the list is the mistake; after a broken Input, this is its echo */
             int later = -1;
@@ -513,29 +509,16 @@ Value *sema_sequential(Elab *e, Args *args, const Node *call)
         }
         if (m->broken)
             continue; /* a previous layer failed: the shape reaching this one is unknown */
-        if (!m->train->input) {
-            m->train->input = ir_new(m->train, IR_INPUT, &m->input_shape, m->input_type, m->loc);
-            m->infer->input = ir_new(m->infer, IR_INPUT, &m->input_shape, m->input_type, m->loc);
-            m->train->input->name = m->infer->input->name = "x";
-            m->train->output = m->train->input;
-            m->infer->output = m->infer->input;
-            m->output_shape = m->input_shape;
-            m->output_type = m->input_type;
-        }
+        if (!m->train->input)
+            make_input(m);
         layer_instantiate(s, m, item, i + 1);
     }
     if (!m->broken && !m->has_input) {
         diag_error(e->diag, call->loc, "model '%s' has no Input(shape = [...])", m->var);
         m->broken = true;
     }
-    if (!m->broken && !m->train->input) { /* Input alone */
-        m->train->input = ir_new(m->train, IR_INPUT, &m->input_shape, m->input_type, m->loc);
-        m->infer->input = ir_new(m->infer, IR_INPUT, &m->input_shape, m->input_type, m->loc);
-        m->train->output = m->train->input;
-        m->infer->output = m->infer->input;
-        m->output_shape = m->input_shape;
-        m->output_type = m->input_type;
-    }
+    if (!m->broken && !m->train->input) /* Input alone */
+        make_input(m);
     return mv;
 }
 
@@ -1071,9 +1054,8 @@ static void run_statements(Sema *s, Node *prog)
                 diag_error(s->diag, st->a->loc, "at the top level, assign to a name");
                 continue;
             }
-            if (scope_lookup_local(s->globals, st->a->name) &&
-                (scope_lookup_local(s->globals, st->a->name)->kind == V_CLASS ||
-                 scope_lookup_local(s->globals, st->a->name)->kind == V_MODEL)) {
+            const Value *old = scope_lookup_local(s->globals, st->a->name);
+            if (old && (old->kind == V_CLASS || old->kind == V_MODEL)) {
                 diag_error(s->diag, st->a->loc, "'%s' is already defined", st->a->name);
                 continue;
             }

@@ -203,8 +203,7 @@ void ir_count_uses(IrFunc *f)
 void ir_dce(IrFunc *f)
 {
     int n = f->insts.len;
-    bool *live = arena_alloc(f->arena, sizeof(bool) * (size_t)(n + 1));
-    /* instructions are in order, so one backward sweep marks everything needed */
+    /* instructions are in order, so one backward sweep marks (aux) everything needed */
     for (int i = n - 1; i >= 0; i--) {
         IrValue *v = f->insts.items[i];
         v->aux = NULL;
@@ -215,7 +214,6 @@ void ir_dce(IrFunc *f)
             v->aux = (void *)1;
         if (!v->aux)
             continue;
-        live[i] = true;
         for (int k = 0; k < v->nargs; k++)
             v->args[k]->aux = (void *)1;
         if (v->into)
@@ -223,12 +221,10 @@ void ir_dce(IrFunc *f)
         if (v->fwd)
             v->fwd->aux = (void *)1;
     }
-    if (f->input)
-        f->input->aux = (void *)1;
     int o = 0;
     for (int i = 0; i < n; i++) {
         IrValue *v = f->insts.items[i];
-        if (live[i] || v == f->input || v == f->labels)
+        if (v->aux || v == f->input || v == f->labels)
             f->insts.items[o++] = v;
     }
     f->insts.len = o;

@@ -122,16 +122,3 @@ const char *source_line_text(const SourceFile *f, int line, size_t *len)
     return f->text + s;
 }
 
-SrcLoc loc_span(SrcLoc a, SrcLoc b)
-{
-    if (!a.file)
-        return b;
-    if (!b.file || b.file != a.file)
-        return a;
-    SrcLoc r = a;
-    if (b.end > r.end)
-        r.end = b.end;
-    if (b.start < r.start)
-        r.start = b.start;
-    return r;
-}

@@ -40,6 +40,4 @@ int source_line(const SourceFile *f, int32_t offset);
 /* The text of a 1-based line, without its newline. */
 const char *source_line_text(const SourceFile *f, int line, size_t *len);
 
-SrcLoc loc_span(SrcLoc a, SrcLoc b); /* from a's start to b's end */
-
 #endif /* KLC_SOURCE_H */

@@ -5,8 +5,8 @@
  *     cc train_from_c.c seed.c $(pkg-config --cflags --libs klc)
  *     ./train_from_c [DIR]
  *
- * Makes 1,000 random samples with random labels (what the seed program of
- * PRODUCT.md trains on), fits for 3 epochs with batch size 32 as the .kl file
+ * Makes 1,000 random samples with random labels (what the spec's seed
+ * program trains on), fits for 3 epochs with batch size 32 as the .kl file
  * says, evaluates, saves the weights, reloads them into a fresh model and
  * checks the reloaded model predicts the same.  Every call reports failure
  * through its return value and klc_last_error().

@@ -313,7 +313,7 @@ binder:
 
 /* How a token is named in a message: keywords and operators quoted, a
  * literal or identifier with its text. */
-static void describe(ParseState *ps, yysymbol_kind_t sym, const KLYLTYPE *loc, char *buf, size_t size)
+static void describe(yysymbol_kind_t sym, const KLYLTYPE *loc, char *buf, size_t size)
 {
     const char *name = yysymbol_name(sym);
     if (sym == YYSYMBOL_YYEOF) {
@@ -333,7 +333,6 @@ static void describe(ParseState *ps, yysymbol_kind_t sym, const KLYLTYPE *loc, c
         snprintf(buf, size, "string");
         return;
     }
-    (void)ps;
     snprintf(buf, size, "%s", name);
 }
 
@@ -386,7 +385,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
     }
 
     char got[96];
-    describe(ps, look, loc, got, sizeof got);
+    describe(look, loc, got, sizeof got);
     char msg[512];
     int len = snprintf(msg, sizeof msg, "syntax error: unexpected %s", got);
 
@@ -425,7 +424,7 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, void *scanner, ParseSt
     SrcLoc open = {0};
     if (closer_of(look))
         open = ps->popped;
-    else if (ps->n_brackets > 0 && ps->n_brackets <= 256)
+    else if (ps->n_brackets > 0 && ps->n_brackets <= (int)(sizeof ps->brackets / sizeof ps->brackets[0]))
         open = ps->brackets[ps->n_brackets - 1];
     if (open.file) {
         char o = open.file->text[open.start];

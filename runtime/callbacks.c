@@ -93,8 +93,8 @@ int klc_callbacks_begin(klc_callbacks *cb, klc_model *m, const klc_fit_options *
             resolve_mode("EarlyStopping", cb->es_monitor, cb->es.mode, def, &cb->es_maximize))
             return -1;
         if (cb->es.restore_best_weights) {
-            cb->best_params = calloc(def->n_params > 0 ? (size_t)def->n_params : 1, sizeof(float));
-            cb->best_state = calloc(def->n_state > 0 ? (size_t)def->n_state : 1, sizeof(float));
+            cb->best_params = klc_zalloc(def->n_params, sizeof(float));
+            cb->best_state = klc_zalloc(def->n_state, sizeof(float));
             if (!cb->best_params || !cb->best_state) {
                 klc_callbacks_free(cb);
                 return klc_seterr("EarlyStopping: out of memory for a copy of the weights");
@@ -117,6 +117,11 @@ int klc_callbacks_begin(klc_callbacks *cb, klc_model *m, const klc_fit_options *
         }
     }
     return 0;
+}
+
+int klc_callbacks_need_batch_logs(const klc_callbacks *cb)
+{
+    return cb->terminate_on_nan; /* the only one klc_callbacks_batch_end reads them for */
 }
 
 void klc_callbacks_batch_end(klc_callbacks *cb, int batch, const klc_logs *logs)

@@ -40,6 +40,8 @@ typedef struct klc_callbacks {
 /* `keys` holds every key the epoch logs will have (values unused). */
 int klc_callbacks_begin(klc_callbacks *cb, klc_model *m, const klc_fit_options *opt,
                         const klc_logs *keys, FILE *out);
+/* Whether klc_callbacks_batch_end reads its logs (else they may be stale or empty). */
+int klc_callbacks_need_batch_logs(const klc_callbacks *cb);
 /* After batch `batch` (0-based within the epoch) with the running logs. */
 void klc_callbacks_batch_end(klc_callbacks *cb, int batch, const klc_logs *logs);
 /* After epoch `epoch` (0-based) with its logs; -1 if a checkpoint could not be written. */

@@ -14,7 +14,11 @@
  * leaves the model as it was; files from other tools (no metadata, float64)
  * load when names and shapes match.
  */
+#include <errno.h>
+#include <float.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +28,6 @@
 #include "safetensors.h"
 
 #define ITERATIONS_KEY "optimizer.iterations"
-
-static float *weight_data(klc_model *m, const klc_tensor_def *t)
-{
-    return (t->kind == KLC_TENSOR_PARAM ? m->params : m->state) + t->offset;
-}
 
 /* "dense.kernel[784,64];dense.bias[64]" (malloc'd). */
 static char *signature(const klc_model_def *def)
@@ -70,7 +69,7 @@ static int save(klc_model *m, const char *path, int with_optimizer)
         ts[k].dtype = KLC_F32;
         ts[k].rank = t->rank;
         memcpy(ts[k].shape, t->shape, sizeof t->shape);
-        ts[k].data = weight_data(m, t);
+        ts[k].data = klc_weight_data(m, t);
         ts[k].nbytes = (size_t)t->size * sizeof(float);
     }
     int64_t iterations = m->iteration;
@@ -122,7 +121,8 @@ int klc_save_checkpoint(klc_model *m, const char *path)
     return save(m, path, 1);
 }
 
-/* A file tensor must have the def's shape and a float dtype. */
+/* A file tensor must have the def's shape and a float dtype, and its values must fit
+ * float32. */
 static int check_tensor(const char *path, const klc_model_def *def, const klc_st_tensor *ft,
                         const char *name, int rank, const int64_t *shape)
 {
@@ -139,6 +139,17 @@ static int check_tensor(const char *path, const klc_model_def *def, const klc_st
     if (ft->dtype != KLC_F32 && ft->dtype != KLC_F64)
         return klc_seterr("%s: tensor '%s' has dtype %s; weights must be float32 or float64",
                           path, name, klc_dtype_name(ft->dtype));
+    if (ft->dtype == KLC_F64) { /* as klc_tensor_convert: no finite value may become inf */
+        const unsigned char *src = ft->data; /* maybe unaligned in the file */
+        for (size_t i = 0; i < ft->nbytes / sizeof(double); i++) {
+            double v;
+            memcpy(&v, src + i * sizeof v, sizeof v);
+            if (isfinite(v) && fabs(v) > FLT_MAX)
+                return klc_seterr("%s: tensor '%s': cannot convert float64 to float32: value "
+                                  "%.17g at index %lld is out of range", path, name, v,
+                                  (long long)i);
+        }
+    }
     return 0;
 }
 
@@ -172,9 +183,40 @@ static int is_weight(const klc_model_def *def, const char *name)
     return 0;
 }
 
+/* What a checkpoint sets besides the tensors (validated before any is copied). */
+typedef struct loaded_state {
+    int with_optimizer;
+    int64_t iterations;
+    int has_seed, has_epoch;    /* klc checkpoints record both */
+    uint64_t seed;
+    int epoch;
+} loaded_state;
+
+/* Metadata `key`, when present, must be a decimal integer in [0, max]. */
+static int meta_uint(const char *path, const klc_st_file *f, const char *key, uint64_t max,
+                     int *found, uint64_t *value)
+{
+    const char *s = klc_st_meta_get(f, key);
+    *found = s != NULL;
+    if (!s)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    /* a leading digit rules out "", "-1" (which strtoull negates), "+1" and spaces */
+    if (!(*s >= '0' && *s <= '9') || *end || errno)
+        return klc_seterr("%s: metadata '%s' is '%.40s', not a non-negative integer", path, key,
+                          s);
+    if (v > max)
+        return klc_seterr("%s: metadata '%s' is '%.40s', not a non-negative integer up to %llu",
+                          path, key, s, (unsigned long long)max);
+    *value = v;
+    return 0;
+}
+
 /* Everything is checked first; only a file that fits changes the model. */
 static int validate(const char *path, const klc_model_def *def, const klc_st_file *f,
-                    int *with_optimizer, int64_t *iterations)
+                    loaded_state *ls)
 {
     for (int i = 0; i < def->n_tensors; i++) {
         const klc_tensor_def *t = &def->tensors[i];
@@ -192,7 +234,7 @@ static int validate(const char *path, const klc_model_def *def, const klc_st_fil
                               def->name);
     }
     const klc_st_tensor *it = klc_st_find(f, ITERATIONS_KEY);
-    *with_optimizer = it != NULL;
+    ls->with_optimizer = it != NULL;
     if (!it) {
         for (int i = 0; i < def->optimizer.n_slots; i++)
             if (klc_st_find(f, def->optimizer.slots[i].name))
@@ -203,13 +245,13 @@ static int validate(const char *path, const klc_model_def *def, const klc_st_fil
         (it->rank == 1 && it->shape[0] != 1))
         return klc_seterr("%s: '%s' must be one int64 (or int32) value", path, ITERATIONS_KEY);
     if (it->dtype == KLC_I64) {
-        memcpy(iterations, it->data, sizeof *iterations);
+        memcpy(&ls->iterations, it->data, sizeof ls->iterations);
     } else {
         int32_t v;
         memcpy(&v, it->data, sizeof v);
-        *iterations = v;
+        ls->iterations = v;
     }
-    if (*iterations < 0)
+    if (ls->iterations < 0)
         return klc_seterr("%s: '%s' is negative", path, ITERATIONS_KEY);
     for (int i = 0; i < def->optimizer.n_slots; i++) {
         const klc_slot_def *s = &def->optimizer.slots[i];
@@ -220,6 +262,14 @@ static int validate(const char *path, const klc_model_def *def, const klc_st_fil
                               s->name, def->name, ITERATIONS_KEY);
         if (check_tensor(path, def, ft, s->name, t->rank, t->shape))
             return -1;
+    }
+    const char *fmt = klc_st_meta_get(f, "format");
+    if (fmt && strcmp(fmt, "klc") == 0) {
+        uint64_t epoch = 0;
+        if (meta_uint(path, f, "seed", UINT64_MAX, &ls->has_seed, &ls->seed) ||
+            meta_uint(path, f, "epoch", INT_MAX, &ls->has_epoch, &epoch))
+            return -1;
+        ls->epoch = (int)epoch;
     }
     return 0;
 }
@@ -232,33 +282,28 @@ int klc_load_weights(klc_model *m, const char *path)
     klc_st_file f;
     if (klc_st_read(&f, path))
         return -1;
-    int with_optimizer = 0;
-    int64_t iterations = 0;
-    if (validate(path, def, &f, &with_optimizer, &iterations)) {
+    loaded_state ls;
+    memset(&ls, 0, sizeof ls);
+    if (validate(path, def, &f, &ls)) {
         klc_st_free(&f);
         return -1;
     }
     for (int i = 0; i < def->n_tensors; i++) {
         const klc_tensor_def *t = &def->tensors[i];
-        copy_floats(weight_data(m, t), klc_st_find(&f, t->name), t->size);
+        copy_floats(klc_weight_data(m, t), klc_st_find(&f, t->name), t->size);
     }
-    if (with_optimizer) {
+    if (ls.with_optimizer) {
         for (int i = 0; i < def->optimizer.n_slots; i++) {
             const klc_slot_def *s = &def->optimizer.slots[i];
             copy_floats(m->slots + s->offset, klc_st_find(&f, s->name),
                         def->tensors[s->param].size);
         }
-        m->iteration = iterations;
+        m->iteration = ls.iterations;
         m->optimizer_built = 1;
-        const char *fmt = klc_st_meta_get(&f, "format");
-        const char *seed = klc_st_meta_get(&f, "seed");
-        const char *epoch = klc_st_meta_get(&f, "epoch");
-        if (fmt && strcmp(fmt, "klc") == 0) {
-            if (seed)
-                m->seed = strtoull(seed, NULL, 10);
-            if (epoch)
-                m->epoch = atoi(epoch);
-        }
+        if (ls.has_seed)
+            m->seed = ls.seed;
+        if (ls.has_epoch)
+            m->epoch = ls.epoch;
     }
     klc_st_free(&f);
     return 0;

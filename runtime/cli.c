@@ -251,6 +251,31 @@ static int load_data(klc_tensor *t, const char *flag_name, const char *path)
     return 0;
 }
 
+/* The data files as messages name them: "--y y.npy: label 7 in row 5 is not a
+ * class id in [0, 3)", "--x x.npy has 64 rows but --y y.npy has 60". */
+typedef struct file_names {
+    char x[4200], y[4200], validation_x[4200], validation_y[4200];
+    klc_data_names names;
+} file_names;
+
+static void flag_and_file(char *buf, size_t size, const char *flag_name, const char *path)
+{
+    snprintf(buf, size, "%s%s%s", flag_name, path ? " " : "", path ? path : "");
+}
+
+static const klc_data_names *name_files(file_names *fn, const cli_args *a)
+{
+    flag_and_file(fn->x, sizeof fn->x, "--x", a->x);
+    flag_and_file(fn->y, sizeof fn->y, "--y", a->y);
+    flag_and_file(fn->validation_x, sizeof fn->validation_x, "--validation-x", a->validation_x);
+    flag_and_file(fn->validation_y, sizeof fn->validation_y, "--validation-y", a->validation_y);
+    fn->names.x = fn->x;
+    fn->names.y = fn->y;
+    fn->names.validation_x = fn->validation_x;
+    fn->names.validation_y = fn->validation_y;
+    return &fn->names;
+}
+
 static void print_logs_line(FILE *out, const klc_logs *logs)
 {
     for (int i = 0; i < logs->n; i++) {
@@ -282,10 +307,9 @@ static int run_fit(klc_model *m, const cli_args *a, const char *prog, int loaded
     opt.verbose = is_given(a, "--verbose") ? (int)a->verbose : def->fit.verbose;
     opt.validation_split = is_given(a, "--validation-split") ? a->validation_split
                                                                : def->fit.validation_split;
-    if (a->validation_x) {
+    if (a->validation_x) { /* it overrides validation_split */
         opt.validation_x = &vx;
         opt.validation_y = a->validation_y ? &vy : NULL;
-        opt.validation_split = 0.0;
     }
     opt.no_shuffle = a->no_shuffle || !def->fit.shuffle;
     opt.initial_epoch = is_given(a, "--initial-epoch") ? (int)a->initial_epoch : loaded_epoch;
@@ -326,7 +350,8 @@ static int run_fit(klc_model *m, const cli_args *a, const char *prog, int loaded
     }
     opt.terminate_on_nan = a->terminate_on_nan || fd->terminate_on_nan;
     fflush(stdout);
-    if (klc_fit(m, &x, a->y ? &y : NULL, &opt, &history))
+    file_names fn;
+    if (klc_fit_named(m, &x, a->y ? &y : NULL, &opt, &history, name_files(&fn, a)))
         goto done;
     if (a->history && klc_history_write_csv(&history, a->history)) {
         klc_seterr_prefix("--history");
@@ -359,7 +384,8 @@ static int run_evaluate(klc_model *m, const cli_args *a, const char *prog)
     opt.batch_size = (int)a->batch_size;
     opt.verbose = is_given(a, "--verbose") ? (int)a->verbose : 1;
     klc_logs logs;
-    if (klc_evaluate_ex(m, &x, &y, &opt, &logs))
+    file_names fn;
+    if (klc_evaluate_named(m, &x, &y, &opt, &logs, name_files(&fn, a)))
         goto done;
     print_logs_line(stdout, &logs);
     status = 0;
@@ -381,7 +407,8 @@ static int run_predict(klc_model *m, const cli_args *a, const char *prog)
     klc_eval_options opt = { 0 };
     opt.batch_size = (int)a->batch_size;
     opt.verbose = is_given(a, "--verbose") ? (int)a->verbose : 1;
-    if (klc_predict_ex(m, &x, &opt, &out))
+    file_names fn;
+    if (klc_predict_named(m, &x, &opt, &out, name_files(&fn, a)))
         goto done;
     if (klc_npy_save(&out, a->out)) {
         klc_seterr_prefix("--out");
@@ -456,7 +483,9 @@ static int run_gradcheck(klc_model *m, const cli_args *a, const char *prog)
         goto done;
     }
     double worst = 0.0;
-    if (klc_gradcheck(m, &x, y.data ? &y : NULL, stdout, &worst))
+    file_names fn;
+    if (klc_gradcheck_named(m, &x, y.data ? &y : NULL, stdout, &worst,
+                            a->x ? name_files(&fn, a) : &klc_api_names))
         goto done;
     if (worst < GRADCHECK_TOLERANCE) {
         printf("gradcheck passed (tolerance %.0e)\n", GRADCHECK_TOLERANCE);

@@ -220,14 +220,12 @@ int klc_csv_parse(klc_tensor *t, const char *name, const char *text, size_t size
     return 0;
 }
 
+static int parse_csv_bytes(klc_tensor *t, const char *name, const unsigned char *buf, size_t size)
+{
+    return klc_csv_parse(t, name, (const char *)buf, size);
+}
+
 int klc_csv_load(klc_tensor *t, const char *path)
 {
-    unsigned char *buf;
-    size_t size;
-    memset(t, 0, sizeof *t);
-    if (klc_read_file(path, &buf, &size) != 0)
-        return -1;
-    int rc = klc_csv_parse(t, path, (const char *)buf, size);
-    free(buf);
-    return rc;
+    return klc_load_with(t, path, parse_csv_bytes);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "klc/runtime.h"
 
 int klc_read_file(const char *path, unsigned char **data, size_t *size)
 {
@@ -55,6 +56,18 @@ int klc_read_file(const char *path, unsigned char **data, size_t *size)
     *data = buf;
     *size = len;
     return 0;
+}
+
+int klc_load_with(klc_tensor *t, const char *path, klc_parse_fn parse)
+{
+    unsigned char *buf;
+    size_t size;
+    memset(t, 0, sizeof *t);
+    if (klc_read_file(path, &buf, &size) != 0)
+        return -1;
+    int rc = parse(t, path, buf, size);
+    free(buf);
+    return rc;
 }
 
 int klc_atomic_open(klc_atomic_file *af, const char *path)

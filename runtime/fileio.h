@@ -48,4 +48,10 @@ int klc_npy_parse(struct klc_tensor *t, const char *name, const unsigned char *b
 int klc_csv_parse(struct klc_tensor *t, const char *name, const char *text, size_t size);
 int klc_idx_parse(struct klc_tensor *t, const char *name, const unsigned char *buf, size_t size);
 
+/* A loader: read the whole file at `path` and parse it with `parse` (named
+ * `path` in messages).  `t` is zeroed first and on failure. */
+typedef int (*klc_parse_fn)(struct klc_tensor *t, const char *name, const unsigned char *buf,
+                            size_t size);
+int klc_load_with(struct klc_tensor *t, const char *path, klc_parse_fn parse);
+
 #endif /* KLC_FILEIO_H */

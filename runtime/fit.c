@@ -55,14 +55,10 @@ static int check_y_shape(const klc_model_def *def, const klc_tensor *y, const ch
 {
     int sparse = def->labels == KLC_LABELS_SPARSE;
     int want_rank = sparse ? def->output_rank - 1 : def->output_rank;
-    int ok = y->rank == want_rank + 1;
+    int trailing_one = sparse && y->rank == want_rank + 2 && y->shape[y->rank - 1] == 1;
+    int ok = y->rank == want_rank + 1 || trailing_one;
     for (int i = 0; ok && i < want_rank; i++)
         ok = y->shape[i + 1] == def->output_shape[i];
-    if (!ok && sparse && y->rank == want_rank + 2 && y->shape[y->rank - 1] == 1) {
-        ok = 1;
-        for (int i = 0; ok && i < want_rank; i++)
-            ok = y->shape[i + 1] == def->output_shape[i];
-    }
     if (!ok && !sparse && def->output_rank == 1 && def->output_shape[0] == 1 && y->rank == 1)
         ok = 1;
     if (ok)
@@ -76,6 +72,15 @@ static int check_y_shape(const klc_model_def *def, const klc_tensor *y, const ch
     return klc_seterr("%s has shape %s but the model expects %s", yname, got, want);
 }
 
+/* Index of the first of ids[0..count) outside [0, limit), or -1. */
+static int64_t first_outside(const int32_t *ids, int64_t count, int64_t limit)
+{
+    for (int64_t i = 0; i < count; i++)
+        if (ids[i] < 0 || ids[i] >= limit)
+            return i;
+    return -1;
+}
+
 int klc_dataset_prepare(klc_dataset *d, const klc_model_def *def, const klc_tensor *x,
                         const klc_tensor *y, int need_y, const char *xname, const char *yname)
 {
@@ -84,7 +89,7 @@ int klc_dataset_prepare(klc_dataset *d, const klc_model_def *def, const klc_tens
         return klc_seterr("no %s given", xname);
     if (check_x(def, x, xname))
         return -1;
-    d->n = x->shape[0];
+    d->n = x->shape[0]; /* >= 1 */
     if (x->dtype == def->input_dtype) {
         d->x = view_of(x);
     } else {
@@ -95,64 +100,59 @@ int klc_dataset_prepare(klc_dataset *d, const klc_model_def *def, const klc_tens
     if (def->input_dtype == KLC_I32 && def->input_id_limit > 0) {
         /* ids index a table: out of range is an error (TensorFlow raises), not a silent zero */
         const int32_t *ids = d->x.data;
-        int64_t count = klc_tensor_count(&d->x), per_row = count / (d->n ? d->n : 1);
-        for (int64_t i = 0; i < count; i++)
-            if (ids[i] < 0 || ids[i] >= def->input_id_limit) {
-                int rc = klc_seterr("%s: id %d (row %lld) is out of range: model '%s' looks ids up in a table "
-                                    "of %lld rows", xname, ids[i], (long long)(per_row ? i / per_row : 0),
-                                    def->name, (long long)def->input_id_limit);
-                klc_dataset_free(d);
-                return rc;
-            }
+        int64_t count = klc_tensor_count(&d->x);
+        int64_t i = first_outside(ids, count, def->input_id_limit);
+        if (i >= 0) {
+            klc_seterr("%s: id %d (row %lld) is out of range: model '%s' looks ids up in a table "
+                       "of %lld rows", xname, ids[i], (long long)(i / (count / d->n)), def->name,
+                       (long long)def->input_id_limit);
+            goto fail;
+        }
     }
-    if (def->labels == KLC_LABELS_NONE)
+    if (def->labels == KLC_LABELS_NONE || (!y && !need_y))
         return 0;
     if (!y) {
-        if (!need_y)
-            return 0;
-        klc_dataset_free(d);
-        return klc_seterr("no %s given: the model's loss %s needs labels", yname,
-                          def->loss_name ? def->loss_name : "");
+        klc_seterr("no %s given: the model's loss %s needs labels", yname,
+                   def->loss_name ? def->loss_name : "");
+        goto fail;
     }
     if (y->rank < 1 || y->shape[0] != d->n) {
         klc_seterr("%s has %lld rows but %s has %lld", xname, (long long)d->n, yname,
                    (long long)(y->rank < 1 ? 0 : y->shape[0]));
-        klc_dataset_free(d);
-        return -1;
+        goto fail;
     }
-    if (check_y_shape(def, y, yname) || !y->data) {
-        if (!y->data)
-            klc_seterr("%s has no data", yname);
-        klc_dataset_free(d);
-        return -1;
+    if (!y->data) {
+        klc_seterr("%s has no data", yname);
+        goto fail;
     }
+    if (check_y_shape(def, y, yname))
+        goto fail;
     klc_dtype want = def->labels == KLC_LABELS_SPARSE ? KLC_I32 : KLC_F32;
     if (y->dtype == want) {
         d->y = view_of(y);
     } else {
         if (klc_tensor_convert(&d->yconv, y, want)) {
             klc_seterr_prefix(yname);
-            klc_dataset_free(d);
-            return -1;
+            goto fail;
         }
         d->y = view_of(&d->yconv);
     }
     d->has_y = 1;
     if (def->labels == KLC_LABELS_SPARSE) {
-        int64_t classes = klc_def_classes(def);
-        int64_t count = klc_tensor_count(&d->y);
         const int32_t *ids = d->y.data;
-        int64_t per_row = count / d->n;
-        for (int64_t i = 0; i < count; i++) {
-            if (ids[i] < 0 || ids[i] >= classes) {
-                klc_seterr("%s: label %d in row %lld is not a class id in [0, %lld)", yname,
-                           (int)ids[i], (long long)(i / per_row), (long long)classes);
-                klc_dataset_free(d);
-                return -1;
-            }
+        int64_t count = klc_tensor_count(&d->y);
+        int64_t i = first_outside(ids, count, klc_def_classes(def));
+        if (i >= 0) {
+            klc_seterr("%s: label %d in row %lld is not a class id in [0, %lld)", yname,
+                       (int)ids[i], (long long)(i / (count / d->n)),
+                       (long long)klc_def_classes(def));
+            goto fail;
         }
     }
     return 0;
+fail:
+    klc_dataset_free(d);
+    return -1;
 }
 
 void klc_dataset_free(klc_dataset *d)
@@ -160,6 +160,21 @@ void klc_dataset_free(klc_dataset *d)
     klc_tensor_free(&d->xconv);
     klc_tensor_free(&d->yconv);
     memset(d, 0, sizeof *d);
+}
+
+/* Bytes of one row of a dataset tensor. */
+static size_t row_bytes(const klc_tensor *t)
+{
+    size_t b = klc_dtype_size(t->dtype);
+    for (int i = 1; i < t->rank; i++)
+        b *= (size_t)t->shape[i];
+    return b;
+}
+
+/* Rows of the batch that starts at row `begin` of `total`: bs, or what is left. */
+static int64_t batch_rows(int64_t total, int64_t begin, int64_t bs)
+{
+    return total - begin < bs ? total - begin : bs;
 }
 
 klc_dataset klc_dataset_slice(const klc_dataset *d, int64_t begin, int64_t end)
@@ -170,24 +185,13 @@ klc_dataset klc_dataset_slice(const klc_dataset *d, int64_t begin, int64_t end)
     s.has_y = d->has_y;
     s.x = d->x;
     s.x.shape[0] = s.n;
-    s.x.data = (char *)d->x.data + (size_t)begin * (size_t)(klc_tensor_count(&d->x) / d->n) *
-                                       klc_dtype_size(d->x.dtype);
+    s.x.data = (char *)d->x.data + (size_t)begin * row_bytes(&d->x);
     if (d->has_y) {
         s.y = d->y;
         s.y.shape[0] = s.n;
-        s.y.data = (char *)d->y.data + (size_t)begin * (size_t)(klc_tensor_count(&d->y) / d->n) *
-                                           klc_dtype_size(d->y.dtype);
+        s.y.data = (char *)d->y.data + (size_t)begin * row_bytes(&d->y);
     }
     return s;
-}
-
-/* Bytes of one row of a dataset tensor. */
-static size_t row_bytes(const klc_tensor *t)
-{
-    size_t b = klc_dtype_size(t->dtype);
-    for (int i = 1; i < t->rank; i++)
-        b *= (size_t)t->shape[i];
-    return b;
 }
 
 /* ---------------------------------------------------------------------------
@@ -235,16 +239,20 @@ static void run_eval(klc_model *m, const klc_dataset *d, int64_t bs, klc_tracker
     klc_tracker_reset(t, def);
     for (int64_t step = 0; step < steps; step++) {
         int64_t begin = step * bs;
-        int64_t n = d->n - begin < bs ? d->n - begin : bs;
+        int64_t n = batch_rows(d->n, begin, bs);
         const char *x = (const char *)d->x.data + (size_t)begin * xrow;
         const char *y = d->has_y ? (const char *)d->y.data + (size_t)begin * yrow : NULL;
         klc_step s = make_step(m, n, x, y, m->ypred);
         def->test_step(&s);
         klc_tracker_update(t, m->ypred, y, n, s.loss, m->added);
         if (pb) {
+            int final = step + 1 == steps;
+            double now = klc_now();
             klc_logs logs = { 0 };
-            klc_tracker_logs(t, "", &logs);
-            klc_progbar_update(pb, step + 1, &logs, step + 1 == steps, klc_now());
+            int show = klc_progbar_wants_logs(pb, final, now); /* same keys every step */
+            if (show)
+                klc_tracker_logs(t, "", &logs);
+            klc_progbar_update(pb, step + 1, show ? &logs : NULL, final, now);
         }
     }
 }
@@ -288,15 +296,16 @@ static int plan_fit(fit_plan *p, const klc_model_def *def, const klc_fit_options
     return 0;
 }
 
-/* Training rows and validation rows, per validation_x/y or validation_split. */
+/* Training rows and validation rows, per validation_x/y or else validation_split. */
 static int split_data(const klc_model_def *def, const klc_fit_options *opt, klc_dataset *all,
-                      klc_dataset *train, klc_dataset *val, int *has_val)
+                      klc_dataset *train, klc_dataset *val, int *has_val,
+                      const klc_data_names *names)
 {
     *has_val = 0;
     *train = klc_dataset_slice(all, 0, all->n);
     if (opt->validation_x) {
         if (klc_dataset_prepare(val, def, opt->validation_x, opt->validation_y, 1,
-                                "validation_x", "validation_y"))
+                                names->validation_x, names->validation_y))
             return -1;
         *has_val = 1;
     } else if (opt->validation_split > 0.0) {
@@ -377,25 +386,33 @@ static void train_epoch(klc_model *m, const klc_dataset *train, const int64_t *p
 {
     const klc_model_def *def = m->def;
     int64_t steps = ceil_div(train->n, p->batch);
+    int callbacks_read = klc_callbacks_need_batch_logs(cb);
     klc_tracker t;
     klc_tracker_reset(&t, def);
     for (int64_t step = 0; step < steps; step++) {
         int64_t begin = step * p->batch;
-        int64_t n = train->n - begin < p->batch ? train->n - begin : p->batch;
+        int64_t n = batch_rows(train->n, begin, p->batch);
         gather(m, train, perm + begin, n);
         if (step + 1 < steps) {
             int64_t next = begin + n;
-            prefetch_rows(train, perm + next, train->n - next < p->batch ? train->n - next : p->batch);
+            prefetch_rows(train, perm + next, batch_rows(train->n, next, p->batch));
         }
         const void *y = train->has_y ? m->yb : NULL;
         klc_step s = make_step(m, n, m->xb, y, m->ypred);
         def->train_step(&s);
         m->iteration++;
         klc_tracker_update(&t, m->ypred, y, n, s.loss, m->added);
-        logs->n = 0;
-        klc_tracker_logs(&t, "", logs);
+        /* The running logs only when something reads them: the bar when it
+         * uses them (every step has the same keys, so a bar that skips some
+         * shows the same), or a callback that looks at batches. */
+        double now = p->verbose ? klc_now() : 0.0;
+        int bar_reads = p->verbose && klc_progbar_wants_logs(pb, 0, now);
+        if (bar_reads || callbacks_read) {
+            logs->n = 0;
+            klc_tracker_logs(&t, "", logs);
+        }
         if (p->verbose)
-            klc_progbar_update(pb, step + 1, logs, 0, klc_now());
+            klc_progbar_update(pb, step + 1, bar_reads ? logs : NULL, 0, now);
         klc_callbacks_batch_end(cb, (int)step, logs);
         if (cb->stop_training)
             break;
@@ -404,8 +421,16 @@ static void train_epoch(klc_model *m, const klc_dataset *train, const int64_t *p
     klc_tracker_logs(&t, "", logs);
 }
 
+const klc_data_names klc_api_names = { "x", "y", "validation_x", "validation_y" };
+
 int klc_fit(klc_model *m, const klc_tensor *x, const klc_tensor *y, const klc_fit_options *opt,
             klc_history *history)
+{
+    return klc_fit_named(m, x, y, opt, history, &klc_api_names);
+}
+
+int klc_fit_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
+                  const klc_fit_options *opt, klc_history *history, const klc_data_names *names)
 {
     static const klc_fit_options defaults;
     if (history)
@@ -422,13 +447,13 @@ int klc_fit(klc_model *m, const klc_tensor *x, const klc_tensor *y, const klc_fi
     klc_dataset all, train, val;
     int has_val = 0;
     memset(&val, 0, sizeof val);
-    if (klc_dataset_prepare(&all, def, x, y, 1, "x", "y"))
+    if (klc_dataset_prepare(&all, def, x, y, 1, names->x, names->y))
         return -1;
     int64_t *perm = NULL;
     klc_callbacks cb;
     memset(&cb, 0, sizeof cb);
     int rc = -1;
-    if (split_data(def, opt, &all, &train, &val, &has_val))
+    if (split_data(def, opt, &all, &train, &val, &has_val, names))
         goto done;
 
     /* The keys of the epoch logs, for the callbacks' monitors. */
@@ -463,8 +488,8 @@ int klc_fit(klc_model *m, const klc_tensor *x, const klc_tensor *y, const klc_fi
     int64_t steps = ceil_div(train.n, p.batch);
     int dynamic = klc_is_terminal(p.out);
     for (int epoch = p.initial_epoch; epoch < p.epochs; epoch++) {
-        if (p.verbose && p.epochs > 1)
-            klc_progbar_epoch(p.out, epoch, p.epochs);
+        if (p.verbose)
+            klc_progbar_epoch(p.out, epoch, p.epochs); /* a line only when epochs > 1 */
         klc_progbar pb;
         if (p.verbose)
             klc_progbar_init(&pb, p.out, steps, p.verbose, dynamic, klc_now());
@@ -513,6 +538,12 @@ static int eval_batch(const klc_eval_options *opt)
 int klc_evaluate_ex(klc_model *m, const klc_tensor *x, const klc_tensor *y,
                     const klc_eval_options *opt, klc_logs *logs)
 {
+    return klc_evaluate_named(m, x, y, opt, logs, &klc_api_names);
+}
+
+int klc_evaluate_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
+                       const klc_eval_options *opt, klc_logs *logs, const klc_data_names *names)
+{
     if (logs)
         memset(logs, 0, sizeof *logs);
     if (!m)
@@ -525,7 +556,7 @@ int klc_evaluate_ex(klc_model *m, const klc_tensor *x, const klc_tensor *y,
     if (check_steps(def, 0) || klc_tracker_check(def))
         return -1;
     klc_dataset d;
-    if (klc_dataset_prepare(&d, def, x, y, 1, "x", "y"))
+    if (klc_dataset_prepare(&d, def, x, y, 1, names->x, names->y))
         return -1;
     int64_t bs = eval_batch(opt);
     if (klc_model_reserve(m, bs)) {
@@ -552,6 +583,12 @@ int klc_evaluate(klc_model *m, const klc_tensor *x, const klc_tensor *y, klc_log
 int klc_predict_ex(klc_model *m, const klc_tensor *x, const klc_eval_options *opt,
                    klc_tensor *y_out)
 {
+    return klc_predict_named(m, x, opt, y_out, &klc_api_names);
+}
+
+int klc_predict_named(klc_model *m, const klc_tensor *x, const klc_eval_options *opt,
+                      klc_tensor *y_out, const klc_data_names *names)
+{
     if (y_out)
         memset(y_out, 0, sizeof *y_out);
     if (!m || !y_out)
@@ -564,7 +601,7 @@ int klc_predict_ex(klc_model *m, const klc_tensor *x, const klc_eval_options *op
     if (check_steps(def, 0))
         return -1;
     klc_dataset d;
-    if (klc_dataset_prepare(&d, def, x, NULL, 0, "x", "y"))
+    if (klc_dataset_prepare(&d, def, x, NULL, 0, names->x, names->y))
         return -1;
     int64_t bs = eval_batch(opt);
     int64_t shape[KLC_MAX_RANK];
@@ -584,7 +621,7 @@ int klc_predict_ex(klc_model *m, const klc_tensor *x, const klc_eval_options *op
     int64_t count = klc_def_output_count(def);
     for (int64_t step = 0; step < steps; step++) {
         int64_t begin = step * bs;
-        int64_t n = d.n - begin < bs ? d.n - begin : bs;
+        int64_t n = batch_rows(d.n, begin, bs);
         float *y_pred = (float *)y_out->data + begin * count; /* written in place */
         klc_step s = make_step(m, n, (const char *)d.x.data + (size_t)begin * xrow, NULL, y_pred);
         def->predict_step(&s);

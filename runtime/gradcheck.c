@@ -57,6 +57,12 @@ static double rel_error(double a, double n, double noise)
 int klc_gradcheck(klc_model *m, const klc_tensor *x, const klc_tensor *y, FILE *out,
                   double *max_rel_err)
 {
+    return klc_gradcheck_named(m, x, y, out, max_rel_err, &klc_api_names);
+}
+
+int klc_gradcheck_named(klc_model *m, const klc_tensor *x, const klc_tensor *y, FILE *out,
+                        double *max_rel_err, const klc_data_names *names)
+{
     if (max_rel_err)
         *max_rel_err = 0.0;
     if (!m)
@@ -65,7 +71,7 @@ int klc_gradcheck(klc_model *m, const klc_tensor *x, const klc_tensor *y, FILE *
     if (!def->grad_f64)
         return klc_seterr("model '%s' has no double-precision gradient", def->name);
     klc_dataset d;
-    if (klc_dataset_prepare(&d, def, x, y, 1, "x", "y"))
+    if (klc_dataset_prepare(&d, def, x, y, 1, names->x, names->y))
         return -1;
     int64_t n = d.n < GRADCHECK_ROWS ? d.n : GRADCHECK_ROWS;
     gc g;
@@ -80,9 +86,10 @@ int klc_gradcheck(klc_model *m, const klc_tensor *x, const klc_tensor *y, FILE *
     double *state = malloc(ns * sizeof(double));
     double *work = calloc(nw ? nw : 1, sizeof(double));
     int32_t *iwork = calloc(ni ? ni : 1, sizeof(int32_t));
+    int rc = -1;
     if (!g.params || !grads || !state || !work || !iwork) {
         klc_seterr("gradcheck: out of memory");
-        goto fail;
+        goto done;
     }
     for (int64_t i = 0; i < def->n_params; i++)
         g.params[i] = m->params[i];
@@ -119,7 +126,7 @@ int klc_gradcheck(klc_model *m, const klc_tensor *x, const klc_tensor *y, FILE *
         double *dir = malloc((size_t)t->size * sizeof *dir);
         if (!dir) {
             klc_seterr("gradcheck: out of memory");
-            goto fail;
+            goto done;
         }
         klc_rng r;
         klc_rng_init(&r, m->seed, KLC_RNG_GRADCHECK, (uint64_t)i);
@@ -167,19 +174,13 @@ int klc_gradcheck(klc_model *m, const klc_tensor *x, const klc_tensor *y, FILE *
         fprintf(out, "max relative error: %.3e\n", worst);
     if (max_rel_err)
         *max_rel_err = worst;
+    rc = 0;
+done:
     free(g.params);
     free(grads);
     free(state);
     free(work);
     free(iwork);
     klc_dataset_free(&d);
-    return 0;
-fail:
-    free(g.params);
-    free(grads);
-    free(state);
-    free(work);
-    free(iwork);
-    klc_dataset_free(&d);
-    return -1;
+    return rc;
 }

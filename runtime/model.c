@@ -8,13 +8,18 @@
 #include <string.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "init.h"
 #include "summary.h"
 
-/* calloc that never returns NULL for a zero count. */
-static void *zalloc(int64_t count, size_t size)
+void *klc_zalloc(int64_t count, size_t size)
 {
     return calloc(count > 0 ? (size_t)count : 1, size);
+}
+
+float *klc_weight_data(klc_model *m, const klc_tensor_def *t)
+{
+    return (t->kind == KLC_TENSOR_PARAM ? m->params : m->state) + t->offset;
 }
 
 static int64_t product(int rank, const int64_t *shape)
@@ -54,14 +59,13 @@ int64_t klc_def_label_count(const klc_model_def *def)
 
 void klc_format_shape(char *buf, size_t size, int rank, const int64_t *shape, int batch_none)
 {
-    size_t len = 0;
-    buf[0] = '\0';
-    len += (size_t)snprintf(buf, size, "[%s", batch_none ? "None" : "");
-    for (int i = 0; i < rank && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%lld", (i > 0 || batch_none) ? ", " : "",
-                                (long long)shape[i]);
-    if (len < size)
-        snprintf(buf + len, size - len, "]");
+    if (!batch_none) {
+        klc_shape_str(buf, size, rank, shape);
+        return;
+    }
+    char dims[8 + KLC_MAX_RANK * 24]; /* "[784, 10]": at most 22 characters a dimension */
+    klc_shape_str(dims, sizeof dims, rank, shape);
+    snprintf(buf, size, "[None%s%s", rank > 0 ? ", " : "]", rank > 0 ? dims + 1 : "");
 }
 
 /* The def's tables must describe slabs that hold them: a compiler bug
@@ -118,11 +122,11 @@ klc_model *klc_model_new(const klc_model_def *def, uint64_t seed)
     m->def = def;
     m->seed = seed;
     m->learning_rate = (float)def->optimizer.learning_rate;
-    m->params = zalloc(def->n_params, sizeof(float));
-    m->grads = zalloc(def->n_params, sizeof(float));
-    m->state = zalloc(def->n_state, sizeof(float));
-    m->slots = zalloc(def->n_slots, sizeof(float));
-    m->added = zalloc(def->n_added_metrics, sizeof(double));
+    m->params = klc_zalloc(def->n_params, sizeof(float));
+    m->grads = klc_zalloc(def->n_params, sizeof(float));
+    m->state = klc_zalloc(def->n_state, sizeof(float));
+    m->slots = klc_zalloc(def->n_slots, sizeof(float));
+    m->added = klc_zalloc(def->n_added_metrics, sizeof(double));
     if (!m->params || !m->grads || !m->state || !m->slots || !m->added) {
         klc_model_free(m);
         klc_seterr("model '%s': out of memory for %lld weights", def->name,
@@ -136,8 +140,7 @@ klc_model *klc_model_new(const klc_model_def *def, uint64_t seed)
     }
     for (int i = 0; i < def->n_tensors; i++) {
         const klc_tensor_def *t = &def->tensors[i];
-        float *slab = t->kind == KLC_TENSOR_PARAM ? m->params : m->state;
-        if (klc_init_weight(slab + t->offset, t, seed, i)) {
+        if (klc_init_weight(klc_weight_data(m, t), t, seed, i)) {
             klc_seterr_prefix(def->name);
             klc_model_free(m);
             return NULL;
@@ -155,11 +158,11 @@ int klc_model_reserve(klc_model *m, int64_t cap)
         return klc_seterr("batch size %lld is too large", (long long)cap);
     size_t xsize = def->input_dtype == KLC_I32 ? sizeof(int32_t) : sizeof(float);
     size_t ysize = def->labels == KLC_LABELS_SPARSE ? sizeof(int32_t) : sizeof(float);
-    float *work = zalloc(def->work_c + def->work_k * cap, sizeof(float));
-    int32_t *iwork = zalloc(def->iwork_c + def->iwork_k * cap, sizeof(int32_t));
-    void *xb = zalloc(klc_def_input_count(def) * cap, xsize);
-    void *yb = zalloc(klc_def_label_count(def) * cap, ysize);
-    float *ypred = zalloc(klc_def_output_count(def) * cap, sizeof(float));
+    float *work = klc_zalloc(def->work_c + def->work_k * cap, sizeof(float));
+    int32_t *iwork = klc_zalloc(def->iwork_c + def->iwork_k * cap, sizeof(int32_t));
+    void *xb = klc_zalloc(klc_def_input_count(def) * cap, xsize);
+    void *yb = klc_zalloc(klc_def_label_count(def) * cap, ysize);
+    float *ypred = klc_zalloc(klc_def_output_count(def) * cap, sizeof(float));
     if (!work || !iwork || !xb || !yb || !ypred) {
         free(work);
         free(iwork);
@@ -212,7 +215,7 @@ float *klc_model_weight(klc_model *m, const char *name)
     for (int i = 0; i < m->def->n_tensors; i++) {
         const klc_tensor_def *t = &m->def->tensors[i];
         if (strcmp(t->name, name) == 0)
-            return (t->kind == KLC_TENSOR_PARAM ? m->params : m->state) + t->offset;
+            return klc_weight_data(m, t);
     }
     return NULL;
 }

@@ -9,7 +9,9 @@
 #ifndef KLC_MODEL_H
 #define KLC_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "klc/runtime.h"
 
@@ -37,6 +39,11 @@ struct klc_model {
 
 /* Grow the batch buffers to hold `cap` rows (no-op when they already do). */
 int klc_model_reserve(klc_model *m, int64_t cap);
+
+/* calloc that never returns NULL for a zero (or negative) count. */
+void *klc_zalloc(int64_t count, size_t size);
+/* Where weight `t` of m lives: its params or state slab at its offset. */
+float *klc_weight_data(klc_model *m, const klc_tensor_def *t);
 
 /* Per-sample element counts. */
 int64_t klc_def_input_count(const klc_model_def *def);
@@ -69,5 +76,25 @@ int klc_dataset_prepare(klc_dataset *d, const klc_model_def *def, const klc_tens
 void klc_dataset_free(klc_dataset *d);
 /* Rows [begin, end) of d as a view. */
 klc_dataset klc_dataset_slice(const klc_dataset *d, int64_t begin, int64_t end);
+
+/*
+ * What messages call the data tensors.  The public klc_fit, klc_evaluate_ex,
+ * klc_predict_ex and klc_gradcheck use klc_api_names ("x", "y",
+ * "validation_x", "validation_y"); the trainer names its files
+ * ("--y y.npy"), so a data error says which file is wrong.
+ */
+typedef struct klc_data_names {
+    const char *x, *y, *validation_x, *validation_y;
+} klc_data_names;
+extern const klc_data_names klc_api_names;
+
+int klc_fit_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
+                  const klc_fit_options *opt, klc_history *history, const klc_data_names *names);
+int klc_evaluate_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
+                       const klc_eval_options *opt, klc_logs *logs, const klc_data_names *names);
+int klc_predict_named(klc_model *m, const klc_tensor *x, const klc_eval_options *opt,
+                      klc_tensor *y_out, const klc_data_names *names);
+int klc_gradcheck_named(klc_model *m, const klc_tensor *x, const klc_tensor *y, FILE *out,
+                        double *max_rel_err, const klc_data_names *names);
 
 #endif /* KLC_MODEL_H */

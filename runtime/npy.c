@@ -266,14 +266,7 @@ int klc_npy_parse(klc_tensor *t, const char *name, const unsigned char *buf, siz
 
 int klc_npy_load(klc_tensor *t, const char *path)
 {
-    unsigned char *buf;
-    size_t size;
-    memset(t, 0, sizeof *t);
-    if (klc_read_file(path, &buf, &size) != 0)
-        return -1;
-    int rc = klc_npy_parse(t, path, buf, size);
-    free(buf);
-    return rc;
+    return klc_load_with(t, path, klc_npy_parse);
 }
 
 /* ----------------------------------------------------------------------------

@@ -238,15 +238,26 @@ static void draw_summary_line(klc_progbar *pb, int64_t current, double now, doub
     fputc('\n', pb->out);
 }
 
+/* verbose 1 redraws at most every REDRAW_INTERVAL, measured from the last
+ * redraw, and always at the final update. */
+static int redraw_due(const klc_progbar *pb, int final, double now)
+{
+    return final || !(now - pb->last_draw < REDRAW_INTERVAL);
+}
+
+int klc_progbar_wants_logs(const klc_progbar *pb, int final, double now)
+{
+    return pb->verbose == 2 || (pb->verbose == 1 && redraw_due(pb, final, now));
+}
+
 void klc_progbar_update(klc_progbar *pb, int64_t current, const klc_logs *logs, int final,
                         double now)
 {
     remember_logs(&pb->shown, logs);
-    pb->seen = current;
     double per_step = step_duration(pb, current, now);
 
     if (pb->verbose == 1) {
-        if (now - pb->last_draw < REDRAW_INTERVAL && !final)
+        if (!redraw_due(pb, final, now))
             return;
         if (pb->dynamic) {
             for (int i = 0; i < pb->prev_width; i++)

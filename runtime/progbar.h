@@ -24,12 +24,11 @@ typedef struct klc_progbar {
     double first_step_done;   /* time after step 1 (per-step estimate excludes it) */
     double last_draw;
     int prev_width;           /* printed width of the previous dynamic line */
-    int64_t seen;
     klc_logs shown;           /* values on display, keys in first-seen order (Keras keeps
                                  a key once seen, and appends new keys, e.g. val_*, last) */
 } klc_progbar;
 
-/* "Epoch 3/5" line (only call when epochs > 1, as Keras). */
+/* "Epoch 3/5" line; nothing when epochs <= 1, as Keras. */
 void klc_progbar_epoch(FILE *out, int epoch_index, int epochs);
 void klc_progbar_init(klc_progbar *pb, FILE *out, int64_t target, int verbose, int dynamic,
                       double now);
@@ -37,6 +36,13 @@ void klc_progbar_init(klc_progbar *pb, FILE *out, int64_t target, int verbose, i
  * `final` marks the last update of the bar (forces a draw and ends the line). */
 void klc_progbar_update(klc_progbar *pb, int64_t current, const klc_logs *logs, int final,
                         double now);
+/* Whether an update at `now` uses its logs: at verbose 1 when it redraws
+ * (the first update and the final one always do), at verbose 2 always (the
+ * end line shows every key seen).  A caller whose updates all carry the same
+ * keys may pass NULL logs to an update that does not use them: the next
+ * redraw brings every value up to date and the key order was set by the
+ * first update, so nothing shown changes. */
+int klc_progbar_wants_logs(const klc_progbar *pb, int final, double now);
 
 /* Keras' number format for logs: "%.4f" when |v| > 1e-3, else "%.4e". */
 void klc_format_log_value(char *buf, size_t size, double v);

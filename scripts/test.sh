@@ -1,5 +1,6 @@
 #!/bin/sh
-# Build klc and run the whole test suite (the README's test command).
+# Build klc and run the whole test suite (the README's test command), after
+# installing the Debian packages that are missing (scripts/install-deps.sh).
 #
 # Two configurations: build/ (optimised, warnings are errors) runs every
 # test; build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer) runs them
@@ -8,6 +9,7 @@ set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 
+scripts/install-deps.sh
 cmake -S . -B build -DKLC_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"

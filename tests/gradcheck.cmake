@@ -32,18 +32,10 @@ foreach(kl IN LISTS gc_inputs)
   klc_gradcheck_file(${name} ${kl})
 endforeach()
 
-# Every example that declares a model (a file of layers for import has none).
-file(GLOB gc_example_files CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/examples/*.kl)
-list(SORT gc_example_files)
-set(gc_examples "")
-foreach(kl IN LISTS gc_example_files)
-  file(READ ${kl} text)
-  string(FIND "${text}" "Sequential(" has_model)
-  if(has_model GREATER_EQUAL 0)
-    list(APPEND gc_examples ${kl})
-    get_filename_component(name ${kl} NAME_WE)
-    klc_gradcheck_file(example.${name} ${kl})
-  endif()
+# Every example that declares a model (KLC_EXAMPLE_MODELS, tests/CMakeLists.txt).
+foreach(kl IN LISTS KLC_EXAMPLE_MODELS)
+  get_filename_component(name ${kl} NAME_WE)
+  klc_gradcheck_file(example.${name} ${kl})
 endforeach()
 
 # Hand-computed gradients at ties, repeated ids, stop_gradient, add_metric.
@@ -54,5 +46,5 @@ klc_unit_test(test_grad_exact SOURCES test_grad_exact.c LIBS gc_exact_model LABE
 # klc is deterministic: every file above compiled twice gives the same C and IR.
 add_test(NAME klc_deterministic
   COMMAND ${CMAKE_COMMAND} -DKLC=$<TARGET_FILE:klc> -DSCRATCH=${KLC_TEST_SCRATCH}/klc_deterministic
-          "-DFILES=${gc_inputs};${gc_examples};${KLC_GC_DIR}/exact/exact.kl" -P ${KLC_GC_DIR}/same_output.cmake)
+          "-DFILES=${gc_inputs};${KLC_EXAMPLE_MODELS};${KLC_GC_DIR}/exact/exact.kl" -P ${KLC_GC_DIR}/same_output.cmake)
 set_tests_properties(klc_deterministic PROPERTIES LABELS gradcheck)

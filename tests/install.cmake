@@ -15,7 +15,7 @@ add_test(NAME install.prefix
   COMMAND sh ${KLC_INSTALL_TEST} install ${PROJECT_BINARY_DIR} ${KLC_INSTALL_PREFIX})
 add_test(NAME install.pkg_config
   COMMAND sh ${KLC_INSTALL_TEST} pkg-config ${KLC_INSTALL_PREFIX} ${CMAKE_INSTALL_LIBDIR}
-          ${KLC_INSTALL_SCRATCH}/by-hand ${CMAKE_CURRENT_SOURCE_DIR}/e2e/seed.kl ${KLC_INSTALL_FLAGS})
+          ${KLC_INSTALL_SCRATCH}/by-hand ${PROJECT_SOURCE_DIR}/examples/seed.kl ${KLC_INSTALL_FLAGS})
 add_test(NAME install.cmake_project
   COMMAND sh ${KLC_INSTALL_TEST} cmake-project ${KLC_INSTALL_PREFIX} ${CMAKE_INSTALL_LIBDIR}
           ${KLC_INSTALL_SCRATCH}/cmake-project ${PROJECT_SOURCE_DIR}/examples/cmake-project

@@ -2,6 +2,6 @@
 # safetensors and atomic writes (runtime/{tensor,npy,csv,idx,data,json,
 # safetensors,fileio}.c).  The tests also reach internal headers in runtime/.
 foreach(t json npy csv idx safetensors)
-  klc_unit_test(test_io_${t} SOURCES test_${t}.c io_test_util.c LIBS klc_runtime LABELS io)
+  klc_unit_test(test_io_${t} SOURCES test_${t}.c LIBS klc_runtime LABELS io)
   target_include_directories(test_io_${t} PRIVATE ${PROJECT_SOURCE_DIR}/runtime)
 endforeach()

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,6 +283,103 @@ static void test_foreign_file(void **state)
     klc_model_free(m);
 }
 
+/* A copy of checkpoint `from` at `to` with metadata `key` set to `value`. */
+static void rewrite_meta(const char *from, const char *to, const char *key, const char *value)
+{
+    klc_st_file f;
+    assert_int_equal(klc_st_read(&f, from), 0);
+    int found = -1;
+    for (int i = 0; i < f.n_meta; i++)
+        if (strcmp(f.meta[i].key, key) == 0)
+            found = i;
+    assert_true(found >= 0);
+    char *owned = f.meta[found].value;
+    f.meta[found].value = (char *)value; /* the writer only reads it */
+    assert_int_equal(klc_st_write(to, f.tensors, f.n_tensors, f.meta, f.n_meta), 0);
+    f.meta[found].value = owned;
+    klc_st_free(&f);
+}
+
+/* seed and epoch must be non-negative decimal integers (epoch an int): a
+ * malformed one fails naming the file, and the model stays as it was. */
+static void test_bad_metadata(void **state)
+{
+    (void)state;
+    klc_model *a = klc_model_new(&fake_adam_def, 77);
+    a->epoch = 3;
+    const char *good = fake_path("meta-good.safetensors");
+    assert_int_equal(klc_save_checkpoint(a, good), 0);
+    static const struct {
+        const char *key, *value;
+    } bad[] = {
+        { "epoch", "99999999999" }, { "epoch", "2147483648" }, { "epoch", "-1" },
+        { "epoch", "3x" },          { "epoch", "" },           { "epoch", " 3" },
+        { "seed", "banana" },       { "seed", "-5" },          { "seed", "18446744073709551616" },
+        { "seed", "+5" },
+    };
+    char path[4096], want[8192];
+    snprintf(path, sizeof path, "%s", fake_path("meta-bad.safetensors"));
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        rewrite_meta(good, path, bad[i].key, bad[i].value);
+        klc_model *m = klc_model_new(&fake_adam_def, 5);
+        float before[15];
+        memcpy(before, m->params, sizeof before);
+        assert_int_equal(klc_load_weights(m, path), -1);
+        snprintf(want, sizeof want, "%s: metadata '%s' is '%s', not a non-negative integer", path,
+                 bad[i].key, bad[i].value);
+        if (strncmp(klc_last_error(), want, strlen(want)) != 0)
+            fail_msg("error \"%s\", expected \"%s...\"", klc_last_error(), want);
+        assert_memory_equal(before, m->params, sizeof before); /* untouched */
+        assert_true(m->seed == 5);
+        assert_int_equal(m->epoch, 0);
+        assert_int_equal(m->iteration, 0);
+        assert_int_equal(m->optimizer_built, 0);
+        klc_model_free(m);
+    }
+    /* the largest values load */
+    rewrite_meta(good, path, "epoch", "2147483647");
+    rewrite_meta(path, path, "seed", "18446744073709551615");
+    klc_model *m = klc_model_new(&fake_adam_def, 5);
+    assert_int_equal(klc_load_weights(m, path), 0);
+    assert_int_equal(m->epoch, 2147483647);
+    assert_true(m->seed == UINT64_MAX);
+    klc_model_free(m);
+    klc_model_free(a);
+}
+
+/* A float64 value beyond float32's range is refused (klc_tensor_convert's
+ * rule), not loaded as inf; infinities themselves load. */
+static void test_float64_out_of_range(void **state)
+{
+    (void)state;
+    double kernel[12] = { 0 }, bias[3] = { 0 }, mean[4] = { 0 };
+    klc_st_tensor ts[3] = {
+        { "dense.kernel", KLC_F64, 2, { 4, 3 }, kernel, sizeof kernel },
+        { "dense.bias", KLC_F64, 1, { 3 }, bias, sizeof bias },
+        { "dense.input_mean", KLC_F64, 1, { 4 }, mean, sizeof mean },
+    };
+    const char *path = fake_path("big.safetensors");
+    klc_model *m = klc_model_new(&fake_sgd_def, 1);
+    float before[15];
+    memcpy(before, m->params, sizeof before);
+    bias[2] = -1e39;
+    assert_int_equal(klc_st_write(path, ts, 3, NULL, 0), 0);
+    assert_int_equal(klc_load_weights(m, path), -1);
+    char want[8192];
+    snprintf(want, sizeof want,
+             "%s: tensor 'dense.bias': cannot convert float64 to float32: value %.17g at index 2 "
+             "is out of range",
+             path, -1e39);
+    assert_error_is(want);
+    assert_memory_equal(before, m->params, sizeof before);
+
+    bias[2] = -HUGE_VAL;
+    assert_int_equal(klc_st_write(path, ts, 3, NULL, 0), 0);
+    assert_int_equal(klc_load_weights(m, path), 0);
+    assert_true(isinf(klc_model_weight(m, "dense.bias")[2]));
+    klc_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +388,8 @@ int main(void)
         cmocka_unit_test(test_resume_is_exact),
         cmocka_unit_test(test_mismatching_files),
         cmocka_unit_test(test_foreign_file),
+        cmocka_unit_test(test_bad_metadata),
+        cmocka_unit_test(test_float64_out_of_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

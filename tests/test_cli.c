@@ -146,7 +146,9 @@ static void test_file_errors(void **state)
 {
     (void)state;
     expect_failure(RUN("fit", "--x", "nowhere.npy", "--y", ypath), "--x: nowhere.npy");
-    expect_failure(RUN("fit", "--x", xpath, "--y", xpath), "y has shape [64, 4]");
+    char want[8192];
+    snprintf(want, sizeof want, "train fit: --y %s has shape [64, 4] but the model expects", xpath);
+    expect_failure(RUN("fit", "--x", xpath, "--y", xpath), want);
     expect_failure(RUN("evaluate", "--x", xpath, "--y", ypath, "--load", "no.safetensors"),
                    "--load: no.safetensors");
     expect_failure(RUN("fit", "--x", xpath, "--y", ypath, "--early-stopping-patience", "2",
@@ -155,6 +157,46 @@ static void test_file_errors(void **state)
     expect_failure(RUN("fit", "--x", xpath, "--y", ypath, "--verbose", "0", "--save",
                        "/nonexistent-dir/w.safetensors"),
                    "--save: /nonexistent-dir/w.safetensors");
+}
+
+/* Data errors found after loading name the flag and the file at fault (the
+ * library's own messages say "x" and "y"). */
+static void test_data_errors_name_the_file(void **state)
+{
+    (void)state;
+    char bad_y[4096], short_y[4096], want[16384];
+    klc_tensor x, y;
+    assert_int_equal(fake_make_data(&x, &y, 64, 51, 0), 0);
+    ((int32_t *)y.data)[5] = 7;
+    snprintf(bad_y, sizeof bad_y, "%s", fake_path("bad-y.npy"));
+    assert_int_equal(klc_npy_save(&y, bad_y), 0);
+    y.shape[0] = 60;
+    snprintf(short_y, sizeof short_y, "%s", fake_path("short-y.npy"));
+    assert_int_equal(klc_npy_save(&y, short_y), 0);
+    klc_tensor_free(&x);
+    klc_tensor_free(&y);
+
+    snprintf(want, sizeof want,
+             "train fit: --y %s: label 7 in row 5 is not a class id in [0, 3)\n", bad_y);
+    expect_failure(RUN("fit", "--x", xpath, "--y", bad_y, "--verbose", "0"), want);
+    snprintf(want, sizeof want,
+             "train fit: --validation-y %s: label 7 in row 5 is not a class id in [0, 3)\n", bad_y);
+    expect_failure(RUN("fit", "--x", xpath, "--y", ypath, "--validation-x", xpath,
+                       "--validation-y", bad_y, "--verbose", "0"),
+                   want);
+    snprintf(want, sizeof want, "train fit: --x %s has 64 rows but --y %s has 60\n", xpath, short_y);
+    expect_failure(RUN("fit", "--x", xpath, "--y", short_y, "--verbose", "0"), want);
+
+    assert_int_equal(RUN("fit", "--x", xpath, "--y", ypath, "--verbose", "0", "--save", wpath), 0);
+    snprintf(want, sizeof want,
+             "train evaluate: --y %s: label 7 in row 5 is not a class id in [0, 3)\n", bad_y);
+    expect_failure(RUN("evaluate", "--x", xpath, "--y", bad_y, "--load", wpath), want);
+    snprintf(want, sizeof want,
+             "train predict: --x %s has shape [64] but the model expects [None, 4]\n", ypath);
+    expect_failure(RUN("predict", "--x", ypath, "--load", wpath, "--out", ppath), want);
+    snprintf(want, sizeof want,
+             "train gradcheck: --y %s: label 7 in row 5 is not a class id in [0, 3)\n", bad_y);
+    expect_failure(RUN("gradcheck", "--x", xpath, "--y", bad_y), want);
 }
 
 static void test_fit_evaluate_predict(void **state)
@@ -286,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_data_errors_name_the_file),
         cmocka_unit_test(test_fit_evaluate_predict),
         cmocka_unit_test(test_resume_from_checkpoint),
         cmocka_unit_test(test_callback_flags),

@@ -21,16 +21,13 @@
 #include "fileio.h"
 #include "klc/runtime.h"
 
-#include "io_test_util.h"
+#include "test_util.h"
 
 /* klc_csv_parse of `text` from an exact-size heap copy (no NUL after it). */
 static int parse(klc_tensor *t, const char *text)
 {
     size_t n = strlen(text);
-    char *copy = malloc(n ? n : 1);
-    assert_non_null(copy);
-    memcpy(copy, text, n);
-    klc_clearerr();
+    char *copy = exact_copy(text, n);
     int rc = klc_csv_parse(t, "d.csv", copy, n);
     free(copy);
     return rc;

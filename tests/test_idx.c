@@ -21,14 +21,11 @@
 #include "fileio.h"
 #include "klc/runtime.h"
 
-#include "io_test_util.h"
+#include "test_util.h"
 
 static int parse_exact(klc_tensor *t, const unsigned char *bytes, size_t n)
 {
-    unsigned char *copy = malloc(n ? n : 1);
-    assert_non_null(copy);
-    memcpy(copy, bytes, n);
-    klc_clearerr();
+    unsigned char *copy = exact_copy(bytes, n);
     int rc = klc_idx_parse(t, "x-ubyte", copy, n);
     free(copy);
     return rc;

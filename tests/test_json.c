@@ -12,13 +12,12 @@
 #include "json.h"
 #include "klc/runtime.h"
 
+#include "test_util.h"
+
 /* Parse s[0..n) from an exact-size heap copy, so ASan sees any read past it. */
 static int parse_n(klc_json *v, const char *s, size_t n)
 {
-    char *copy = malloc(n ? n : 1);
-    assert_non_null(copy);
-    memcpy(copy, s, n);
-    klc_clearerr();
+    char *copy = exact_copy(s, n);
     int rc = klc_json_parse(v, copy, n);
     free(copy);
     return rc;

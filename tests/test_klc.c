@@ -18,8 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
+
+#include "test_util.h"
 
 static char klc[4096], tmp[4096];
 static char *out, *err;
@@ -104,13 +105,8 @@ static int setup(void **state)
         return -1;
     snprintf(klc, sizeof klc, "%s/compiler/klc", bin);
     snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) /* mkdir -p */
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(tmp, 0777);
-            *p = '/';
-        }
-    mkdir(tmp, 0777);
+    if (test_mkdir_p(tmp) != 0)
+        return -1;
     write_file("good.kl", good);
     write_file("bad.kl", "model = Sequential([Input(shape = [4]), Dense(3, activatoin = softmax)]);\n");
     write_file("two.kl", "a = Sequential([Input(shape = [2]), Dense(1)]);\n"

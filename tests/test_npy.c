@@ -12,7 +12,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,7 +23,7 @@
 #include "fileio.h"
 #include "klc/runtime.h"
 
-#include "io_test_util.h"
+#include "test_util.h"
 
 /* ----------------------------------------------------------------------------
  * Helpers
@@ -54,10 +53,7 @@ static size_t make_npy(unsigned char *out, int major, const char *dict, const vo
 /* klc_npy_parse on an exact-size heap copy (ASan sees any read past it). */
 static int parse_exact(klc_tensor *t, const unsigned char *bytes, size_t n)
 {
-    unsigned char *copy = malloc(n ? n : 1);
-    assert_non_null(copy);
-    memcpy(copy, bytes, n);
-    klc_clearerr();
+    unsigned char *copy = exact_copy(bytes, n);
     int rc = klc_npy_parse(t, "x.npy", copy, n);
     free(copy);
     return rc;
@@ -456,14 +452,7 @@ static void test_files(void **state)
     assert_int_equal(klc_npy_load(&t, path), 0);
     assert_true(((float *)t.data)[1] == -2.0f);
     klc_tensor_free(&t);
-    char dir[2048];
-    scratch(dir, sizeof dir, "");
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    for (struct dirent *e; (e = readdir(d));)
-        if (strstr(e->d_name, ".tmp-"))
-            fail_msg("temporary file left: %s", e->d_name);
-    closedir(d);
+    expect_no_temp_files();
 
     scratch(path, sizeof path, "no-such-dir/out.npy");
     assert_int_equal(klc_npy_save(&w, path), -1);

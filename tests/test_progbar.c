@@ -236,6 +236,46 @@ static void test_throttle(void **state)
     free(out);
 }
 
+/* klc_progbar_wants_logs says when an update reads its logs: at verbose 1
+ * exactly the updates that redraw, at verbose 2 all, at verbose 0 none.  A
+ * caller with the same keys every step that passes NULL to the others shows
+ * exactly what it shows passing every step's logs. */
+static void test_wants_logs(void **state)
+{
+    (void)state;
+    static const double times[] = {0.0, 0.03, 0.05, 0.09, 0.0999, 0.1, 0.1001, 0.11};
+    static const int drawn[] = {1, 0, 1, 0, 0, 1, 0, 1};
+    static const char *const names[] = {"accuracy", "loss"};
+    char *outs[2];
+    for (int skip = 0; skip < 2; skip++) {
+        Capture c;
+        klc_progbar pb;
+        klc_progbar_init(&pb, capture_open(&c), 8, 1, 1, 0.0);
+        for (int i = 0; i < 8; i++) {
+            int final = i == 7;
+            assert_int_equal(klc_progbar_wants_logs(&pb, final, times[i]), drawn[i]);
+            double values[2] = {0.125 * i, 1.0 / (i + 1)};
+            klc_logs logs = make_logs(2, names, values);
+            int pass = !skip || klc_progbar_wants_logs(&pb, final, times[i]);
+            klc_progbar_update(&pb, i + 1, pass ? &logs : NULL, final, times[i]);
+        }
+        outs[skip] = capture_close(&c);
+    }
+    assert_string_equal(outs[0], outs[1]);
+    assert_non_null(strstr(outs[0], " - accuracy: 0.8750 - loss: 0.1250\n"));
+    free(outs[0]);
+    free(outs[1]);
+
+    klc_progbar pb;
+    klc_progbar_init(&pb, stdout, 8, 2, 0, 0.0);
+    assert_true(klc_progbar_wants_logs(&pb, 0, 0.0));
+    klc_progbar_update(&pb, 1, NULL, 0, 0.0);
+    assert_true(klc_progbar_wants_logs(&pb, 0, 0.01));
+    klc_progbar_init(&pb, stdout, 8, 0, 0, 0.0);
+    assert_false(klc_progbar_wants_logs(&pb, 0, 0.0));
+    assert_false(klc_progbar_wants_logs(&pb, 1, 1.0));
+}
+
 /* The first draw of a target-2 bar at step 1, `now` seconds after init:
  * per-step time = now, ETA = now. */
 static char *half_bar_at(double now)
@@ -491,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_dynamic_redraws),
         cmocka_unit_test(test_plain_redraws),
         cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_wants_logs),
         cmocka_unit_test(test_eta_formats),
         cmocka_unit_test(test_per_step_units),
         cmocka_unit_test(test_first_step_excluded),

@@ -13,7 +13,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,25 +23,12 @@
 #include "fileio.h"
 #include "klc/runtime.h"
 
-#include "io_test_util.h"
+#include "test_util.h"
 #include "safetensors.h"
 
 /* ----------------------------------------------------------------------------
  * Helpers
  * ------------------------------------------------------------------------- */
-
-/* No "*.tmp-*" file is left in the scratch directory. */
-static void expect_no_temp_files(void)
-{
-    char dir[2048];
-    scratch(dir, sizeof dir, "");
-    DIR *d = opendir(dir);
-    assert_non_null(d);
-    for (struct dirent *e; (e = readdir(d));)
-        if (strstr(e->d_name, ".tmp-"))
-            fail_msg("temporary file left: %s", e->d_name);
-    closedir(d);
-}
 
 /* A safetensors file: 8-byte length, `header` as is, `data_len` bytes 0..n. */
 static size_t make_st(unsigned char *out, const char *header, size_t data_len)
@@ -62,10 +48,7 @@ static size_t make_st(unsigned char *out, const char *header, size_t data_len)
 static int parse_exact(klc_st_file *f, const unsigned char *bytes, size_t n,
                        unsigned char **copy_out)
 {
-    unsigned char *copy = malloc(n ? n : 1);
-    assert_non_null(copy);
-    memcpy(copy, bytes, n);
-    klc_clearerr();
+    unsigned char *copy = exact_copy(bytes, n);
     int rc = klc_st_parse(f, "m.safetensors", copy, n);
     if (rc == 0) {
         unsigned sum = 0;

@@ -3,13 +3,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "e2e_util.h"
+#include "test_util.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 
 const char *e2e_path(const char *name)
@@ -20,17 +20,8 @@ const char *e2e_path(const char *name)
     const char *dir = getenv("KLC_TEST_TMPDIR");
     if (!dir || !*dir)
         dir = "/tmp/klc-e2e";
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) { /* mkdir -p */
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(tmp, 0777);
-            *p = '/';
-        }
-    }
-    if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, "cannot create %s: %s\n", tmp, strerror(errno));
+    if (test_mkdir_p(dir) != 0) {
+        fprintf(stderr, "cannot create %s: %s\n", dir, strerror(errno));
         abort();
     }
     snprintf(buf, sizeof bufs[0], "%s/%s", dir, name);

@@ -114,6 +114,25 @@ static void expect_train_loss(const klc_model_def *def, const float *x, int cols
         fail_msg("%s: training loss %.9g, expected %.9g", def->name, got, want);
 }
 
+/* The identity model of `def` on these rows: evaluate's loss must be `want`;
+ * its logs are left in *logs for the metrics. */
+static void expect_eval_loss(const klc_model_def *def, const float *x, int cols, const void *y,
+                             int ycols, double want, klc_logs *logs)
+{
+    klc_model *m = identity_model(def);
+    evaluate(m, x, cols, y, ycols, BATCH, logs);
+    klc_model_free(m);
+    expect_log(logs, "loss", want, 1e-6);
+}
+
+/* expect_eval_loss, and the training loss of a fit step is `want` too. */
+static void expect_loss(const klc_model_def *def, const float *x, int cols, const void *y, int ycols,
+                        double want, klc_logs *logs)
+{
+    expect_eval_loss(def, x, cols, y, ycols, want, logs);
+    expect_train_loss(def, x, cols, y, ycols, want);
+}
+
 /* ---- sparse categorical crossentropy ---- */
 
 static const float SC_LOGITS[ROWS][4] = {
@@ -157,14 +176,10 @@ static void test_scce_logits_and_softmax(void **state)
     assert_true(e2e_close(want, 4.4545828 / 5, 1e-6, 0));
     const klc_model_def *defs[2] = { &scce_logits_def, &scce_softmax_def };
     for (int d = 0; d < 2; d++) {
-        klc_model *m = identity_model(defs[d]);
         klc_logs logs;
-        evaluate(m, &SC_LOGITS[0][0], 4, SC_IDS, 0, BATCH, &logs);
-        expect_log(&logs, "loss", want, 1e-6);
+        expect_loss(defs[d], &SC_LOGITS[0][0], 4, SC_IDS, 0, want, &logs);
         expect_log(&logs, "accuracy", 3.0 / 5, 0); /* rows 0, 2, 4 */
         assert_int_equal(logs.n, 2);
-        klc_model_free(m);
-        expect_train_loss(defs[d], &SC_LOGITS[0][0], 4, SC_IDS, 0, want);
     }
     assert_int_equal(scce_logits_def.metrics[0].kind, KLC_METRIC_SPARSE_CATEGORICAL_ACCURACY);
     assert_int_equal(scce_softmax_def.labels, KLC_LABELS_SPARSE);
@@ -197,14 +212,10 @@ static void test_scce_probabilities(void **state)
     /* row 4 (sums to 0.95): -log(0.1) + log(0.95) = 2.2512918 */
     assert_true(e2e_close(per[4], 2.2512918, 1e-6, 0));
     double want = weighted_mean(per);
-    klc_model *m = identity_model(&scce_probs_def);
     klc_logs logs;
-    evaluate(m, &SC_PROBS[0][0], 4, SC_PROB_IDS, 0, BATCH, &logs);
-    expect_log(&logs, "loss", want, 1e-6);
+    expect_loss(&scce_probs_def, &SC_PROBS[0][0], 4, SC_PROB_IDS, 0, want, &logs);
     /* argmax: 0, 0 (tie), 1, 0, 0 against 3, 1, 1, 0, 2 */
     expect_log(&logs, "sparse_categorical_accuracy", 2.0 / 5, 0);
-    klc_model_free(m);
-    expect_train_loss(&scce_probs_def, &SC_PROBS[0][0], 4, SC_PROB_IDS, 0, want);
 }
 
 /* ---- categorical crossentropy ---- */
@@ -241,44 +252,46 @@ static void smooth(const float *y, double s, int classes, double *t)
         t[j] = y[j] * (1 - s) + s / classes;
 }
 
+/* One-hot labels y (of SC_IDS) and yp (of SC_PROB_IDS), and the per-row
+ * losses of SC_LOGITS against y smoothed by s (per) and of SC_PROBS against
+ * yp smoothed by sp (perp). */
+static void cce_rows(double s, double sp, float y[ROWS][4], float yp[ROWS][4], double *per,
+                     double *perp)
+{
+    double t[4];
+    one_hot(SC_IDS, y);
+    one_hot(SC_PROB_IDS, yp);
+    for (int i = 0; i < ROWS; i++) {
+        smooth(y[i], s, 4, t);
+        per[i] = cce_logits_row(SC_LOGITS[i], t);
+        smooth(yp[i], sp, 4, t);
+        perp[i] = cce_probs_row(SC_PROBS[i], t);
+    }
+}
+
 static void test_cce(void **state)
 {
     (void)state;
     float y[ROWS][4], yp[ROWS][4];
-    one_hot(SC_IDS, y);
-    one_hot(SC_PROB_IDS, yp);
-    double per[ROWS], perp[ROWS], t[4];
-    for (int i = 0; i < ROWS; i++) {
-        smooth(y[i], 0, 4, t);
-        per[i] = cce_logits_row(SC_LOGITS[i], t);
-        smooth(yp[i], 0, 4, t);
-        perp[i] = cce_probs_row(SC_PROBS[i], t);
-    }
+    double per[ROWS], perp[ROWS];
+    cce_rows(0, 0, y, yp, per, perp);
     /* one-hot labels: the same numbers as the sparse loss from logits */
     double want = weighted_mean(per);
     assert_true(e2e_close(want, 4.4545828 / 5, 1e-6, 0));
     const klc_model_def *defs[2] = { &cce_logits_def, &cce_softmax_def };
     const char *acc[2] = { "accuracy", "acc" };
     for (int d = 0; d < 2; d++) {
-        klc_model *m = identity_model(defs[d]);
         klc_logs logs;
-        evaluate(m, &SC_LOGITS[0][0], 4, y, 4, BATCH, &logs);
-        expect_log(&logs, "loss", want, 1e-6);
+        expect_loss(defs[d], &SC_LOGITS[0][0], 4, y, 4, want, &logs);
         expect_log(&logs, acc[d], 3.0 / 5, 0);
         assert_int_equal(defs[d]->metrics[0].kind, KLC_METRIC_CATEGORICAL_ACCURACY);
-        klc_model_free(m);
-        expect_train_loss(defs[d], &SC_LOGITS[0][0], 4, y, 4, want);
     }
     /* probabilities, renormalised: row 4 is -log(0.1 / 0.95) = 2.2512918 */
     assert_true(e2e_close(perp[4], 2.2512918, 1e-6, 0));
     want = weighted_mean(perp);
-    klc_model *m = identity_model(&cce_probs_def);
     klc_logs logs;
-    evaluate(m, &SC_PROBS[0][0], 4, yp, 4, BATCH, &logs);
-    expect_log(&logs, "loss", want, 1e-6);
+    expect_loss(&cce_probs_def, &SC_PROBS[0][0], 4, yp, 4, want, &logs);
     expect_log(&logs, "categorical_accuracy", 2.0 / 5, 0);
-    klc_model_free(m);
-    expect_train_loss(&cce_probs_def, &SC_PROBS[0][0], 4, yp, 4, want);
 }
 
 /* label_smoothing s: y (1 - s) + s / C, on probabilities and on logits */
@@ -286,28 +299,14 @@ static void test_cce_label_smoothing(void **state)
 {
     (void)state;
     float y[ROWS][4], yp[ROWS][4];
-    one_hot(SC_IDS, y);
-    one_hot(SC_PROB_IDS, yp);
-    double per[ROWS], perp[ROWS], t[4];
-    for (int i = 0; i < ROWS; i++) {
-        smooth(y[i], 0.1, 4, t);
-        per[i] = cce_logits_row(SC_LOGITS[i], t);
-        smooth(yp[i], 0.2, 4, t);
-        perp[i] = cce_probs_row(SC_PROBS[i], t);
-    }
+    double per[ROWS], perp[ROWS];
+    cce_rows(0.1, 0.2, y, yp, per, perp);
     /* by hand, row 1 of the probabilities: labels 0.05 0.85 0.05 0.05, all p = 0.25:
      * -log(0.25) = 1.3862944 */
     assert_true(e2e_close(perp[1], 1.3862944, 1e-6, 0));
-    klc_model *m = identity_model(&cce_smooth_logits_def);
     klc_logs logs;
-    evaluate(m, &SC_LOGITS[0][0], 4, y, 4, BATCH, &logs);
-    expect_log(&logs, "loss", weighted_mean(per), 1e-6);
-    klc_model_free(m);
-    m = identity_model(&cce_smooth_probs_def);
-    evaluate(m, &SC_PROBS[0][0], 4, yp, 4, BATCH, &logs);
-    expect_log(&logs, "loss", weighted_mean(perp), 1e-6);
-    klc_model_free(m);
-    expect_train_loss(&cce_smooth_probs_def, &SC_PROBS[0][0], 4, yp, 4, weighted_mean(perp));
+    expect_eval_loss(&cce_smooth_logits_def, &SC_LOGITS[0][0], 4, y, 4, weighted_mean(per), &logs);
+    expect_loss(&cce_smooth_probs_def, &SC_PROBS[0][0], 4, yp, 4, weighted_mean(perp), &logs);
 }
 
 /* ---- binary crossentropy ---- */
@@ -382,34 +381,22 @@ static void test_bce_logits_and_sigmoid(void **state)
 
     /* from_logits, and 'accuracy' on 3 units with labels of the output's
      * shape: Keras resolves it to categorical accuracy (argmax == argmax) */
-    klc_model *m = identity_model(&bce_logits_def);
     klc_logs logs;
-    evaluate(m, &B_LOGITS[0][0], 3, B_LABELS, 3, BATCH, &logs);
-    expect_log(&logs, "loss", want, 1e-6);
+    expect_loss(&bce_logits_def, &B_LOGITS[0][0], 3, B_LABELS, 3, want, &logs);
     assert_int_equal(bce_logits_def.metrics[0].kind, KLC_METRIC_CATEGORICAL_ACCURACY);
     /* argmax of the logits 0, 2, 2, 2, 1 against argmax of the labels 0, 1, 0, 0, 1 */
     expect_log(&logs, "accuracy", 2.0 / 5, 0);
-    klc_model_free(m);
-    expect_train_loss(&bce_logits_def, &B_LOGITS[0][0], 3, B_LABELS, 3, want);
 
     /* sigmoid output: the loss from its logits; binary accuracy of sigmoid(z) */
-    m = identity_model(&bce_sigmoid_def);
-    evaluate(m, &B_LOGITS[0][0], 3, B_LABELS, 3, BATCH, &logs);
-    expect_log(&logs, "loss", want, 1e-6);
+    expect_loss(&bce_sigmoid_def, &B_LOGITS[0][0], 3, B_LABELS, 3, want, &logs);
     expect_log(&logs, "binary_accuracy", binary_accuracy((const float(*)[3])sig), 0);
     /* by hand: wrong are (0,2) at exactly 0.5 with label 1, (2,1), (2,2), (4,0)
      * and (4,2): 10 of 15 */
     expect_log(&logs, "binary_accuracy", 10.0 / 15, 0);
-    klc_model_free(m);
-    expect_train_loss(&bce_sigmoid_def, &B_LOGITS[0][0], 3, B_LABELS, 3, want);
 
     /* from_logits = true on a sigmoid output: TensorFlow's fit warns and uses the
      * sigmoid's logits (keras-semantics §4.2), as for a softmax output */
-    m = identity_model(&bce_sigmoid_from_logits_def);
-    evaluate(m, &B_LOGITS[0][0], 3, B_LABELS, 3, BATCH, &logs);
-    expect_log(&logs, "loss", want, 1e-6);
-    klc_model_free(m);
-    expect_train_loss(&bce_sigmoid_from_logits_def, &B_LOGITS[0][0], 3, B_LABELS, 3, want);
+    expect_loss(&bce_sigmoid_from_logits_def, &B_LOGITS[0][0], 3, B_LABELS, 3, want, &logs);
 }
 
 static void test_bce_probabilities(void **state)
@@ -422,21 +409,14 @@ static void test_bce_probabilities(void **state)
     }
     /* by hand, row 1: -log(1 - 1e-7) - log(0.8) - log(1 - 1e-7) over 3 = 0.0743813 */
     assert_true(e2e_close(per[1], 0.0743813, 1e-5, 0));
-    klc_model *m = identity_model(&bce_probs_def);
     klc_logs logs;
-    evaluate(m, &B_PROBS[0][0], 3, B_LABELS, 3, BATCH, &logs);
-    expect_log(&logs, "loss", weighted_mean(per), 1e-6);
+    expect_loss(&bce_probs_def, &B_PROBS[0][0], 3, B_LABELS, 3, weighted_mean(per), &logs);
     expect_log(&logs, "binary_accuracy", binary_accuracy(B_PROBS), 0);
     /* by hand: wrong are (0,2) 0.5 with label 1, (2,1) 0.4 with label 1 and
      * (3,2) 1.0 with label 0: 12 of 15 */
     expect_log(&logs, "binary_accuracy", 12.0 / 15, 0);
-    klc_model_free(m);
-    expect_train_loss(&bce_probs_def, &B_PROBS[0][0], 3, B_LABELS, 3, weighted_mean(per));
 
-    m = identity_model(&bce_smooth_def);
-    evaluate(m, &B_PROBS[0][0], 3, B_LABELS, 3, BATCH, &logs);
-    expect_log(&logs, "loss", weighted_mean(pers), 1e-6);
-    klc_model_free(m);
+    expect_eval_loss(&bce_smooth_def, &B_PROBS[0][0], 3, B_LABELS, 3, weighted_mean(pers), &logs);
 }
 
 /* One unit: 'accuracy' is binary accuracy; labels may be [N] or [N, 1]. */
@@ -512,33 +492,19 @@ static void test_regression(void **state)
     assert_true(e2e_close(mse[0], 1.29 / 3, 1e-6, 0));
     assert_true(e2e_close(hub[0], 0.52 / 3, 1e-6, 0));
 
-    klc_model *m = identity_model(&mse_model_def);
     klc_logs logs;
-    evaluate(m, &R_PRED[0][0], 3, R_TRUE, 3, BATCH, &logs);
-    expect_log(&logs, "loss", weighted_mean(mse), 1e-6);
+    expect_loss(&mse_model_def, &R_PRED[0][0], 3, R_TRUE, 3, weighted_mean(mse), &logs);
     expect_log(&logs, "mse", weighted_mean(mse), 1e-6);
     expect_log(&logs, "mae", weighted_mean(mae), 1e-6);
     assert_int_equal(logs.n, 3);
-    klc_model_free(m);
-    expect_train_loss(&mse_model_def, &R_PRED[0][0], 3, R_TRUE, 3, weighted_mean(mse));
 
-    m = identity_model(&mae_model_def);
-    evaluate(m, &R_PRED[0][0], 3, R_TRUE, 3, BATCH, &logs);
-    expect_log(&logs, "loss", weighted_mean(mae), 1e-6);
+    expect_loss(&mae_model_def, &R_PRED[0][0], 3, R_TRUE, 3, weighted_mean(mae), &logs);
     expect_log(&logs, "mean_squared_error", weighted_mean(mse), 1e-6);
-    klc_model_free(m);
-    expect_train_loss(&mae_model_def, &R_PRED[0][0], 3, R_TRUE, 3, weighted_mean(mae));
 
-    m = identity_model(&huber_model_def);
-    evaluate(m, &R_PRED[0][0], 3, R_TRUE, 3, BATCH, &logs);
-    expect_log(&logs, "loss", weighted_mean(hub), 1e-6);
-    klc_model_free(m);
-    expect_train_loss(&huber_model_def, &R_PRED[0][0], 3, R_TRUE, 3, weighted_mean(hub));
+    expect_loss(&huber_model_def, &R_PRED[0][0], 3, R_TRUE, 3, weighted_mean(hub), &logs);
 
-    m = identity_model(&huber_default_def); /* delta = 1.0 */
-    evaluate(m, &R_PRED[0][0], 3, R_TRUE, 3, BATCH, &logs);
-    expect_log(&logs, "loss", weighted_mean(hub1), 1e-6);
-    klc_model_free(m);
+    /* delta = 1.0 */
+    expect_eval_loss(&huber_default_def, &R_PRED[0][0], 3, R_TRUE, 3, weighted_mean(hub1), &logs);
 }
 
 /* ---- add_loss, add_metric, regularizers ---- */

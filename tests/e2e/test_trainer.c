@@ -1,7 +1,7 @@
 /*
- * test_trainer.c — the generated trainer program of the seed (PRODUCT.md §1).
+ * test_trainer.c — the generated trainer program of the spec's seed program.
  *
- * tests/e2e/seed.kl, compiled with `klc --main`, is run as a program on .npy
+ * examples/seed.kl, compiled with `klc --main`, is run as a program on .npy
  * files written here: 1,000 random samples of 784 features and random labels
  * of 10 classes, trained as the seed says (3 epochs, batch 32, Adam) and then
  * evaluated.  Also: the flags override the file's fit() settings, --history
