@@ -5,17 +5,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "arena.h"
-#include "cbuf.h"
-#include "diag.h"
-#include "ir.h"
-#include "model.h"
-#include "parse.h"
-#include "pipeline.h"
-#include "sema.h"
-#include "emit_c.h"
-#include "emit_dot.h"
-#include "emit_infer.h"
+#include "base/arena.h"
+#include "base/cbuf.h"
+#include "base/diag.h"
+#include "ir/ir.h"
+#include "ir/program.h"
+#include "front/parse.h"
+#include "opt/pipeline.h"
+#include "check/sema.h"
+#include "back/emit_c.h"
+#include "back/emit_dot.h"
+#include "back/emit_infer.h"
 #include "summary.h"
 
 static void print_summary(Arena *a, const Model *m)

@@ -18,10 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "arena.h"
-#include "diag.h"
+#include "base/arena.h"
+#include "base/diag.h"
 #include "driver.h"
-#include "parse.h"
+#include "front/parse.h"
 
 #ifndef KLC_VERSION
 #define KLC_VERSION "0.0.0"

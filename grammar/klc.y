@@ -23,8 +23,8 @@
 %parse-param {ParseState *ps}
 
 %code requires {
-#include "ast.h"
-#include "parse.h"
+#include "front/ast.h"
+#include "front/parse.h"
 #define KLYLTYPE SrcLoc
 #define KLYLTYPE_IS_DECLARED 1
 }

@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "diag.h"
-#include "source.h"
+#include "base/arena.h"
+#include "base/diag.h"
+#include "base/source.h"
 
 typedef struct Fixture {
     Arena *arena;

@@ -15,11 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "ast.h"
-#include "diag.h"
-#include "parse.h"
-#include "source.h"
+#include "base/arena.h"
+#include "front/ast.h"
+#include "base/diag.h"
+#include "front/parse.h"
+#include "base/source.h"
 
 typedef struct Parsed {
     char *tree;      /* ast_dump without the " @line:col" of each node */

@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arena.h"
-#include "diag.h"
-#include "parse.h"
-#include "source.h"
+#include "base/arena.h"
+#include "base/diag.h"
+#include "front/parse.h"
+#include "base/source.h"
 #include "klc_parser.h"
 #include "klc_lexer.h"
 

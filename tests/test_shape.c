@@ -12,9 +12,9 @@
 
 #include <string.h>
 
-#include "arena.h"
-#include "elab.h"
-#include "shape.h"
+#include "base/arena.h"
+#include "check/elab.h"
+#include "ir/shape.h"
 
 static const Dim N = {0, 1};
 

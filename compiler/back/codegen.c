@@ -1,0 +1,1112 @@
+/* codegen.c — KIR instructions as C statements; see codegen.h. */
+#include "back/codegen.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------
+ * Text helpers
+ * --------------------------------------------------------------------- */
+
+const char *cg_dim(Arena *a, Dim d)
+{
+    if (d.k == 0)
+        return arena_printf(a, "%lld", (long long)d.c);
+    const char *nk = d.k == 1 ? "n" : arena_printf(a, "%lld * n", (long long)d.k);
+    if (d.c == 0)
+        return d.k == 1 ? nk : arena_printf(a, "(%s)", nk);
+    return arena_printf(a, "(%s %c %lld)", nk, d.c < 0 ? '-' : '+', (long long)(d.c < 0 ? -d.c : d.c));
+}
+
+const char *cg_real(Arena *a, double x, bool f64)
+{
+    if (isnan(x))
+        return f64 ? "(double)NAN" : "NAN";
+    if (isinf(x))
+        return x > 0 ? (f64 ? "(double)INFINITY" : "INFINITY") : (f64 ? "(-(double)INFINITY)" : "(-INFINITY)");
+    char buf[64];
+    snprintf(buf, sizeof buf, f64 ? "%.17g" : "%.9g", x);
+    if (!strpbrk(buf, ".eEn"))
+        strcat(buf, ".0");
+    if (!f64)
+        strcat(buf, "f");
+    if (buf[0] == '-')
+        return arena_printf(a, "(%s)", buf);
+    return arena_strdup(a, buf);
+}
+
+/* Product of dims from axis j+1 on: the row-major stride of axis j. */
+static Dim stride(const Shape *s, int j)
+{
+    Dim r = dim_const(1);
+    for (int i = j + 1; i < s->rank; i++)
+        if (!dim_mul(r, s->d[i], &r))
+            KLC_UNREACHABLE();
+    return r;
+}
+
+static Dim count(const Shape *s)
+{
+    Dim d;
+    if (!shape_count(s, &d))
+        KLC_UNREACHABLE();
+    return d;
+}
+
+static const char *fn(const Codegen *g, const char *name)
+{
+    return g->f64 ? name : arena_printf(g->a, "%sf", name);
+}
+
+/* ------------------------------------------------------------------------
+ * Names
+ * --------------------------------------------------------------------- */
+
+static bool c_reserved(const char *s)
+{
+    static const char *const words[] = {
+        "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else", "enum",
+        "extern", "float", "for", "goto", "if", "inline", "int", "long", "register", "restrict", "return",
+        "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
+        "volatile", "while", "_Bool", "_Complex", "_Imaginary", "bool", "true", "false", "NULL",
+        /* locals of generated functions */
+        "n", "cap", "s", "work", "iwork", "acc", "best", "t", "lr", "i", "x", "y", "main", "errno",
+        "exp", "log", "sqrt", "pow", "sin", "cos", "tanh", "floor", "ceil", "erf", "fabs", "memcpy", "memset",
+    };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (!strcmp(words[i], s))
+            return true;
+    if (s[0] == 'i' && s[1] >= '0' && s[1] <= '9')
+        return true; /* loop variables i0, i1, ... */
+    if (!strncmp(s, "klc_", 4) || !strncmp(s, "cblas", 5) || !strncmp(s, "Cblas", 5))
+        return true;
+    return false;
+}
+
+static const char *sanitize(Arena *a, const char *s)
+{
+    char *r = arena_strdup(a, s);
+    for (char *p = r; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            *p = '_';
+    if (r[0] >= '0' && r[0] <= '9')
+        r = arena_printf(a, "v_%s", r);
+    if (c_reserved(r))
+        r = arena_printf(a, "%s_", r);
+    return r;
+}
+
+void cg_init(Codegen *g, Arena *a, CBuf *b, const Model *m, const WeightLayout *wl, IrFunc *f, const Plan *p,
+             bool f64)
+{
+    memset(g, 0, sizeof *g);
+    g->a = a;
+    g->b = b;
+    g->m = m;
+    g->wl = wl;
+    g->f = f;
+    g->p = p;
+    g->f64 = f64;
+    g->real = f64 ? "double" : "float";
+    g->blas = true;
+    g->work = "work";
+    g->iwork = "iwork";
+}
+
+static void mark_used(Codegen *g, IrValue *v)
+{
+    g->used[plan_root(g->p, v)->id] = true;
+}
+
+void cg_prepare(Codegen *g)
+{
+    Arena *a = g->a;
+    int n = g->f->insts.len;
+    g->names = arena_alloc(a, sizeof(char *) * (size_t)(g->p->n_ids + 1));
+    g->used = arena_alloc(a, sizeof(bool) * (size_t)(g->p->n_ids + 1));
+    PtrVec taken = {0};
+    for (int i = 0; i < n; i++) {
+        IrValue *v = g->f->insts.items[i];
+        for (int k = 0; k < v->nargs; k++)
+            mark_used(g, v->args[k]);
+        if (v->into)
+            mark_used(g, v->into);
+        if (g->p->st[v->id].kind != ST_NONE)
+            mark_used(g, v);
+    }
+    for (int i = 0; i < n; i++) {
+        IrValue *v = g->f->insts.items[i];
+        if (plan_root(g->p, v) != v || g->p->st[v->id].kind == ST_NONE)
+            continue;
+        const char *base;
+        switch (v->op) {
+        case IR_INPUT: base = "x"; break;
+        case IR_LABELS: base = "y"; break;
+        case IR_PARAM: case IR_STATE: base = ((const Weight *)g->m->weights.items[v->index])->cname; break;
+        default: {
+            /* layer_name, or d_layer_name for gradients (backward values named
+             * d_<what they are the gradient of>); no prefix twice */
+            bool grad = g->f->grad_start_id > 0 && v->id >= g->f->grad_start_id && v->name &&
+                        !strncmp(v->name, "d_", 2);
+            const char *rest = v->name ? v->name + (grad ? 2 : 0) : NULL;
+            bool prefixed = rest && v->layer && !strncmp(rest, v->layer, strlen(v->layer));
+            if (v->name && v->layer && !prefixed)
+                base = arena_printf(a, "%s%s_%s", grad ? "d_" : "", v->layer, rest);
+            else if (v->name)
+                base = v->name;
+            else if (v->layer)
+                base = arena_printf(a, "%s_t%d", v->layer, v->id);
+            else
+                base = arena_printf(a, "t%d", v->id);
+        }
+        }
+        if (v->op == IR_INPUT || v->op == IR_LABELS) {
+            g->names[v->id] = base;
+            continue;
+        }
+        base = sanitize(a, base);
+        const char *name = base;
+        for (int k = 2;; k++) {
+            bool clash = false;
+            for (int t = 0; t < taken.len && !clash; t++)
+                clash = !strcmp(taken.items[t], name);
+            if (!clash)
+                break;
+            name = arena_printf(a, "%s_%d", base, k);
+        }
+        vec_push(a, &taken, (void *)name);
+        g->names[v->id] = name;
+    }
+}
+
+static const char *name_of(const Codegen *g, IrValue *v)
+{
+    return g->names[plan_root(g->p, v)->id];
+}
+
+static const char *type_of(const Codegen *g, const IrValue *root)
+{
+    switch (g->p->st[root->id].kind) {
+    case ST_INPUT: return root->type == DT_I32 ? "int32_t" : "float";
+    case ST_LABELS: return root->type == DT_I32 ? "int32_t" : "float";
+    case ST_IWORK: return "int32_t";
+    default: return g->real;
+    }
+}
+
+static void comment_loc(Codegen *g, const IrValue *v, const char *what)
+{
+    const char *where = "";
+    if (v->loc.file) {
+        int line, col;
+        source_line_col(v->loc.file, v->loc.start, &line, &col);
+        where = v->loc.file->is_prelude ? arena_printf(g->a, "  (built-in %s)", v->layer ? "layer" : "code")
+                                        : arena_printf(g->a, "  %s:%d", v->loc.file->path, line);
+    }
+    cb_line(g->b, "/* %s %s%s */", what, shape_str(g->a, &v->shape), where);
+}
+
+void cg_declare(Codegen *g)
+{
+    Arena *a = g->a;
+    for (int i = 0; i < g->f->insts.len; i++) {
+        IrValue *v = g->f->insts.items[i];
+        if (plan_root(g->p, v) != v || !g->used[v->id])
+            continue;
+        const Storage *st = &g->p->st[v->id];
+        const char *ty = type_of(g, v);
+        const char *nm = g->names[v->id];
+        const char *sh = shape_str(a, &v->shape);
+        switch (st->kind) {
+        case ST_INPUT:
+            cb_line(g->b, "const %s *const %s = (const %s *)%s; /* %s input */", ty, nm, ty, g->x, sh);
+            break;
+        case ST_LABELS:
+            cb_line(g->b, "const %s *const %s = (const %s *)%s; /* %s labels */", ty, nm, ty, g->y, sh);
+            break;
+        case ST_PARAM: {
+            const Weight *w = g->m->weights.items[v->index];
+            cb_line(g->b, "const %s *const %s = %s + %lld; /* %s %s */", ty, nm, g->params, (long long)st->offset,
+                    w->key, sh);
+            break;
+        }
+        case ST_STATE: {
+            const Weight *w = g->m->weights.items[v->index];
+            cb_line(g->b, "const %s *const %s = %s + %lld; /* %s %s (state) */", ty, nm, g->state,
+                    (long long)st->offset, w->key, sh);
+            break;
+        }
+        case ST_GRAD:
+            cb_line(g->b, "%s *const %s = %s + %lld; /* %s, computed in place in the gradients */", ty, nm, g->grads,
+                    (long long)st->offset, sh);
+            break;
+        case ST_WORK:
+        case ST_IWORK: {
+            const char *base = st->kind == ST_WORK ? g->work : g->iwork;
+            if (st->off_k == 0)
+                cb_line(g->b, "%s *const %s = %s + %lld; /* %s */", ty, nm, base, (long long)st->off_c, sh);
+            else
+                cb_line(g->b, "%s *const %s = %s + %lld + %lld * cap; /* %s */", ty, nm, base, (long long)st->off_c,
+                        (long long)st->off_k, sh);
+            break;
+        }
+        default:
+            break;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Scalar expressions
+ * --------------------------------------------------------------------- */
+
+typedef struct Ctx {
+    const IrValue *v;         /* the instruction whose operands reads refer to */
+    int arg_base;             /* read arg k means v->args[k + arg_base] */
+    const char *var[KLC_MAXVARS];
+} Ctx;
+
+static const char *expr(Codegen *g, const Ctx *c, const Scalar *s);
+
+static const char *sub_text(Codegen *g, const Ctx *c, const Sub *s)
+{
+    Arena *a = g->a;
+    const char *t = NULL;
+    for (int v = 0; v < KLC_MAXVARS; v++) {
+        if (!s->coef[v])
+            continue;
+        const char *term = s->coef[v] == 1 ? c->var[v] : arena_printf(a, "%lld * %s", (long long)s->coef[v], c->var[v]);
+        t = t ? arena_printf(a, "%s + %s", t, term) : term;
+    }
+    if (s->ind) {
+        const char *ind = arena_printf(a, "(int64_t)%s", expr(g, c, s->ind));
+        t = t ? arena_printf(a, "%s + %s", t, ind) : ind;
+    }
+    if (s->off_n) {
+        const char *bn = s->off_n == 1 ? "n" : arena_printf(a, "%lld * n", (long long)s->off_n);
+        t = t ? arena_printf(a, "%s + %s", t, bn) : bn;
+    }
+    if (s->off || !t)
+        t = t ? arena_printf(a, "%s %c %lld", t, s->off < 0 ? '-' : '+', (long long)(s->off < 0 ? -s->off : s->off))
+              : arena_printf(a, "%lld", (long long)s->off);
+    return t;
+}
+
+/* Flat offset of subscripts into a tensor of shape sh. */
+static const char *offset_text(Codegen *g, const Ctx *c, const Shape *sh, int rank, const Sub *subs)
+{
+    Arena *a = g->a;
+    const char *t = NULL;
+    for (int j = 0; j < rank; j++) {
+        Dim st = stride(sh, j);
+        const char *sj = sub_text(g, c, &subs[j]);
+        bool simple = !strchr(sj, ' ');
+        const char *term;
+        if (dim_eq(st, dim_const(1)))
+            term = sj;
+        else if (!strcmp(sj, "0"))
+            continue;
+        else
+            term = arena_printf(a, simple ? "%s * %s" : "(%s) * %s", sj, cg_dim(a, st));
+        t = t ? arena_printf(a, "%s + %s", t, term) : term;
+    }
+    return t ? t : "0";
+}
+
+/* Gather subscripts are data: guard them against out-of-range ids. */
+static const char *guard_text(Codegen *g, const Ctx *c, const Shape *sh, int rank, const Sub *subs)
+{
+    const char *t = NULL;
+    for (int j = 0; j < rank; j++) {
+        if (!subs[j].ind)
+            continue;
+        const char *cond = arena_printf(g->a, "(uint64_t)(%s) < (uint64_t)%s", sub_text(g, c, &subs[j]),
+                                        cg_dim(g->a, sh->d[j]));
+        t = t ? arena_printf(g->a, "%s && %s", t, cond) : cond;
+    }
+    return t;
+}
+
+static const char *read_text(Codegen *g, const Ctx *c, const Scalar *s)
+{
+    IrValue *x = c->v->args[s->arg + c->arg_base];
+    const char *r = arena_printf(g->a, "%s[%s]", name_of(g, x), offset_text(g, c, &x->shape, s->rank, s->sub));
+    const char *guard = guard_text(g, c, &x->shape, s->rank, s->sub);
+    if (guard)
+        r = arena_printf(g->a, "(%s ? %s : 0)", guard, r);
+    return r;
+}
+
+static const char *expr(Codegen *g, const Ctx *c, const Scalar *s)
+{
+    Arena *a = g->a;
+    const char *x = s->a ? expr(g, c, s->a) : NULL;
+    const char *y = s->b ? expr(g, c, s->b) : NULL;
+    const char *z = s->c ? expr(g, c, s->c) : NULL;
+    const char *sfx = g->f64 ? "" : "f";
+    switch (s->op) {
+    case S_CONST:
+        if (s->type == DT_I32 || s->type == DT_BOOL)
+            return arena_printf(a, "%lld", (long long)s->cval);
+        return cg_real(a, s->cval, g->f64);
+    case S_READ: return read_text(g, c, s);
+    case S_VAR: return c->var[s->var];
+    case S_DIM: return arena_printf(a, "(%s)%s", g->real, cg_dim(a, s->dim));
+    case S_NEG: return arena_printf(a, "(-%s)", x);
+    case S_EXP: return arena_printf(a, "%s(%s)", fn(g, "exp"), x);
+    case S_LOG: return arena_printf(a, "%s(%s)", fn(g, "log"), x);
+    case S_LOG1P: return arena_printf(a, "%s(%s)", fn(g, "log1p"), x);
+    case S_EXPM1: return arena_printf(a, "%s(%s)", fn(g, "expm1"), x);
+    case S_SQRT: return arena_printf(a, "%s(%s)", fn(g, "sqrt"), x);
+    case S_RSQRT: return arena_printf(a, "(%s / %s(%s))", cg_real(a, 1, g->f64), fn(g, "sqrt"), x);
+    case S_ABS: return arena_printf(a, "%s(%s)", fn(g, "fabs"), x);
+    case S_SIGN: return arena_printf(a, "klc_sign%s(%s)", sfx, x);
+    case S_TANH: return arena_printf(a, "%s(%s)", fn(g, "tanh"), x);
+    case S_SIGMOID: return arena_printf(a, "klc_sigmoid%s(%s)", sfx, x);
+    case S_SOFTPLUS: return arena_printf(a, "klc_softplus%s(%s)", sfx, x);
+    case S_RELU: return arena_printf(a, "klc_relu%s(%s)", sfx, x);
+    case S_ERF: return arena_printf(a, "%s(%s)", fn(g, "erf"), x);
+    case S_SIN: return arena_printf(a, "%s(%s)", fn(g, "sin"), x);
+    case S_COS: return arena_printf(a, "%s(%s)", fn(g, "cos"), x);
+    case S_FLOOR: return arena_printf(a, "%s(%s)", fn(g, "floor"), x);
+    case S_CEIL: return arena_printf(a, "%s(%s)", fn(g, "ceil"), x);
+    case S_ROUND: return arena_printf(a, "%s(%s)", fn(g, "nearbyint"), x);
+    case S_NOT: return arena_printf(a, "(!%s)", x);
+    case S_TOFLOAT: return arena_printf(a, "(%s)%s", g->real, x);
+    case S_ADD: return arena_printf(a, "(%s + %s)", x, y);
+    case S_SUB: return arena_printf(a, "(%s - %s)", x, y);
+    case S_MUL: return arena_printf(a, "(%s * %s)", x, y);
+    case S_DIV: return arena_printf(a, "(%s / %s)", x, y);
+    case S_POW:
+        if (s->b->op == S_CONST && s->b->cval == 2)
+            return arena_printf(a, "klc_square%s(%s)", sfx, x);
+        return arena_printf(a, "%s(%s, %s)", fn(g, "pow"), x, y);
+    case S_MOD:
+        if (s->type == DT_I32)
+            return arena_printf(a, "klc_imod(%s, %s)", x, y);
+        return arena_printf(a, "klc_mod%s(%s, %s)", sfx, x, y);
+    case S_MAX2:
+        if (s->type == DT_I32)
+            return arena_printf(a, "((%s) >= (%s) ? (%s) : (%s))", x, y, x, y);
+        return arena_printf(a, "klc_max%s(%s, %s)", sfx, x, y);
+    case S_MIN2:
+        if (s->type == DT_I32)
+            return arena_printf(a, "((%s) <= (%s) ? (%s) : (%s))", x, y, x, y);
+        return arena_printf(a, "klc_min%s(%s, %s)", sfx, x, y);
+    case S_EQ: return arena_printf(a, "(%s == %s)", x, y);
+    case S_NE: return arena_printf(a, "(%s != %s)", x, y);
+    case S_LT: return arena_printf(a, "(%s < %s)", x, y);
+    case S_LE: return arena_printf(a, "(%s <= %s)", x, y);
+    case S_GT: return arena_printf(a, "(%s > %s)", x, y);
+    case S_GE: return arena_printf(a, "(%s >= %s)", x, y);
+    case S_AND: return arena_printf(a, "(%s && %s)", x, y);
+    case S_OR: return arena_printf(a, "(%s || %s)", x, y);
+    case S_SELECT: return arena_printf(a, "(%s ? %s : %s)", x, y, z);
+    default: KLC_UNREACHABLE();
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Loops
+ * --------------------------------------------------------------------- */
+
+static void set_vars(Ctx *c, int first, int count)
+{
+    static const char *const names[KLC_MAXVARS] = {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7",
+                                                    "i8", "i9", "i10", "i11", "i12", "i13", "i14", "i15"};
+    for (int k = first; k < first + count; k++)
+        c->var[k] = names[k];
+}
+
+static void open_loop(Codegen *g, const char *var, Dim ext)
+{
+    cb_line(g->b, "for (int64_t %s = 0; %s < %s; %s++) {", var, var, cg_dim(g->a, ext), var);
+    g->b->indent += 4;
+}
+
+/* The innermost loop of a map whose output never overlaps what it reads at
+ * another point (guaranteed by the memory plan): tell the compiler, so it
+ * vectorizes without run-time overlap checks (which -O2 does not add). */
+static void open_loop_ivdep(Codegen *g, const char *var, Dim ext)
+{
+    cb_printf(g->b, "%*sKLC_IVDEP\n", g->b->indent, "");
+    open_loop(g, var, ext);
+}
+
+static void close_loops(Codegen *g, int count)
+{
+    for (int i = 0; i < count; i++) {
+        g->b->indent -= 4;
+        cb_line(g->b, "}");
+    }
+}
+
+static const char *store_cast(const Codegen *g, const IrValue *v, const char *e)
+{
+    if (v->type == DT_I32)
+        return arena_printf(g->a, "(int32_t)%s", e);
+    if (v->type == DT_BOOL)
+        return arena_printf(g->a, "(%s)%s", g->real, e);
+    return e;
+}
+
+/* A contraction that BLAS computes: C[M, N] (+)= alpha A·B with A, B possibly transposed. */
+typedef struct Gemm {
+    const Scalar *ra, *rb;    /* the reads of A and B */
+    bool ta, tb;
+    Dim M, N, K;
+    Dim batch;                /* independent products (leading axes common to A, B, C); 1 if none */
+} Gemm;
+
+static bool var_in(const Scalar *r, int var, int *axis)
+{
+    for (int j = 0; j < r->rank; j++) {
+        int v;
+        if (sub_is_var(&r->sub[j], &v) && v == var) {
+            if (axis)
+                *axis = j;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The axes of read r (in order) must be exactly `vars` (a list of variables), contiguous. */
+static bool axes_are(const Scalar *r, int from, const int *vars, int nv)
+{
+    for (int k = 0; k < nv; k++) {
+        int v;
+        if (!sub_is_var(&r->sub[from + k], &v) || v != vars[k])
+            return false;
+    }
+    return true;
+}
+
+static bool product(const Comp *c, const int *vars, int nv, Dim *out)
+{
+    Dim r = dim_const(1);
+    for (int k = 0; k < nv; k++)
+        if (!dim_mul(r, c->ext[vars[k]], &r))
+            return false;
+    *out = r;
+    return true;
+}
+
+static bool classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
+{
+    const Comp *c = v->comp;
+    if (!g->blas || v->op != IR_MAP || c->scatter || c->n_red < 1 || (c->red != RED_SUM && c->red != RED_MEAN))
+        return false;
+    const Scalar *b = c->body;
+    if (b->op != S_MUL || b->a->op != S_READ || b->b->op != S_READ || b->a->type != DT_F32 || b->b->type != DT_F32)
+        return false;
+    const Scalar *r1 = b->a, *r2 = b->b;
+    for (int pass = 0; pass < 2; pass++) {
+        const Scalar *r = pass ? r2 : r1;
+        IrValue *t = v->args[r->arg];
+        for (int j = 0; j < r->rank; j++) {
+            int var;
+            if (!sub_is_var(&r->sub[j], &var) || !dim_eq(c->ext[var], t->shape.d[j]))
+                return false;
+            for (int k = 0; k < j; k++) {
+                int w;
+                if (sub_is_var(&r->sub[k], &w) && w == var)
+                    return false;
+            }
+        }
+        /* BLAS reads g->real: not float input data in double, nor integers */
+        if (t->type != DT_F32 || strcmp(type_of(g, plan_root(g->p, t)), g->real) != 0)
+            return false;
+    }
+    /* batch variables: leading output axes that both operands also lead with */
+    int nb = 0;
+    while (nb < c->n_out && nb < r1->rank && nb < r2->rank) {
+        int v1, v2;
+        if (!sub_is_var(&r1->sub[nb], &v1) || !sub_is_var(&r2->sub[nb], &v2) || v1 != nb || v2 != nb)
+            break;
+        nb++;
+    }
+    gm->batch = dim_const(1);
+    for (int k = 0; k < nb; k++)
+        if (!dim_mul(gm->batch, c->ext[k], &gm->batch))
+            return false;
+    /* A holds the first non-batch output variable (if any) */
+    if (c->n_out > nb && !var_in(r1, nb, NULL)) {
+        const Scalar *t = r1;
+        r1 = r2;
+        r2 = t;
+    }
+    int m_vars[KLC_MAXVARS], n_vars[KLC_MAXVARS], k_vars[KLC_MAXVARS];
+    int nm = 0, nn = 0, nk = 0;
+    for (int var = nb; var < c->n_out; var++) {
+        bool in1 = var_in(r1, var, NULL), in2 = var_in(r2, var, NULL);
+        if (in1 == in2)
+            return false; /* a batch variable not leading, or a broadcast: not a plain GEMM */
+        if (in1) {
+            if (nn > 0)
+                return false; /* out = [batch..., M..., N...] required */
+            m_vars[nm++] = var;
+        } else {
+            n_vars[nn++] = var;
+        }
+    }
+    /* K: reduction variables in both reads, in the same order */
+    for (int j = nb; j < r1->rank; j++) {
+        int var;
+        sub_is_var(&r1->sub[j], &var);
+        if (var >= c->n_out)
+            k_vars[nk++] = var;
+    }
+    if (nk != c->n_red || nb + nm + nk != r1->rank || nb + nn + nk != r2->rank)
+        return false;
+    for (int k = 0; k < nk; k++)
+        if (!var_in(r2, k_vars[k], NULL))
+            return false;
+    /* layouts after the batch axes */
+    if (axes_are(r1, nb, m_vars, nm) && axes_are(r1, nb + nm, k_vars, nk))
+        gm->ta = false;
+    else if (axes_are(r1, nb, k_vars, nk) && axes_are(r1, nb + nk, m_vars, nm))
+        gm->ta = true;
+    else
+        return false;
+    if (axes_are(r2, nb, k_vars, nk) && axes_are(r2, nb + nk, n_vars, nn))
+        gm->tb = false;
+    else if (axes_are(r2, nb, n_vars, nn) && axes_are(r2, nb + nn, k_vars, nk))
+        gm->tb = true;
+    else
+        return false;
+    if (!product(c, m_vars, nm, &gm->M) || !product(c, n_vars, nn, &gm->N) || !product(c, k_vars, nk, &gm->K))
+        return false;
+    gm->ra = r1;
+    gm->rb = r2;
+    return true;
+}
+
+static void emit_gemm(Codegen *g, IrValue *v, const Gemm *gm)
+{
+    Arena *a = g->a;
+    const Comp *c = v->comp;
+    const char *M = cg_dim(a, gm->M), *N = cg_dim(a, gm->N), *K = cg_dim(a, gm->K);
+    const char *alpha = cg_real(a, 1, g->f64);
+    if (c->red == RED_MEAN)
+        alpha = arena_printf(a, "(%s / (%s)%s)", cg_real(a, 1, g->f64), g->real, cg_dim(a, comp_red_count(c)));
+    const char *lda = gm->ta ? M : K, *ldb = gm->tb ? K : N;
+    const char *A = name_of(g, v->args[gm->ra->arg]), *B = name_of(g, v->args[gm->rb->arg]), *C = name_of(g, v);
+    bool batched = !dim_eq(gm->batch, dim_const(1));
+    if (batched) { /* one product per batch index: operands are [batch, rows, cols] */
+        Dim sa, sb, sc;
+        if (!dim_mul(gm->M, gm->K, &sa) || !dim_mul(gm->K, gm->N, &sb) || !dim_mul(gm->M, gm->N, &sc))
+            KLC_UNREACHABLE();
+        open_loop(g, "b", gm->batch);
+        A = arena_printf(a, "%s + b * %s", A, cg_dim(a, sa));
+        B = arena_printf(a, "%s + b * %s", B, cg_dim(a, sb));
+        C = arena_printf(a, "%s + b * %s", C, cg_dim(a, sc));
+    }
+    cb_line(g->b, "cblas_%cgemm(CblasRowMajor, %s, %s, (int)%s, (int)%s, (int)%s, %s, %s, (int)%s, %s, (int)%s, %s, %s, (int)%s);",
+            g->f64 ? 'd' : 's', gm->ta ? "CblasTrans" : "CblasNoTrans", gm->tb ? "CblasTrans" : "CblasNoTrans", M, N,
+            K, alpha, A, lda, B, ldb, cg_real(a, v->into ? 1 : 0, g->f64), C, N);
+    if (batched)
+        close_loops(g, 1);
+}
+
+/* Does the sum run over outer axes of what it reads, with the last output
+ * variable indexing the innermost axis?  Then reduction loops go outermost. */
+static bool read_last_is(const Scalar *s, int var, int n_out, bool *red_outer)
+{
+    if (!s)
+        return false;
+    bool found = false;
+    if (s->op == S_READ && s->rank > 0) {
+        int v;
+        if (sub_is_var(&s->sub[s->rank - 1], &v) && v == var) {
+            found = true;
+            for (int j = 0; j < s->rank - 1; j++)
+                for (int k = n_out; k < KLC_MAXVARS; k++)
+                    if (s->sub[j].coef[k])
+                        *red_outer = true;
+        }
+    }
+    return read_last_is(s->a, var, n_out, red_outer) || read_last_is(s->b, var, n_out, red_outer) ||
+           read_last_is(s->c, var, n_out, red_outer) || found;
+}
+
+static bool reduce_outer(const Comp *c, const IrValue *v)
+{
+    if (c->red != RED_SUM || c->n_out == 0 || v->type != DT_F32)
+        return false;
+    bool red_outer = false;
+    return read_last_is(c->body, c->n_out - 1, c->n_out, &red_outer) && red_outer;
+}
+
+static void emit_map(Codegen *g, IrValue *v)
+{
+    Arena *a = g->a;
+    const Comp *c = v->comp;
+    Ctx cx;
+    memset(&cx, 0, sizeof cx);
+    cx.v = v;
+    int nv = c->n_out + c->n_red;
+    set_vars(&cx, 0, nv);
+    const char *out = name_of(g, v);
+    if (c->scatter) { /* out[out_sub(v)] += body over the whole domain */
+        for (int k = 0; k < nv; k++)
+            open_loop(g, cx.var[k], c->ext[k]);
+        const char *off = offset_text(g, &cx, &v->shape, v->shape.rank, c->out_sub);
+        const char *guard = guard_text(g, &cx, &v->shape, v->shape.rank, c->out_sub);
+        const char *val = expr(g, &cx, c->body);
+        if (guard)
+            cb_line(g->b, "if (%s)", guard);
+        cb_line(g->b, "%s%s[%s] += %s;", guard ? "    " : "", out, off, val);
+        close_loops(g, nv);
+        return;
+    }
+    Sub osub[KLC_MAXRANK];
+    for (int j = 0; j < c->n_out; j++)
+        osub[j] = sub_var(j);
+    const char *off = offset_text(g, &cx, &v->shape, c->n_out, osub);
+    const char *op = v->into ? "+=" : "=";
+    if (reduce_outer(c, v)) {
+        /* Sums over a leading axis (a bias gradient, mean over the batch):
+         * reduction loops outermost, so each pass streams contiguous rows into
+         * the output.  Each output element adds the same terms in the same
+         * order as the plain nest would. */
+        if (!v->into) {
+            for (int k = 0; k < c->n_out; k++)
+                open_loop(g, cx.var[k], c->ext[k]);
+            cb_line(g->b, "%s[%s] = 0;", out, off);
+            close_loops(g, c->n_out);
+        }
+        for (int k = c->n_out; k < nv; k++)
+            open_loop(g, cx.var[k], c->ext[k]);
+        for (int k = 0; k < c->n_out; k++) {
+            if (k == c->n_out - 1)
+                open_loop_ivdep(g, cx.var[k], c->ext[k]);
+            else
+                open_loop(g, cx.var[k], c->ext[k]);
+        }
+        cb_line(g->b, "%s[%s] += %s;", out, off, expr(g, &cx, c->body));
+        close_loops(g, nv);
+        return;
+    }
+    for (int k = 0; k < c->n_out; k++) {
+        if (k == c->n_out - 1 && c->red == RED_NONE)
+            open_loop_ivdep(g, cx.var[k], c->ext[k]);
+        else
+            open_loop(g, cx.var[k], c->ext[k]);
+    }
+    if (c->red == RED_NONE) {
+        cb_line(g->b, "%s[%s] %s %s;", out, off, op, store_cast(g, v, expr(g, &cx, c->body)));
+        close_loops(g, c->n_out);
+        return;
+    }
+    const char *acc_type = v->type == DT_I32 ? "int64_t" : g->real;
+    const char *init = c->red == RED_MAX ? (v->type == DT_I32 ? "INT32_MIN" : arena_printf(a, "-(%s)INFINITY", g->real))
+                     : c->red == RED_MIN ? (v->type == DT_I32 ? "INT32_MAX" : arena_printf(a, "(%s)INFINITY", g->real))
+                     : "0";
+    cb_line(g->b, "%s acc = %s;", acc_type, init);
+    for (int k = c->n_out; k < nv; k++)
+        open_loop(g, cx.var[k], c->ext[k]);
+    const char *body = expr(g, &cx, c->body);
+    if (c->red == RED_SUM || c->red == RED_MEAN)
+        cb_line(g->b, "acc += %s;", body);
+    else {
+        cb_line(g->b, "const %s t = %s;", acc_type, body);
+        cb_line(g->b, "if (t %s acc) acc = t;", c->red == RED_MAX ? ">" : "<");
+    }
+    close_loops(g, c->n_red);
+    if (c->red == RED_MEAN) {
+        cb_line(g->b, "%s[%s] %s %s;", out, off, op,
+                store_cast(g, v, arena_printf(a, "acc / (%s)%s", g->real, cg_dim(a, comp_red_count(c)))));
+    } else {
+        cb_line(g->b, "%s[%s] %s %s;", out, off, op, store_cast(g, v, "acc"));
+    }
+    close_loops(g, c->n_out);
+}
+
+/* d forward-operand at the first extremum of each reduction (max/min). */
+static void emit_argmax_grad(Codegen *g, IrValue *v)
+{
+    const IrValue *fw = v->fwd;
+    const Comp *fc = fw->comp;
+    const Comp *c = v->comp;
+    Ctx fx, cx;
+    memset(&fx, 0, sizeof fx);
+    memset(&cx, 0, sizeof cx);
+    fx.v = v;
+    fx.arg_base = 1; /* operand 0 is dy; the forward operands follow */
+    cx.v = v;
+    int nv = fc->n_out + fc->n_red;
+    set_vars(&fx, 0, nv);
+    set_vars(&cx, 0, nv);
+    static const char *const best_names[KLC_MAXVARS] = {"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7",
+                                                        "b8", "b9", "b10", "b11", "b12", "b13", "b14", "b15"};
+    for (int k = fc->n_out; k < nv; k++)
+        cx.var[k] = best_names[k];
+    for (int k = 0; k < fc->n_out; k++)
+        open_loop(g, fx.var[k], fc->ext[k]);
+    cb_line(g->b, "%s best = %s(%s)INFINITY;", g->real, fc->red == RED_MAX ? "-" : "", g->real);
+    for (int k = fc->n_out; k < nv; k++)
+        cb_line(g->b, "int64_t %s = 0;", best_names[k]);
+    for (int k = fc->n_out; k < nv; k++)
+        open_loop(g, fx.var[k], fc->ext[k]);
+    cb_line(g->b, "const %s t = %s;", g->real, expr(g, &fx, fc->body));
+    cb_line(g->b, "if (t %s best) {", fc->red == RED_MAX ? ">" : "<");
+    cb_line(g->b, "    best = t;");
+    for (int k = fc->n_out; k < nv; k++)
+        cb_line(g->b, "    %s = %s;", best_names[k], fx.var[k]);
+    cb_line(g->b, "}");
+    close_loops(g, fc->n_red);
+    const char *off = offset_text(g, &cx, &v->shape, v->shape.rank, c->out_sub);
+    const char *guard = guard_text(g, &cx, &v->shape, v->shape.rank, c->out_sub);
+    if (guard)
+        cb_line(g->b, "if (%s)", guard);
+    cb_line(g->b, "%s%s[%s] += %s;", guard ? "    " : "", name_of(g, v), off, expr(g, &cx, c->body));
+    close_loops(g, fc->n_out);
+}
+
+/* Loop over all positions of `s` except `axis`; inside, element k of the
+ * axis is at base + k * inner. */
+static void open_rows(Codegen *g, const Shape *s, int axis, const char **outer, const char **inner, const char **len)
+{
+    Arena *a = g->a;
+    Dim o = dim_const(1);
+    for (int j = 0; j < axis; j++)
+        if (!dim_mul(o, s->d[j], &o))
+            KLC_UNREACHABLE();
+    *outer = cg_dim(a, o);
+    *inner = cg_dim(a, stride(s, axis));
+    *len = cg_dim(a, s->d[axis]);
+    open_loop(g, "i0", o);
+    if (dim_eq(stride(s, axis), dim_const(1))) {
+        cb_line(g->b, "const int64_t base = i0 * %s;", *len);
+        *inner = NULL;
+        return;
+    }
+    open_loop(g, "i1", stride(s, axis));
+    cb_line(g->b, "const int64_t base = i0 * %s * %s + i1;", *len, *inner);
+}
+
+/* The crossentropy's tail, per row i0 (zr, mx and sum of the row in scope):
+ * log Σ e^z - z[label]  (sparse), or Σ_c y_c (log Σ e^z - z_c)  (dense). */
+static void emit_xent_loss(Codegen *g, IrValue *v)
+{
+    IrValue *z = v->args[0], *lab = v->args[1];
+    const char *ln = name_of(g, lab), *out = name_of(g, v);
+    const char *C = cg_dim(g->a, z->shape.d[z->shape.rank - 1]);
+    cb_line(g->b, "const %s lse = mx + %s(sum);", g->real, fn(g, "log"));
+    if (v->index) {
+        cb_line(g->b, "%s l = 0;", g->real);
+        cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", C);
+        cb_line(g->b, "    l += %s[i0 * %s + k] * (lse - zr[k]);", ln, C);
+        cb_line(g->b, "%s[i0] = l;", out);
+    } else {
+        cb_line(g->b, "%s[i0] = lse - zr[%s[i0]];", out, ln);
+    }
+}
+
+/* The softmax v, and with it the crossentropy xe (or NULL) of the same
+ * logits along the last axis: its row maximum and exponentials are the
+ * softmax's, so the row loop computes them once for both (the same
+ * operations in the same order: bit-identical to two loops). */
+static void emit_softmax(Codegen *g, IrValue *v, IrValue *xe)
+{
+    const char *outer, *inner, *len;
+    const char *x = name_of(g, v->args[0]), *y = name_of(g, v);
+    const char *ex = fn(g, "exp"), *lg = fn(g, "log");
+    open_rows(g, &v->shape, v->axis, &outer, &inner, &len);
+    int loops = inner ? 2 : 1;
+    const char *k = inner ? arena_printf(g->a, "k * %s", inner) : "k";
+    inner = k;
+    cb_line(g->b, "%s mx = -(%s)INFINITY, sum = 0;", g->real, g->real);
+    cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", len);
+    cb_line(g->b, "    if (%s[base + %s] > mx) mx = %s[base + %s];", x, inner, x, inner);
+    if (v->op == IR_SOFTMAX) {
+        cb_line(g->b, "for (int64_t k = 0; k < %s; k++) {", len);
+        cb_line(g->b, "    const %s e = %s(%s[base + %s] - mx);", g->real, ex, x, inner);
+        cb_line(g->b, "    %s[base + %s] = e;", y, inner);
+        cb_line(g->b, "    sum += e;");
+        cb_line(g->b, "}");
+        if (xe) {
+            cb_line(g->b, "const %s *zr = %s + base;", type_of(g, plan_root(g->p, v->args[0])), x);
+            emit_xent_loss(g, xe);
+        }
+        cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", len);
+        cb_line(g->b, "    %s[base + %s] /= sum;", y, inner);
+    } else {
+        cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", len);
+        cb_line(g->b, "    sum += %s(%s[base + %s] - mx);", ex, x, inner);
+        cb_line(g->b, "const %s lse = mx + %s(sum);", g->real, lg);
+        cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", len);
+        cb_line(g->b, "    %s[base + %s] = %s[base + %s] - lse;", y, inner, x, inner);
+    }
+    close_loops(g, loops);
+}
+
+/* Per row: the maximum and Σ e^(z - max) of the logits, then the loss. */
+static void emit_xent(Codegen *g, IrValue *v)
+{
+    IrValue *z = v->args[0];
+    const Shape *s = &z->shape;
+    const char *zn = name_of(g, z);
+    Dim rows = count(&v->shape);
+    const char *C = cg_dim(g->a, s->d[s->rank - 1]);
+    open_loop(g, "i0", rows);
+    cb_line(g->b, "const %s *zr = %s + i0 * %s;", type_of(g, plan_root(g->p, z)), zn, C);
+    cb_line(g->b, "%s mx = -(%s)INFINITY, sum = 0;", g->real, g->real);
+    cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", C);
+    cb_line(g->b, "    if ((%s)zr[k] > mx) mx = (%s)zr[k];", g->real, g->real);
+    cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", C);
+    cb_line(g->b, "    sum += %s(zr[k] - mx);", fn(g, "exp"));
+    emit_xent_loss(g, v);
+    close_loops(g, 1);
+}
+
+/*
+ * The crossentropy that the last-axis softmax at position i can compute in
+ * its row loop: the first XENT after it of the same logits, or NULL.  The
+ * XENT then runs earlier than planned, so between the two there may be
+ * nothing with code but sinks, and its result must share no memory with the
+ * softmax's nor with what those sinks read.  (The logits and labels are
+ * live at the XENT, so the plan keeps them apart from both results.)
+ */
+static IrValue *xent_with_softmax(const Codegen *g, int i)
+{
+    IrValue *v = g->f->insts.items[i];
+    if (v->op != IR_SOFTMAX || v->axis != v->shape.rank - 1)
+        return NULL;
+    for (int j = i + 1; j < g->f->insts.len; j++) {
+        IrValue *w = g->f->insts.items[j];
+        switch (w->op) {
+        case IR_INPUT: case IR_LABELS: case IR_PARAM: case IR_STATE: case IR_RESHAPE: case IR_STOP_GRAD:
+        case IR_ADD_LOSS: case IR_ASSIGN: case IR_OUTPUT: case IR_LOSS: case IR_ADD_METRIC:
+            continue; /* no code, or sinks that only read */
+        case IR_XENT:
+            if (plan_root(g->p, w->args[0]) != plan_root(g->p, v->args[0]) ||
+                !shape_eq(&w->args[0]->shape, &v->shape) || !plan_disjoint(g->p, w, v))
+                return NULL;
+            for (int k = i + 1; k < j; k++) {
+                const IrValue *u = g->f->insts.items[k];
+                for (int t = 0; t < u->nargs; t++)
+                    if (!plan_disjoint(g->p, w, u->args[t]))
+                        return NULL;
+            }
+            return w;
+        default:
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static void emit_concat(Codegen *g, IrValue *v)
+{
+    Dim off = dim_const(0);
+    for (int i = 0; i < v->nargs; i++) {
+        IrValue *x = v->args[i];
+        Ctx cx;
+        memset(&cx, 0, sizeof cx);
+        cx.v = v;
+        set_vars(&cx, 0, x->shape.rank);
+        Sub in[KLC_MAXRANK], out[KLC_MAXRANK];
+        for (int j = 0; j < x->shape.rank; j++) {
+            in[j] = out[j] = sub_var(j);
+            if (j == v->axis) {
+                out[j].off = off.c;
+                out[j].off_n = off.k;
+            }
+        }
+        for (int j = 0; j < x->shape.rank; j++)
+            open_loop(g, cx.var[j], x->shape.d[j]);
+        cb_line(g->b, "%s[%s] = %s[%s];", name_of(g, v), offset_text(g, &cx, &v->shape, v->shape.rank, out),
+                name_of(g, x), offset_text(g, &cx, &x->shape, x->shape.rank, in));
+        close_loops(g, x->shape.rank);
+        if (!dim_add(off, x->shape.d[v->axis], &off))
+            KLC_UNREACHABLE();
+    }
+}
+
+static const char *describe(Codegen *g, IrValue *v)
+{
+    const char *nm = name_of(g, v);
+    switch (v->op) {
+    case IR_MAP:
+        if (v->comp->scatter)
+            return arena_printf(g->a, "%s += scatter", nm);
+        return arena_printf(g->a, "%s %s", nm, v->into ? "+=" : "=");
+    default:
+        return arena_printf(g->a, "%s = %s", nm, irop_name(v->op));
+    }
+}
+
+void cg_body(Codegen *g)
+{
+    Arena *a = g->a;
+    bool in_backward = false;
+    const IrValue *done = NULL; /* an XENT already computed with its softmax */
+    for (int i = 0; i < g->f->insts.len; i++) {
+        IrValue *v = g->f->insts.items[i];
+        if (!in_backward && g->f->grad_start_id > 0 && v->id >= g->f->grad_start_id) {
+            in_backward = true;
+            if (g->stop_before_grads)
+                cb_line(g->b, "%s", g->stop_before_grads);
+            cb_printf(g->b, "\n");
+            cb_line(g->b, "/* ---- backward ---- */");
+        }
+        switch (v->op) {
+        case IR_INPUT: case IR_LABELS: case IR_PARAM: case IR_STATE: case IR_RESHAPE: case IR_STOP_GRAD:
+        case IR_ADD_LOSS: case IR_ASSIGN:
+            continue;
+        case IR_MAP: {
+            Gemm gm;
+            bool gemm = classify_gemm(g, v, &gm);
+            comment_loc(g, v, describe(g, v));
+            if (gemm && g->blas_optional) {
+                cb_printf(g->b, "#ifndef KLC_NO_BLAS\n");
+                emit_gemm(g, v, &gm);
+                cb_printf(g->b, "#else\n");
+                emit_map(g, v);
+                cb_printf(g->b, "#endif\n");
+            } else if (gemm) {
+                emit_gemm(g, v, &gm);
+            } else if (v->comp->n_out == 0 || v->comp->scatter) { /* no loop of its own: keep locals local */
+                cb_line(g->b, "{");
+                g->b->indent += 4;
+                emit_map(g, v);
+                g->b->indent -= 4;
+                cb_line(g->b, "}");
+            } else {
+                emit_map(g, v);
+            }
+            break;
+        }
+        case IR_ARGMAX_GRAD:
+            comment_loc(g, v, arena_printf(a, "%s += routed to the first extremum", name_of(g, v)));
+            cb_line(g->b, "{");
+            g->b->indent += 4;
+            emit_argmax_grad(g, v);
+            g->b->indent -= 4;
+            cb_line(g->b, "}");
+            break;
+        case IR_SOFTMAX: case IR_LOG_SOFTMAX: {
+            IrValue *xe = xent_with_softmax(g, i);
+            comment_loc(g, v, describe(g, v));
+            if (xe)
+                comment_loc(g, xe, arena_printf(a, "%s = softmax crossentropy from the logits, in the same loop",
+                                                name_of(g, xe)));
+            emit_softmax(g, v, xe);
+            done = xe;
+            break;
+        }
+        case IR_XENT:
+            if (v == done)
+                break;
+            comment_loc(g, v, arena_printf(a, "%s = softmax crossentropy from the logits", name_of(g, v)));
+            emit_xent(g, v);
+            break;
+        case IR_CONCAT:
+            comment_loc(g, v, describe(g, v));
+            emit_concat(g, v);
+            break;
+        case IR_ZERO:
+            comment_loc(g, v, describe(g, v));
+            cb_line(g->b, "memset(%s, 0, sizeof(%s) * %s);", name_of(g, v), g->real, cg_dim(a, count(&v->shape)));
+            break;
+        case IR_RANDOM:
+            comment_loc(g, v, arena_printf(a, "%s = uniform [0, 1), stream %d", name_of(g, v), v->index));
+            open_loop(g, "i0", count(&v->shape));
+            cb_line(g->b, "%s[i0] = (%s)klc_uniform(%s, %d, (uint64_t)i0);", name_of(g, v), g->real, g->seed,
+                    v->index);
+            close_loops(g, 1);
+            break;
+        case IR_OUTPUT:
+            if (g->y_pred) {
+                IrValue *x = v->args[0];
+                cb_line(g->b, "/* the model's output %s */", shape_str(a, &x->shape));
+                if (x->type == DT_F32 && !g->f64)
+                    cb_line(g->b, "memcpy(%s, %s, sizeof(float) * %s);", g->y_pred, name_of(g, x),
+                            cg_dim(a, count(&x->shape)));
+                else {
+                    open_loop(g, "i0", count(&x->shape));
+                    cb_line(g->b, "%s[i0] = (float)%s[i0];", g->y_pred, name_of(g, x));
+                    close_loops(g, 1);
+                }
+            }
+            break;
+        case IR_LOSS:
+            if (g->loss)
+                cb_line(g->b, "%s = %s[0];", g->loss, name_of(g, v->args[0]));
+            break;
+        case IR_ADD_METRIC:
+            if (g->metrics)
+                cb_line(g->b, "if (%s) %s[%d] = %s[0];", g->metrics, g->metrics, v->index, name_of(g, v->args[0]));
+            break;
+        case IR_GRAD: {
+            IrValue *root = plan_root(g->p, v->args[0]);
+            const Weight *w = g->m->weights.items[v->index];
+            if (g->p->st[root->id].kind == ST_GRAD && g->p->st[root->id].offset == g->wl->offset[v->index])
+                cb_line(g->b, "/* d %s is complete (computed in place) */", w->key);
+            else if (g->grads_out)
+                cb_line(g->b, "memcpy(%s + %lld, %s, sizeof(%s) * %lld); /* d %s */", g->grads,
+                        (long long)g->wl->offset[v->index], name_of(g, v->args[0]), g->real, (long long)w->size,
+                        w->key);
+            break;
+        }
+        default:
+            KLC_UNREACHABLE();
+        }
+    }
+}
+
+/* Emit only what `code` uses, so the file compiles warning-free everywhere
+ * (clang warns about unused static inline functions). */
+static bool uses(const char *code, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = strstr(code, name); p; p = strstr(p + 1, name))
+        if (p[n] == '(' && (p == code || !((p[-1] >= 'a' && p[-1] <= 'z') || p[-1] == '_')))
+            return true;
+    return false;
+}
+
+void cg_helpers(CBuf *b, const char *code)
+{
+    if (strstr(code, "KLC_IVDEP"))
+        cb_printf(b, "/* Loops whose iterations never overlap in memory. */\n"
+                     "#if defined(__clang__)\n#define KLC_IVDEP _Pragma(\"clang loop vectorize(assume_safety)\")\n"
+                     "#elif defined(__GNUC__)\n#define KLC_IVDEP _Pragma(\"GCC ivdep\")\n"
+                     "#else\n#define KLC_IVDEP\n#endif\n\n");
+    for (int f64 = 0; f64 < 2; f64++) {
+        const char *t = f64 ? "double" : "float", *s = f64 ? "" : "f";
+        char name[32];
+#define HELPER(base, ...)                                                                                     \
+    do {                                                                                                      \
+        snprintf(name, sizeof name, "klc_%s%s", base, s);                                                      \
+        if (uses(code, name))                                                                                 \
+            cb_printf(b, __VA_ARGS__);                                                                         \
+    } while (0)
+        HELPER("sigmoid", "static inline %s klc_sigmoid%s(%s x) { return %s / (%s + exp%s(-x)); }\n", t, s, t,
+               f64 ? "1.0" : "1.0f", f64 ? "1.0" : "1.0f", s);
+        HELPER("softplus", "static inline %s klc_softplus%s(%s x) { return x > 0 ? x + log1p%s(exp%s(-x)) : log1p%s(exp%s(x)); }\n",
+               t, s, t, s, s, s, s);
+        HELPER("relu", "static inline %s klc_relu%s(%s x) { return x > 0 ? x : 0; }\n", t, s, t);
+        HELPER("sign", "static inline %s klc_sign%s(%s x) { return (%s)((x > 0) - (x < 0)); }\n", t, s, t, t);
+        HELPER("square", "static inline %s klc_square%s(%s x) { return x * x; }\n", t, s, t);
+        HELPER("max", "static inline %s klc_max%s(%s a, %s b) { return a >= b ? a : b; }\n", t, s, t, t);
+        HELPER("min", "static inline %s klc_min%s(%s a, %s b) { return a <= b ? a : b; }\n", t, s, t, t);
+        HELPER("mod", "static inline %s klc_mod%s(%s a, %s b) { return a - b * floor%s(a / b); }\n", t, s, t, t, s);
+#undef HELPER
+    }
+    if (uses(code, "klc_imod"))
+        cb_printf(b, "static inline int64_t klc_imod(int64_t a, int64_t b) { return b ? ((a %% b) + b) %% b : 0; }\n");
+    if (uses(code, "klc_uniform")) {
+        cb_printf(b, "/* Counter-based uniform [0, 1) numbers: a hash of (seed, stream, index), so masks\n"
+                     " * are reproducible and the same in every pass that asks for them. */\n");
+        cb_printf(b, "static inline double klc_uniform(uint64_t seed, uint64_t stream, uint64_t i)\n{\n"
+                     "    uint64_t z = seed ^ (stream + 1) * 0x9E3779B97F4A7C15u ^ (i + 1) * 0xD1B54A32D192ED03u;\n"
+                     "    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;\n"
+                     "    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;\n"
+                     "    z ^= z >> 31;\n"
+                     "    return (double)(z >> 40) * (1.0 / 16777216.0);\n}\n");
+    }
+}

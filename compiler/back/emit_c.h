@@ -1,0 +1,31 @@
+/*
+ * emit_c.h — C code generation.
+ *
+ * emit_training writes the training code of the given models: for each, a
+ * klc_model_def (klc/abi.h) whose step functions are specialised C —
+ * train_step (forward with training = true, loss, backward, clipping and the
+ * optimizer's update, assign() commits), test_step (forward with training =
+ * false, loss), predict_step (forward only), and grad_f64 (forward and
+ * backward in double, for gradient checking) — plus a header declaring the
+ * defs.  Contractions that map onto a matrix product call cblas_sgemm
+ * (cblas_dgemm in double); everything else is a loop nest per map.  The
+ * output depends only on the input program: byte-identical across runs.
+ */
+#ifndef KLC_EMIT_C_H
+#define KLC_EMIT_C_H
+
+#include <stdbool.h>
+
+#include "ir/program.h"
+
+typedef struct EmitOptions {
+    const char *c_path;       /* model.c */
+    const char *h_path;       /* model.h */
+    const char *source;       /* the .kl file, for comments and the def */
+    bool with_main;           /* append main() calling klc_main */
+} EmitOptions;
+
+/* Returns 0, or -1 with a message on stderr (I/O errors). */
+int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o);
+
+#endif /* KLC_EMIT_C_H */

@@ -1,0 +1,31 @@
+/*
+ * emit_infer.h — the standalone inference file (klc --inference).
+ *
+ * One C file and its header holding the forward pass of one model
+ * (training = false): no klc runtime, no malloc.  The workspace is a static
+ * array sized by <MODEL>_BATCH_CAPACITY (overridable with -D), or the
+ * caller's buffer.  With --weights the trained weights are static const
+ * arrays in the file; without, the caller passes the flat parameter and
+ * state arrays (layout in the header).  Matrix products call cblas_sgemm
+ * unless KLC_NO_BLAS is defined (or --no-blas was given): then the file
+ * needs nothing but libm.  Same input, same bytes.
+ */
+#ifndef KLC_EMIT_INFER_H
+#define KLC_EMIT_INFER_H
+
+#include <stdbool.h>
+
+#include "ir/program.h"
+
+typedef struct InferOptions {
+    const char *c_path, *h_path;
+    const char *source;       /* the .kl file */
+    const char *weights;      /* safetensors to embed, or NULL */
+    bool no_blas;             /* plain loops only */
+    long batch_capacity;      /* default of <MODEL>_BATCH_CAPACITY */
+} InferOptions;
+
+/* Returns 0; 1 if the weights file is unusable (message printed); 2 on I/O errors. */
+int emit_inference(Arena *a, Model *m, const InferOptions *o);
+
+#endif /* KLC_EMIT_INFER_H */

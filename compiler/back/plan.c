@@ -1,0 +1,233 @@
+/* plan.c — storage assignment and liveness-packed workspace offsets. */
+#include "back/plan.h"
+
+#include <string.h>
+
+WeightLayout plan_weights(Arena *a, const Model *m)
+{
+    WeightLayout wl;
+    wl.offset = arena_alloc(a, sizeof(int64_t) * (size_t)(m->weights.len + 1));
+    wl.n_params = wl.n_state = 0;
+    for (int i = 0; i < m->weights.len; i++) {
+        const Weight *w = m->weights.items[i];
+        int64_t size = pad16(w->size);
+        if (w->trainable) {
+            wl.offset[i] = wl.n_params;
+            wl.n_params += size;
+        } else {
+            wl.offset[i] = wl.n_state;
+            wl.n_state += size;
+        }
+    }
+    return wl;
+}
+
+IrValue *plan_root(const Plan *p, IrValue *v)
+{
+    while (v->id < p->n_ids && p->st[v->id].kind == ST_ALIAS)
+        v = p->st[v->id].alias;
+    return v;
+}
+
+/* Elements of v's storage: (c, k) with c + k*cap, rounded up to 16. */
+static void storage_size(const IrValue *v, int64_t *c, int64_t *k)
+{
+    Dim d;
+    if (!shape_count(&v->shape, &d))
+        KLC_UNREACHABLE();
+    *c = pad16(d.c);
+    *k = pad16(d.k);
+}
+
+typedef struct Slot {
+    IrValue *root;
+    int first, last;       /* instruction indices of the lifetime */
+    int64_t c, k;          /* size */
+    int64_t oc, ok;        /* offset */
+    bool placed, is_int;
+} Slot;
+
+/* [off1, off1 + len1) and [off2, off2 + len2) never overlap, for all cap */
+static bool ranges_disjoint(Dim off1, Dim len1, Dim off2, Dim len2)
+{
+    return dim_le_always((Dim){off1.c + len1.c, off1.k + len1.k}, off2) ||
+           dim_le_always((Dim){off2.c + len2.c, off2.k + len2.k}, off1);
+}
+
+static bool disjoint(const Slot *x, int64_t oc, int64_t ok, int64_t c, int64_t k)
+{
+    return ranges_disjoint((Dim){oc, ok}, (Dim){c, k}, (Dim){x->oc, x->ok}, (Dim){x->c, x->k});
+}
+
+static void pack(Slot *slots, int n, bool is_int, int64_t *total_c, int64_t *total_k)
+{
+    *total_c = *total_k = 0;
+    for (int i = 0; i < n; i++) {
+        Slot *s = &slots[i];
+        if (s->is_int != is_int)
+            continue;
+        /* candidates: 0 and the end of every placed slot whose lifetime overlaps */
+        int64_t best_c = -1, best_k = -1;
+        for (int cand = -1; cand < i; cand++) {
+            int64_t oc = 0, ok = 0;
+            if (cand >= 0) {
+                const Slot *o = &slots[cand];
+                if (!o->placed || o->is_int != is_int || o->last < s->first || s->last < o->first)
+                    continue;
+                oc = o->oc + o->c;
+                ok = o->ok + o->k;
+            }
+            bool fits = true;
+            for (int j = 0; j < i && fits; j++) {
+                const Slot *o = &slots[j];
+                if (!o->placed || o->is_int != is_int || o->last < s->first || s->last < o->first)
+                    continue;
+                fits = disjoint(o, oc, ok, s->c, s->k);
+            }
+            if (!fits)
+                continue;
+            /* prefer the smallest offset: fewer batch-sized strides, then fewer fixed ones */
+            if (best_c < 0 || ok < best_k || (ok == best_k && oc < best_c)) {
+                best_c = oc;
+                best_k = ok;
+            }
+        }
+        if (best_c < 0) { /* cannot happen: the end of everything always fits; stay safe */
+            best_c = *total_c;
+            best_k = *total_k;
+        }
+        s->oc = best_c;
+        s->ok = best_k;
+        s->placed = true;
+        if (s->oc + s->c > *total_c)
+            *total_c = s->oc + s->c;
+        if (s->ok + s->k > *total_k)
+            *total_k = s->ok + s->k;
+    }
+}
+
+Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl)
+{
+    Plan *p = arena_alloc(a, sizeof *p);
+    p->n_ids = f->next_id;
+    p->st = arena_alloc(a, sizeof(Storage) * (size_t)(p->n_ids + 1));
+    int n = f->insts.len;
+
+    /* 1. kinds */
+    for (int i = 0; i < n; i++) {
+        IrValue *v = f->insts.items[i];
+        Storage *s = &p->st[v->id];
+        switch (v->op) {
+        case IR_INPUT: s->kind = ST_INPUT; break;
+        case IR_LABELS: s->kind = ST_LABELS; break;
+        case IR_PARAM: s->kind = ST_PARAM; s->offset = wl->offset[v->index]; break;
+        case IR_STATE: s->kind = ST_STATE; s->offset = wl->offset[v->index]; break;
+        case IR_RESHAPE: case IR_STOP_GRAD: s->kind = ST_ALIAS; s->alias = v->args[0]; break;
+        case IR_OUTPUT: case IR_LOSS: case IR_ADD_LOSS: case IR_ADD_METRIC: case IR_ASSIGN: case IR_GRAD:
+            s->kind = ST_NONE;
+            break;
+        default:
+            if (v->into) {
+                s->kind = ST_ALIAS;
+                s->alias = v->into;
+            } else {
+                s->kind = v->type == DT_I32 ? ST_IWORK : ST_WORK;
+            }
+        }
+    }
+    for (int i = 0; i < n; i++) { /* make aliases point at roots */
+        IrValue *v = f->insts.items[i];
+        if (p->st[v->id].kind == ST_ALIAS)
+            p->st[v->id].alias = plan_root(p, p->st[v->id].alias);
+    }
+
+    /* 2. a trainable weight's gradient is computed in place in the grads slab
+     * when its storage serves nothing else */
+    for (int i = 0; i < n; i++) {
+        IrValue *g = f->insts.items[i];
+        if (g->op != IR_GRAD)
+            continue;
+        IrValue *root = plan_root(p, g->args[0]);
+        Storage *rs = &p->st[root->id];
+        if (rs->kind != ST_WORK || root->shape.rank != g->args[0]->shape.rank)
+            continue;
+        bool exclusive = true;
+        for (int j = 0; j < n && exclusive; j++) {
+            IrValue *u = f->insts.items[j];
+            if (u == g)
+                continue;
+            for (int k = 0; k < u->nargs; k++)
+                if (plan_root(p, u->args[k]) == root)
+                    exclusive = false;
+        }
+        for (int j = 0; j < i && exclusive; j++) { /* pinned twice (one buffer, two weights) */
+            IrValue *u = f->insts.items[j];
+            if (u->op == IR_GRAD && plan_root(p, u->args[0]) == root)
+                exclusive = false;
+        }
+        if (exclusive) {
+            rs->kind = ST_GRAD;
+            rs->offset = wl->offset[g->index];
+        }
+    }
+
+    /* 3. lifetimes of workspace roots */
+    Slot *slots = arena_alloc(a, sizeof(Slot) * (size_t)(n + 1));
+    int *slot_of = arena_alloc(a, sizeof(int) * (size_t)(p->n_ids + 1));
+    int ns = 0;
+    for (int i = 0; i < n; i++) {
+        IrValue *v = f->insts.items[i];
+        StorageKind k = p->st[v->id].kind;
+        slot_of[v->id] = -1;
+        if (k == ST_WORK || k == ST_IWORK) {
+            Slot *s = &slots[ns];
+            s->root = v;
+            s->first = s->last = i;
+            s->is_int = k == ST_IWORK;
+            storage_size(v, &s->c, &s->k);
+            slot_of[v->id] = ns++;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        IrValue *v = f->insts.items[i];
+        int last = v->op == IR_ASSIGN ? n : i; /* committed at the end of the step */
+        /* every operand (however many: a loss summing 100 terms), the
+         * storage accumulated into, the forward map re-read, and itself
+         * when it is a view or an accumulation */
+        for (int k = 0; k < v->nargs + 3; k++) {
+            IrValue *ref = k < v->nargs ? v->args[k]
+                         : k == v->nargs ? v->into
+                         : k == v->nargs + 1 ? v->fwd
+                         : p->st[v->id].kind == ST_ALIAS ? v : NULL;
+            if (!ref)
+                continue;
+            IrValue *r = plan_root(p, ref);
+            int si = r->id < p->n_ids ? slot_of[r->id] : -1;
+            if (si >= 0 && last > slots[si].last)
+                slots[si].last = last;
+        }
+    }
+    /* 4. pack */
+    pack(slots, ns, false, &p->work_c, &p->work_k);
+    pack(slots, ns, true, &p->iwork_c, &p->iwork_k);
+    for (int i = 0; i < ns; i++) {
+        Storage *s = &p->st[slots[i].root->id];
+        s->off_c = slots[i].oc;
+        s->off_k = slots[i].ok;
+    }
+    return p;
+}
+
+bool plan_disjoint(const Plan *p, IrValue *x, IrValue *y)
+{
+    const IrValue *rx = plan_root(p, x), *ry = plan_root(p, y);
+    const Storage *sx = &p->st[rx->id], *sy = &p->st[ry->id];
+    if (sx->kind == ST_NONE || sy->kind == ST_NONE || sx->kind != sy->kind)
+        return true; /* no storage, or different buffers */
+    if (rx == ry || (sx->kind != ST_WORK && sx->kind != ST_IWORK))
+        return false;
+    Dim cx, cy;
+    storage_size(rx, &cx.c, &cx.k);
+    storage_size(ry, &cy.c, &cy.k);
+    return ranges_disjoint((Dim){sx->off_c, sx->off_k}, cx, (Dim){sy->off_c, sy->off_k}, cy);
+}

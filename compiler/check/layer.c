@@ -1,0 +1,799 @@
+/*
+ * layer.c — layer classes: hyperparameters, build() and call().
+ *
+ * `Dense(10, activation = softmax)` binds the class's hyperparameters
+ * (positional, keyword, defaults, types) into a LayerSpec.  When the layer is
+ * added to a model it is instantiated: its build() pattern is matched
+ * against the input shape that reaches it, build() runs at compile time and
+ * creates the weights (add_weight), and call() is elaborated twice, once per
+ * value of the `training` flag, into the model's two functions.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <klc/abi.h>
+
+#include "check/elab.h"
+
+/* Keras' base Layer keywords accepted by every layer. */
+static const char *const base_kwargs[] = {"name", "trainable", "dtype", "activity_regularizer", "input_shape"};
+enum { N_BASE_KWARGS = 5 };
+
+static const char *type_word(const char *t)
+{
+    return t ? t : "any";
+}
+
+/* Convert a hyperparameter value to its declared type; NULL + error if it cannot be. */
+static Value *coerce(Elab *e, Value *v, const char *type, const char *pname, const char *cls, const Node *at)
+{
+    Arena *a = e->arena;
+    if (v->kind == V_ERR)
+        return v;
+    const char *what = arena_printf(a, "%s's '%s'", cls, pname);
+    if (!strcmp(type, "int")) {
+        if (v->kind == V_INT)
+            return v;
+        if (v->kind == V_FLOAT && fabs(v->f) < 9e18 && v->f == (double)(int64_t)v->f)
+            diag_error(e->diag, at->loc, "%s must be an int; write %lld, not %.1f", what, (long long)v->f, v->f);
+        else
+            diag_error(e->diag, at->loc, "%s must be an int, not %s", what, v_describe(a, v));
+        return v_err(a);
+    }
+    if (!strcmp(type, "float")) {
+        if (v->kind == V_FLOAT)
+            return v;
+        if (v->kind == V_INT && dim_is_const(v->i))
+            return v_float(a, (double)v->i.c, v->loc);
+        diag_error(e->diag, at->loc, "%s must be a float, not %s", what, v_describe(a, v));
+        return v_err(a);
+    }
+    if (!strcmp(type, "bool")) {
+        if (v->kind == V_BOOL)
+            return v;
+        diag_error(e->diag, at->loc, "%s must be a bool (true or false), not %s", what, v_describe(a, v));
+        return v_err(a);
+    }
+    if (!strcmp(type, "str")) {
+        if (v->kind == V_STR || v->kind == V_NONE)
+            return v;
+        diag_error(e->diag, at->loc, "%s must be a string, not %s", what, v_describe(a, v));
+        return v_err(a);
+    }
+    if (!strcmp(type, "fn")) {
+        if (v->kind == V_NONE) /* Keras: activation = None is linear */
+            v = builtin_call(e, builtin_find("linear"), NULL, at);
+        if (v->kind == V_FN) {
+            Value *f = v_new(a, V_FN, v->loc);
+            *f = *v;
+            f->bare = true; /* called as an activation: keras.activations defaults */
+            return f;
+        }
+        if (v->kind == V_STR) {
+            const Builtin *b = builtin_find(v->s);
+            Value *f = b ? builtin_call(e, b, NULL, at) : NULL;
+            if (f && f->kind == V_FN && builtin_is_activation(b)) { /* only activations by name */
+                f->bare = true;
+                return f;
+            }
+            /* a user def by name */
+            Value *d = scope_lookup(e->sema->globals, v->s);
+            if (d && d->kind == V_FN && d->def)
+                return d;
+            const char **names;
+            int nb = builtin_names(&names), nc = 0;
+            const char **acts = arena_alloc(a, sizeof(char *) * (size_t)nb);
+            for (int i = 0; i < nb; i++)
+                if (builtin_is_activation(builtin_find(names[i])))
+                    acts[nc++] = names[i];
+            diag_error(e->diag, at->loc, "%s: unknown activation \"%s\"%s", what, v->s, suggest(a, v->s, acts, nc));
+            return v_err(a);
+        }
+        diag_error(e->diag, at->loc, "%s must be a function such as relu, not %s", what, v_describe(a, v));
+        return v_err(a);
+    }
+    if (!strcmp(type, "initializer")) {
+        InitSpec spec;
+        if (v->kind == V_NONE || resolve_initializer(e, v, at, &spec))
+            return v;
+        return v_err(a);
+    }
+    if (!strcmp(type, "regularizer")) {
+        double l1, l2;
+        if (resolve_regularizer(e, v, at, &l1, &l2))
+            return v;
+        return v_err(a);
+    }
+    if (!strcmp(type, "list")) {
+        if (v->kind == V_LIST || v->kind == V_NONE)
+            return v;
+        if (v->kind == V_INT) { /* kernel_size = 3 means [3] broadcast by the layer */
+            Value *l = v_new(a, V_LIST, v->loc);
+            l->n = 1;
+            l->items = arena_alloc(a, sizeof(Value *));
+            l->items[0] = v;
+            return l;
+        }
+        diag_error(e->diag, at->loc, "%s must be a list, not %s", what, v_describe(a, v));
+        return v_err(a);
+    }
+    return v; /* any */
+}
+
+/* The types a hyperparameter can be declared with (coerce() converts to each). */
+static const char *const hp_types[] = {"int", "float", "bool", "str", "fn", "initializer", "regularizer", "list",
+                                       "any"};
+enum { N_HP_TYPES = (int)(sizeof hp_types / sizeof hp_types[0]) };
+
+static bool known_type(const char *t)
+{
+    for (int i = 0; i < N_HP_TYPES; i++)
+        if (!strcmp(hp_types[i], t))
+            return true;
+    return false;
+}
+
+/* Check a class's declaration once (types of parameters, members). */
+bool layer_check_class(Elab *e, const Node *cls)
+{
+    bool ok = true;
+    for (int i = 0; i < cls->list.len; i++) {
+        const Node *p = cls->list.items[i];
+        if (!known_type(p->tname)) {
+            diag_error(e->diag, p->loc, "unknown hyperparameter type '%s'%s (types: int, float, bool, str, fn, "
+                       "initializer, regularizer, list, any)", p->tname,
+                       suggest(e->arena, p->tname, hp_types, N_HP_TYPES));
+            ok = false;
+        }
+        for (int j = 0; j < i; j++)
+            if (!strcmp(cls->list.items[j]->name, p->name)) {
+                diag_error(e->diag, p->loc, "hyperparameter '%s' declared twice", p->name);
+                ok = false;
+            }
+        for (int k = 0; k < N_BASE_KWARGS; k++)
+            if (!strcmp(base_kwargs[k], p->name) && strcmp(p->name, "dtype")) {
+                diag_error(e->diag, p->loc, "'%s' is a keyword of every Keras layer and cannot be a hyperparameter",
+                           p->name);
+                ok = false;
+            }
+    }
+    int builds = 0, calls = 0;
+    for (int i = 0; i < cls->list2.len; i++) {
+        const Node *m = cls->list2.items[i];
+        if (!m)
+            continue;
+        if (m->kind == N_BUILD && ++builds > 1) {
+            diag_error(e->diag, m->loc, "layer '%s' has more than one build()", cls->name);
+            ok = false;
+        }
+        if (m->kind == N_CALLDEF && ++calls > 1) {
+            diag_error(e->diag, m->loc, "layer '%s' has more than one call()", cls->name);
+            ok = false;
+        }
+        if (m->kind == N_CALLDEF) {
+            int np = m->list.len;
+            if (np < 1 || np > 2 || (np == 2 && strcmp(m->list.items[1]->name, "training"))) {
+                diag_error(e->diag, m->loc, "call() takes the input and optionally 'training': call(x) or call(x, training)");
+                ok = false;
+            }
+        }
+        if (m->kind == N_BUILD && m->list.len > 1) {
+            diag_error(e->diag, m->loc, "build() takes one input pattern, like build(x: [N, D])");
+            ok = false;
+        }
+    }
+    if (calls == 0) {
+        diag_error(e->diag, cls->loc, "layer '%s' has no call()", cls->name);
+        ok = false;
+    }
+    return ok;
+}
+
+Value *layer_spec(Elab *e, const Node *cls, Args *args, const Node *call)
+{
+    Arena *a = e->arena;
+    int np = cls->list.len;
+    LayerSpec *ls = arena_alloc(a, sizeof *ls);
+    ls->cls = cls;
+    ls->call = call;
+    ls->trainable = true;
+    ls->hp = scope_new(a, e->sema->globals);
+    bool ok = true, misspelled = false;
+    Value **vals = arena_alloc(a, sizeof(Value *) * (size_t)(np + 1));
+    const Node **nodes = arena_alloc(a, sizeof(Node *) * (size_t)(np + 1));
+    if (args->n_pos > np) {
+        diag_error(e->diag, args->pos_node[np]->loc, "%s takes %d positional argument%s, got %d", cls->name, np,
+                   np == 1 ? "" : "s", args->n_pos);
+        return v_err(a);
+    }
+    for (int i = 0; i < args->n_pos; i++) {
+        vals[i] = args->pos[i];
+        nodes[i] = args->pos_node[i];
+    }
+    for (int k = 0; k < args->n_kw; k++) {
+        const char *kw = args->kw_name[k];
+        const Node *kn = args->kw_node[k];
+        Value *kv = args->kw[k];
+        int found = -1;
+        for (int i = 0; i < np; i++)
+            if (!strcmp(cls->list.items[i]->name, kw))
+                found = i;
+        if (found >= 0) {
+            if (vals[found] && found < args->n_pos) {
+                diag_error(e->diag, kn->loc, "%s got '%s' twice (positionally and by keyword)", cls->name, kw);
+                ok = false;
+            }
+            vals[found] = kv;
+            nodes[found] = kn;
+            continue;
+        }
+        if (kv->kind == V_ERR) {
+            ok = false;
+            continue;
+        }
+        if (!strcmp(kw, "name")) {
+            if (kv->kind != V_STR || !kv->s[0]) {
+                diag_error(e->diag, kn->loc, "a layer's name must be a non-empty string");
+                ok = false;
+            } else {
+                ls->name = kv->s;
+            }
+        } else if (!strcmp(kw, "trainable")) {
+            if (!want_bool(e, kv, kn, "trainable", &ls->trainable))
+                ok = false;
+        } else if (!strcmp(kw, "dtype")) {
+            if (!(kv->kind == V_NONE || (kv->kind == V_STR && !strcmp(kv->s, "float32")))) {
+                diag_error(e->diag, kn->loc, "klc layers compute in float32; dtype = \"float32\" is the only choice");
+                ok = false;
+            }
+        } else if (!strcmp(kw, "activity_regularizer")) {
+            if (!resolve_regularizer(e, kv, kn, &ls->activity_l1, &ls->activity_l2))
+                ok = false;
+        } else if (!strcmp(kw, "input_shape")) {
+            int64_t per_sample;
+            if (!want_shape(e, kv, kn, "input_shape", &ls->input_shape, false)) {
+                ok = false;
+            } else if (!shape_const_count(&ls->input_shape, &per_sample)) {
+                diag_error(e->diag, kn->loc, "an input of shape %s has too many elements",
+                           shape_str(a, &ls->input_shape));
+                ok = false;
+            } else {
+                ls->has_input_shape = true;
+            }
+        } else {
+            const char **cands = arena_alloc(a, sizeof(char *) * (size_t)(np + N_BASE_KWARGS));
+            for (int i = 0; i < np; i++)
+                cands[i] = cls->list.items[i]->name;
+            for (int i = 0; i < N_BASE_KWARGS; i++)
+                cands[np + i] = base_kwargs[i];
+            diag_error(e->diag, kn->loc, "%s has no argument '%s'%s", cls->name, kw,
+                       suggest(a, kw, cands, np + N_BASE_KWARGS));
+            ok = false;
+            misspelled = true;
+        }
+    }
+    for (int i = 0; i < np; i++) {
+        const Node *p = cls->list.items[i];
+        Value *v = vals[i];
+        const Node *at = nodes[i] ? nodes[i] : call;
+        if (!v) {
+            if (!p->a) {
+                /* after a misspelled keyword, the missing argument is its echo: say nothing more */
+                if (!misspelled)
+                    diag_error(e->diag, call->loc, "%s is missing its argument '%s' (%s)", cls->name, p->name,
+                               type_word(p->tname));
+                ok = false;
+                continue;
+            }
+            /* defaults are evaluated in the class's scope, seeing earlier hyperparameters */
+            Elab de = *e;
+            de.fn = NULL;
+            de.in_call = de.in_build = false;
+            de.comp = NULL;
+            v = eval(&de, ls->hp, p->a);
+            at = p->a;
+        }
+        if (v->kind == V_ERR) {
+            ok = false;
+            continue;
+        }
+        v = coerce(e, v, p->tname, p->name, cls->name, at);
+        if (v->kind == V_ERR)
+            ok = false;
+        scope_bind(a, ls->hp, p->name, v);
+    }
+    if (!ok)
+        return v_err(a);
+    Value *r = v_new(a, V_LAYER, call->loc);
+    r->layer = ls;
+    return r;
+}
+
+/* ------------------------------------------------------------------------
+ * add_weight
+ * --------------------------------------------------------------------- */
+
+/* Keras' compute_fans. */
+static void fans(const Shape *s, int64_t *fan_in, int64_t *fan_out)
+{
+    if (s->rank == 0) {
+        *fan_in = *fan_out = 1;
+    } else if (s->rank == 1) {
+        *fan_in = *fan_out = s->d[0].c;
+    } else if (s->rank == 2) {
+        *fan_in = s->d[0].c;
+        *fan_out = s->d[1].c;
+    } else {
+        int64_t receptive = 1;
+        for (int j = 0; j < s->rank - 2; j++)
+            receptive *= s->d[j].c;
+        *fan_in = s->d[s->rank - 2].c * receptive;
+        *fan_out = s->d[s->rank - 1].c * receptive;
+    }
+}
+
+static bool c_ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+static const char *c_name(Arena *a, const char *layer, const char *weight)
+{
+    char *s = arena_printf(a, "%s_%s", layer, weight);
+    for (char *p = s; *p; p++)
+        if (!c_ident_char(*p))
+            *p = '_';
+    return s;
+}
+
+Value *builtin_add_weight(Elab *e, Args *args)
+{
+    Arena *a = e->arena;
+    const Node *call = args->call;
+    if (!e->in_build || !e->layer) {
+        diag_error(e->diag, call->loc, "add_weight() can only be used in build()");
+        return v_err(a);
+    }
+    static const char *const names[] = {"shape", "initializer", "dtype", "trainable", "regularizer",
+                                        "constraint", "name"};
+    Value *v[7];
+    const Node *nd[7];
+    if (!bind_args(e, args, "add_weight()", 7, names, v, nd))
+        return v_err(a);
+    for (int i = 0; i < 7; i++)
+        if (v[i] && v[i]->kind == V_ERR)
+            return v_err(a);
+    Weight *w = arena_alloc(a, sizeof *w);
+    w->loc = call->loc;
+    w->trainable = true;
+    if (v[0]) {
+        if (!want_shape(e, v[0], nd[0], "a weight's shape", &w->shape, false))
+            return v_err(a);
+        w->decl = node_text(a, nd[0]->kind == N_KWARG ? nd[0]->a : nd[0], 40);
+    } else {
+        w->decl = "[]";
+    }
+    if (!shape_const_count(&w->shape, &w->size) || w->size > ((int64_t)1 << 31)) {
+        diag_error(e->diag, (nd[0] ? nd[0] : call)->loc, "weight of shape %s is too large",
+                   shape_str(a, &w->shape));
+        return v_err(a);
+    }
+    if (v[2] && v[2]->kind != V_NONE && !(v[2]->kind == V_STR && !strcmp(v[2]->s, "float32"))) {
+        diag_error(e->diag, nd[2]->loc, "weights are float32; dtype = \"float32\" is the only choice");
+        return v_err(a);
+    }
+    if (v[3] && !want_bool(e, v[3], nd[3], "trainable", &w->trainable))
+        return v_err(a);
+    if (v[4] && !resolve_regularizer(e, v[4], nd[4], &w->l1, &w->l2))
+        return v_err(a);
+    if (v[5] && v[5]->kind != V_NONE) {
+        diag_error(e->diag, nd[5]->loc, "weight constraints are not supported yet");
+        return v_err(a);
+    }
+    const char *wname = e->assign_target;
+    if (v[6]) {
+        if (v[6]->kind != V_STR || !v[6]->s[0]) {
+            diag_error(e->diag, nd[6]->loc, "a weight's name must be a non-empty string");
+            return v_err(a);
+        }
+        wname = v[6]->s;
+    }
+    if (!wname) {
+        diag_error(e->diag, call->loc, "assign add_weight(...) to a name, or give it name = \"...\"");
+        return v_err(a);
+    }
+    if (v[1] && v[1]->kind != V_NONE) {
+        if (!resolve_initializer(e, v[1], nd[1], &w->init))
+            return v_err(a);
+    } else {
+        w->init.kind = KLC_INIT_VARIANCE_SCALING; /* glorot_uniform: (1, fan_avg, uniform) */
+        w->init.args[0] = 1;
+        w->init.args[1] = 2;
+        w->init.args[2] = 2;
+        w->init.text = "glorot_uniform";
+    }
+    if (w->init.kind == KLC_INIT_IDENTITY && w->shape.rank != 2) {
+        diag_error(e->diag, (nd[1] ? nd[1] : call)->loc, "the identity initializer needs a 2-D weight, not %s",
+                   shape_str(a, &w->shape));
+        return v_err(a);
+    }
+    if (w->init.kind == KLC_INIT_ORTHOGONAL && w->shape.rank < 2) {
+        diag_error(e->diag, (nd[1] ? nd[1] : call)->loc, "the orthogonal initializer needs a weight of rank 2 or more");
+        return v_err(a);
+    }
+    LayerInst *li = e->layer;
+    for (int i = 0; i < li->weights.len; i++) {
+        Weight *o = li->weights.items[i];
+        if (!strcmp(o->name, wname)) {
+            diag_error(e->diag, call->loc, "layer '%s' already has a weight named '%s'", li->name, wname);
+            return v_err(a);
+        }
+    }
+    w->name = wname;
+    w->layer = li->name;
+    w->key = arena_printf(a, "%s.%s", li->name, wname);
+    w->cname = c_name(a, li->name, wname);
+    fans(&w->shape, &w->fan_in, &w->fan_out);
+    vec_push(a, &li->weights, w);
+    Value *r = v_new(a, V_WEIGHT, call->loc);
+    r->weight = w;
+    return r;
+}
+
+/* ------------------------------------------------------------------------
+ * Instantiation
+ * --------------------------------------------------------------------- */
+
+static const Node *member(const Node *cls, NodeKind kind)
+{
+    for (int i = 0; i < cls->list2.len; i++)
+        if (cls->list2.items[i] && cls->list2.items[i]->kind == kind)
+            return cls->list2.items[i];
+    return NULL;
+}
+
+/* Match `x: [N, D, ...]` against the input shape, binding dimension names.  Errors
+ * point into the pattern (for the prelude's layers: at the layer in the model). */
+static bool bind_pattern(Elab *e, const Node *pat, const Shape *in, DType in_type, Scope *s, SrcLoc site)
+{
+    Arena *a = e->arena;
+    int np = pat->list.len, ell = -1;
+    for (int i = 0; i < np; i++)
+        if (pat->list.items[i]->kind == N_ELLIPSIS) {
+            if (ell >= 0) {
+                diag_error(e->diag, pat->list.items[i]->loc, "a pattern can have one '...'");
+                return false;
+            }
+            ell = i;
+        }
+    const char *ptext = node_text(a, pat, 60);
+    if (pat->list.len > 0 && ((ell < 0 && in->rank != np) || (ell >= 0 && in->rank < np - 1))) {
+        diag_error(e->diag, site, "%s expects an input of rank %s%d (build(%s)) but gets %s", e->layer->type,
+                   ell >= 0 ? "at least " : "", ell >= 0 ? np - 1 : np, ptext, shape_str(a, in));
+        return false;
+    }
+    if (pat->tname) {
+        bool want_int = !strcmp(pat->tname, "int");
+        if (!want_int && strcmp(pat->tname, "float")) {
+            diag_error(e->diag, pat->loc, "a pattern's element type is 'int' or 'float', not '%s'", pat->tname);
+            return false;
+        }
+        if (want_int != (in_type == DT_I32)) {
+            diag_error(e->diag, site, "%s expects %s input (build(%s)) but gets %s values", e->layer->type,
+                       want_int ? "integer" : "float", ptext, in_type == DT_I32 ? "integer" : "float");
+            return false;
+        }
+    }
+    for (int i = 0, j = 0; i < np; i++) {
+        const Node *d = pat->list.items[i];
+        if (d->kind == N_ELLIPSIS) {
+            j += in->rank - (np - 1);
+            continue;
+        }
+        Dim dim = in->d[j++];
+        if (d->kind == N_INT) {
+            if (!dim_eq(dim, dim_const(d->ival))) {
+                diag_error(e->diag, d->loc, "%s expects axis %d of its input to be %lld (build(%s)) but it is %s",
+                           e->layer->type, j - 1, (long long)d->ival, ptext, dim_str(a, dim));
+                return false;
+            }
+            continue;
+        }
+        if (!strcmp(d->name, "_"))
+            continue;
+        Value *old = scope_lookup_local(s, d->name);
+        if (old) {
+            if (old->kind == V_INT && !dim_eq(old->i, dim)) {
+                diag_error(e->diag, d->loc, "%s expects its input's dimensions named '%s' to be equal (build(%s)), "
+                           "but they are %s and %s", e->layer->type, d->name, ptext, dim_str(a, old->i),
+                           dim_str(a, dim));
+                return false;
+            }
+            continue;
+        }
+        scope_bind(a, s, d->name, v_dim(a, dim, d->loc));
+    }
+    scope_bind(a, s, pat->name, v_str(a, "input", pat->loc)); /* shadow: the input is not a value in build */
+    return true;
+}
+
+static const char *instantiation_text(Arena *a, const LayerSpec *ls)
+{
+    return node_text(a, ls->call, 60);
+}
+
+/* Every tensor of a step lives in a workspace sized c + k * batch: one
+ * whose size grows with the square of the batch (the [N, N] of
+ * x @ transpose(x)) cannot be stored, and is refused where it is made. */
+static bool storable(Elab *e, const IrFunc *f, int first)
+{
+    for (int i = first; i < f->insts.len; i++) {
+        const IrValue *v = f->insts.items[i];
+        Dim count;
+        if (shape_count(&v->shape, &count))
+            continue;
+        int batch_axes = 0;
+        for (int j = 0; j < v->shape.rank; j++)
+            batch_axes += !dim_is_const(v->shape.d[j]);
+        if (batch_axes > 1)
+            diag_error(e->diag, v->loc,
+                       "this makes a tensor of shape %s, whose size grows with the square of the batch size; "
+                       "klc stores tensors of at most one batch-sized dimension",
+                       shape_str(e->arena, &v->shape));
+        else
+            diag_error(e->diag, v->loc, "this makes a tensor of shape %s, which has too many elements",
+                       shape_str(e->arena, &v->shape));
+        return false;
+    }
+    return true;
+}
+
+/* Elaborate call() into f with input tensor x; returns the output or poison. */
+static Value *elaborate_call(Elab *base, Scope *build_scope, const Node *calldef, IrFunc *f, IrValue *x,
+                             bool training)
+{
+    Elab e = *base;
+    e.fn = f;
+    e.in_call = true;
+    e.in_build = false;
+    e.training = training;
+    e.returned = false;
+    e.result = NULL;
+    Scope *s = scope_new(e.arena, build_scope);
+    scope_bind(e.arena, s, calldef->list.items[0]->name, v_tensor(e.arena, x, calldef->list.items[0]->loc));
+    if (calldef->list.len == 2)
+        scope_bind(e.arena, s, "training", v_bool(e.arena, training, calldef->list.items[1]->loc));
+    exec_block(&e, s, calldef->a);
+    if (!e.returned) {
+        diag_error(e.diag, calldef->loc, "call() of layer '%s' ends without returning a tensor", e.layer->type);
+        return v_err(e.arena);
+    }
+    return e.result;
+}
+
+/* Activity regularizer: penalty(output) / batch size, as Keras 3.14+. */
+static void activity_penalty(Elab *e, IrFunc *f, IrValue *y, double l1, double l2, SrcLoc loc)
+{
+    Arena *a = e->arena;
+    Comp *c = comp_over(a, &y->shape, 0);
+    c->red = RED_SUM;
+    Scalar *r = s_read_all(a, 0, &y->shape, DT_F32);
+    Scalar *pen = NULL;
+    if (l1 > 0)
+        pen = s_bin(a, S_MUL, s_const(a, l1), s_un(a, S_ABS, r));
+    if (l2 > 0) {
+        Scalar *q = s_bin(a, S_MUL, s_const(a, l2), s_bin(a, S_MUL, s_copy(a, r), s_copy(a, r)));
+        pen = pen ? s_bin(a, S_ADD, pen, q) : q;
+    }
+    c->body = s_bin(a, S_DIV, pen, s_dim(a, y->shape.d[0]));
+    Shape sc = {0};
+    IrValue *m = ir_map(f, &sc, DT_F32, c, loc);
+    ir_add_arg(f, m, y);
+    IrValue *al = ir_new(f, IR_ADD_LOSS, NULL, DT_F32, loc);
+    ir_add_arg(f, al, m);
+}
+
+void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
+{
+    Arena *a = sema->arena;
+    LayerSpec *ls = spec->layer;
+    const Node *cls = ls->cls;
+    LayerInst *li = arena_alloc(a, sizeof *li);
+    li->type = cls->name;
+    li->loc = ls->call->loc;
+    li->position = position;
+    li->in_shape = m->output_shape;
+
+    Elab e = {0};
+    e.sema = sema;
+    e.arena = a;
+    e.diag = sema->diag;
+    e.model = m;
+    e.layer = li;
+
+    /* Keras' names: given, else snake_case(class) made unique within the model */
+    if (ls->name) {
+        for (int i = 0; i < m->used_names.len; i++)
+            if (!strcmp(m->used_names.items[i], ls->name)) {
+                diag_error(sema->diag, li->loc,
+                           "a layer named '%s' is already in model '%s'; layer names must be unique", ls->name,
+                           m->var);
+                for (int k = 0; k < m->layers.len; k++) {
+                    const LayerInst *first = m->layers.items[k];
+                    if (!strcmp(first->name, ls->name))
+                        diag_note(sema->diag, first->loc, "'%s' is layer %d", ls->name, first->position);
+                }
+                m->broken = true;
+                return;
+            }
+        li->name = ls->name;
+    } else {
+        /* the first free one of base, base_1, base_2, ...: one pass over the names taken */
+        const char *base = keras_snake_case(a, cls->name);
+        size_t bl = strlen(base);
+        int nt = m->used_names.len;
+        bool *taken = arena_alloc(a, (size_t)nt + 1);
+        for (int i = 0; i < nt; i++) {
+            const char *u = m->used_names.items[i];
+            if (strncmp(u, base, bl) != 0)
+                continue;
+            if (!u[bl]) {
+                taken[0] = true;
+            } else if (u[bl] == '_' && u[bl + 1] >= '1' && u[bl + 1] <= '9') {
+                char *end;
+                long k = strtol(u + bl + 1, &end, 10);
+                if (!*end && k <= nt)
+                    taken[k] = true;
+            }
+        }
+        int n = 0;
+        while (taken[n])
+            n++;
+        li->name = n ? arena_printf(a, "%s_%d", base, n) : base;
+    }
+    vec_push(a, &m->used_names, (void *)li->name);
+
+    const char *ctx = arena_printf(a, "in %s, layer %d of '%s'", instantiation_text(a, ls), position, m->var);
+    diag_push_context(sema->diag, li->loc, ctx);
+    int errors_before = diag_error_count(sema->diag);
+
+    /* build */
+    Scope *bs = scope_new(a, ls->hp);
+    const Node *build = member(cls, N_BUILD);
+    bool ok = true;
+    if (build) {
+        if (build->list.len == 1)
+            ok = bind_pattern(&e, build->list.items[0], &m->output_shape, m->output_type,
+                              bs, build->list.items[0]->loc);
+        if (ok) {
+            Elab be = e;
+            be.in_build = true;
+            exec_block(&be, bs, build->a);
+        }
+    }
+    /* trainable = false freezes every weight of the layer */
+    for (int i = 0; i < li->weights.len; i++) {
+        Weight *w = li->weights.items[i];
+        if (!ls->trainable)
+            w->trainable = false;
+    }
+    /* Keras order: the layer's trainable weights, then its state */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < li->weights.len; i++) {
+            Weight *w = li->weights.items[i];
+            if (w->trainable != (pass == 0))
+                continue;
+            w->index = m->weights.len;
+            vec_push(a, &m->weights, w);
+            li->params += w->size;
+            if (w->trainable)
+                li->trainable_params += w->size;
+        }
+    if (diag_error_count(sema->diag) != errors_before)
+        ok = false;
+
+    /* call, once per specialisation */
+    const Node *calldef = member(cls, N_CALLDEF);
+    Value *out[2] = {NULL, NULL};
+    if (ok && calldef && calldef->list.len >= 1) {
+        IrFunc *fs[2] = {m->train, m->infer};
+        for (int t = 0; t < 2; t++) {
+            int first = fs[t]->insts.len;
+            out[t] = elaborate_call(&e, bs, calldef, fs[t], fs[t]->output, t == 0);
+            if (out[t]->kind == V_ERR || !storable(&e, fs[t], first))
+                ok = false;
+            for (int i = first; i < fs[t]->insts.len; i++) /* tag for readable names in the C */
+                ((IrValue *)fs[t]->insts.items[i])->layer = li->name;
+        }
+        if (ok && !shape_eq(&out[0]->t->shape, &out[1]->t->shape)) {
+            diag_error(sema->diag, calldef->loc, "call() returns %s when training but %s otherwise",
+                       shape_str(a, &out[0]->t->shape), shape_str(a, &out[1]->t->shape));
+            ok = false;
+        }
+        if (ok && out[0]->t->type != out[1]->t->type) {
+            diag_error(sema->diag, calldef->loc, "call() returns different element types when training and not");
+            ok = false;
+        }
+        if (ok && (out[0]->t->shape.rank == 0 || !dim_eq(out[0]->t->shape.d[0], dim_batch()))) {
+            diag_error(sema->diag, calldef->loc,
+                       "call() must return one row per sample (a first dimension N), but returns %s",
+                       shape_str(a, &out[0]->t->shape));
+            ok = false;
+        }
+        for (int j = 1; ok && j < out[0]->t->shape.rank; j++)
+            if (!dim_is_const(out[0]->t->shape.d[j])) {
+                diag_error(sema->diag, calldef->loc, "call() returns %s: only the first dimension may be the batch",
+                           shape_str(a, &out[0]->t->shape));
+                ok = false;
+            }
+    } else {
+        ok = false;
+    }
+    diag_pop_context(sema->diag);
+    if (!ok) {
+        m->broken = true;
+        return;
+    }
+    IrFunc *fs[2] = {m->train, m->infer};
+    for (int t = 0; t < 2; t++) {
+        IrValue *y = out[t]->t;
+        if (ls->activity_l1 > 0 || ls->activity_l2 > 0)
+            activity_penalty(&e, fs[t], y, ls->activity_l1, ls->activity_l2, li->loc);
+        fs[t]->output = y;
+        if (!y->name)
+            y->name = arena_printf(a, "%s_out", li->name);
+    }
+    li->out_shape = out[0]->t->shape;
+    m->output_shape = li->out_shape;
+    m->output_type = out[0]->t->type;
+    vec_push(a, &m->layers, li);
+}
+
+/* Keras' to_snake_case, three regular-expression substitutions applied the
+ * way Python's re.sub does (left to right, matches do not overlap):
+ *   \W+ -> "";  (.)([A-Z][a-z]+) -> \1_\2;  ([a-z])([A-Z]) -> \1_\2;  lower. */
+const char *keras_snake_case(Arena *a, const char *name)
+{
+    size_t n = strlen(name);
+    char *w = arena_alloc(a, n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (c_ident_char(name[i]))
+            w[k++] = name[i];
+    w[k] = '\0';
+    char *s1 = arena_alloc(a, 2 * k + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < k;) {
+        size_t j = i + 2;
+        while (j < k && w[j] >= 'a' && w[j] <= 'z')
+            j++;
+        if (i + 2 < k && w[i + 1] >= 'A' && w[i + 1] <= 'Z' && j > i + 2) {
+            s1[o++] = w[i];
+            s1[o++] = '_';
+            for (size_t t = i + 1; t < j; t++)
+                s1[o++] = w[t];
+            i = j;
+        } else {
+            s1[o++] = w[i++];
+        }
+    }
+    s1[o] = '\0';
+    char *s2 = arena_alloc(a, 2 * o + 1);
+    size_t p = 0;
+    for (size_t i = 0; i < o;) {
+        if (i + 1 < o && s1[i] >= 'a' && s1[i] <= 'z' && s1[i + 1] >= 'A' && s1[i + 1] <= 'Z') {
+            s2[p++] = s1[i];
+            s2[p++] = '_';
+            s2[p++] = s1[i + 1];
+            i += 2;
+        } else {
+            s2[p++] = s1[i++];
+        }
+    }
+    s2[p] = '\0';
+    for (size_t i = 0; i < p; i++)
+        if (s2[i] >= 'A' && s2[i] <= 'Z')
+            s2[i] = (char)(s2[i] - 'A' + 'a');
+    return s2;
+}

@@ -1,0 +1,143 @@
+/*
+ * program.h — a checked program: its models, their layers and weights, and
+ * their compile and fit settings.  Produced by sema_run(), consumed by the
+ * summary, the gradient derivation and the C emitter.
+ */
+#ifndef KLC_PROGRAM_H
+#define KLC_PROGRAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/arena.h"
+#include "ir/ir.h"
+#include "ir/shape.h"
+#include "base/source.h"
+
+/* Keras initializers, lowered to the runtime's kinds (klc/abi.h klc_init_kind). */
+typedef struct InitSpec {
+    int kind;                 /* klc_init_kind */
+    double args[3];
+    const char *text;         /* as written, for messages and the dump */
+} InitSpec;
+
+typedef struct Weight {
+    const char *layer;        /* Keras layer name, "dense_1" */
+    const char *name;         /* weight name, "kernel" */
+    const char *key;          /* file key, "dense_1.kernel" */
+    const char *cname;        /* C identifier, "dense_1_kernel" */
+    Shape shape;              /* constant dims */
+    int64_t size;
+    bool trainable;
+    InitSpec init;
+    int64_t fan_in, fan_out;
+    SrcLoc loc;               /* the add_weight call */
+    const char *decl;         /* the shape as written, "[D, units]" */
+    int index;                /* position in Model.weights */
+    double l1, l2;            /* regularizer factors (0 = none) */
+    bool no_grad;             /* trainable but the loss gives it no gradient: the optimizer skips it */
+} Weight;
+
+typedef struct LayerInst {
+    const char *type;         /* class name, "Dense" */
+    const char *name;         /* Keras name, "dense_1" */
+    SrcLoc loc;               /* where it is instantiated */
+    int position;             /* 1-based position in the Sequential list (Input counts) */
+    Shape in_shape, out_shape;
+    int64_t params, trainable_params;
+    PtrVec weights;           /* Weight* */
+    bool is_input;
+} LayerInst;
+
+typedef enum OptKind { OPT_SGD = 0, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP } OptKind;
+
+typedef struct OptimizerCfg {
+    OptKind kind;
+    const char *name;         /* "adam" */
+    double learning_rate, beta_1, beta_2, epsilon, momentum, rho, weight_decay;
+    bool amsgrad, nesterov, centered;
+    double clipnorm, clipvalue, global_clipnorm; /* 0 = off */
+} OptimizerCfg;
+
+typedef enum LossKind {
+    LOSS_NONE = 0,
+    LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
+    LOSS_CATEGORICAL_CROSSENTROPY,
+    LOSS_BINARY_CROSSENTROPY,
+    LOSS_MEAN_SQUARED_ERROR,
+    LOSS_MEAN_ABSOLUTE_ERROR,
+    LOSS_HUBER
+} LossKind;
+
+typedef struct LossCfg {
+    LossKind kind;
+    const char *name;         /* as written */
+    bool from_logits;
+    double label_smoothing;
+    double delta;             /* huber */
+    SrcLoc loc;
+} LossCfg;
+
+typedef enum MetricKind {
+    METRIC_SPARSE_CATEGORICAL_ACCURACY = 0,
+    METRIC_CATEGORICAL_ACCURACY,
+    METRIC_BINARY_ACCURACY,
+    METRIC_MAE,
+    METRIC_MSE
+} MetricKind;
+
+typedef struct MetricCfg {
+    const char *name;         /* log key as written */
+    MetricKind kind;
+    bool resolve_accuracy;    /* "accuracy"/"acc": kind decided from the shapes */
+    SrcLoc loc;
+} MetricCfg;
+
+typedef struct FitCfg {
+    int epochs, batch_size, verbose;
+    double validation_split;
+    bool shuffle;
+    /* callbacks */
+    bool early_stopping;
+    const char *es_monitor;
+    double es_min_delta;
+    int es_patience;
+    bool es_restore_best;
+    const char *checkpoint_path;
+    const char *checkpoint_monitor;
+    bool checkpoint_best_only;
+    bool terminate_on_nan;
+} FitCfg;
+
+typedef struct Model {
+    const char *var;          /* the .kl variable: C symbol prefix */
+    const char *keras_name;   /* "sequential" */
+    SrcLoc loc;
+    PtrVec layers;            /* LayerInst*, without the Input */
+    PtrVec weights;           /* Weight*, Keras order: per layer trainable then state */
+    int n_layer_names;        /* for Keras' automatic names */
+    PtrVec used_names;        /* const char*: layer names taken */
+    Shape input_shape;        /* [N, ...] */
+    DType input_type;
+    Shape output_shape;        /* of the last layer checked so far, then of the model */
+    DType output_type;
+    bool has_input;
+    bool compiled;
+    OptimizerCfg opt;
+    LossCfg loss;
+    PtrVec metrics;           /* MetricCfg* */
+    FitCfg fit;
+    PtrVec added_metrics;     /* const char*: add_metric names, first appearance order */
+    IrFunc *train;            /* forward (training), loss */
+    IrFunc *infer;            /* forward (inference), loss */
+    IrFunc *predict;          /* forward (inference) only: made by pipeline_prepare */
+    bool prepared;            /* pipeline_prepare ran */
+    bool broken;              /* a layer failed to check: later layers are not checked */
+} Model;
+
+typedef struct Program {
+    PtrVec models;            /* Model* */
+    PtrVec files;             /* SourceFile* read (main first) */
+} Program;
+
+#endif /* KLC_PROGRAM_H */

@@ -1,0 +1,774 @@
+/* autodiff.c — reverse mode over KIR; see autodiff.h for the rules. */
+#include "opt/autodiff.h"
+
+#include <string.h>
+
+#include "opt/simplify.h"
+
+#define SELF_ARG 1000 /* a read of the map's own output (output-based derivatives) */
+
+typedef struct AD {
+    IrFunc *f;
+    Arena *a;
+    IrValue **adj;    /* by value id: current adjoint (latest version) */
+    bool *relevant;   /* by value id: active and reaches the loss */
+    int n_ids;
+    PtrVec dead_arg;  /* IrValue*: an active operand whose use ... */
+    PtrVec dead_use;  /* IrValue*: ... by this instruction has no derivative */
+} AD;
+
+static void dead_edge(AD *ad, IrValue *arg, IrValue *use)
+{
+    vec_push(ad->a, &ad->dead_arg, arg);
+    vec_push(ad->a, &ad->dead_use, use);
+}
+
+/* ------------------------------------------------------------------------
+ * Scalar derivatives
+ * --------------------------------------------------------------------- */
+
+static bool sub_equal(const Sub *x, const Sub *y);
+
+static bool scalar_equal(const Scalar *x, const Scalar *y)
+{
+    if (!x || !y)
+        return x == y;
+    if (x->op != y->op || x->type != y->type)
+        return false;
+    switch (x->op) {
+    case S_CONST: return x->cval == y->cval;
+    case S_VAR: return x->var == y->var;
+    case S_DIM: return dim_eq(x->dim, y->dim);
+    case S_READ:
+        if (x->arg != y->arg || x->rank != y->rank)
+            return false;
+        for (int j = 0; j < x->rank; j++)
+            if (!sub_equal(&x->sub[j], &y->sub[j]))
+                return false;
+        return true;
+    default:
+        return scalar_equal(x->a, y->a) && scalar_equal(x->b, y->b) && scalar_equal(x->c, y->c);
+    }
+}
+
+static bool sub_equal(const Sub *x, const Sub *y)
+{
+    return memcmp(x->coef, y->coef, sizeof x->coef) == 0 && x->off == y->off && x->off_n == y->off_n &&
+           scalar_equal(x->ind, y->ind);
+}
+
+/* Reads that belong to one group: same operand, same subscripts. */
+static bool in_group(const Scalar *r, const Scalar *g)
+{
+    if (r->arg != g->arg || r->rank != g->rank)
+        return false;
+    for (int j = 0; j < r->rank; j++)
+        if (!sub_equal(&r->sub[j], &g->sub[j]))
+            return false;
+    return true;
+}
+
+static Scalar *K(Arena *a, double c)
+{
+    return s_const(a, c);
+}
+
+static Scalar *mul(Arena *a, Scalar *x, Scalar *y)
+{
+    if (!x || !y)
+        return NULL;
+    return s_bin(a, S_MUL, x, y);
+}
+
+static Scalar *add(Arena *a, Scalar *x, Scalar *y)
+{
+    if (!x)
+        return y;
+    if (!y)
+        return x;
+    return s_bin(a, S_ADD, x, y);
+}
+
+static Scalar *sub(Arena *a, Scalar *x, Scalar *y)
+{
+    if (!y)
+        return x;
+    if (!x)
+        return s_un(a, S_NEG, y);
+    return s_bin(a, S_SUB, x, y);
+}
+
+static Scalar *cp(Arena *a, const Scalar *s)
+{
+    return s_copy(a, s);
+}
+
+/* d s / d (reads of group g); NULL means zero. */
+static Scalar *sdiff(Arena *a, const Scalar *s, const Scalar *g)
+{
+    if (!s)
+        return NULL;
+    Scalar *da, *db, *dc;
+    switch (s->op) {
+    case S_CONST: case S_VAR: case S_DIM:
+    case S_SIGN: case S_FLOOR: case S_CEIL: case S_ROUND: case S_NOT:
+    case S_EQ: case S_NE: case S_LT: case S_LE: case S_GT: case S_GE: case S_AND: case S_OR:
+        return NULL;
+    case S_READ:
+        return s->type == DT_F32 && in_group(s, g) ? K(a, 1) : NULL;
+    case S_TOFLOAT:
+        return s->a->type == DT_F32 ? sdiff(a, s->a, g) : NULL;
+    default:
+        break;
+    }
+    da = sdiff(a, s->a, g);
+    db = s->b ? sdiff(a, s->b, g) : NULL;
+    dc = s->c ? sdiff(a, s->c, g) : NULL;
+    if (!da && !db && !dc)
+        return NULL;
+    Scalar *x = s->a, *y = s->b;
+    switch (s->op) {
+    case S_NEG: return s_un(a, S_NEG, da);
+    case S_ADD: return add(a, da, db);
+    case S_SUB: return sub(a, da, db);
+    case S_MUL: /* da y + x db */
+        return add(a, mul(a, da, cp(a, y)), mul(a, cp(a, x), db));
+    case S_DIV: /* da / y - x db / y² */
+        return sub(a, da ? s_bin(a, S_DIV, da, cp(a, y)) : NULL,
+                   db ? s_bin(a, S_DIV, mul(a, cp(a, x), db), s_bin(a, S_MUL, cp(a, y), cp(a, y))) : NULL);
+    case S_POW: /* da y x^(y-1) + db x^y log x */
+        return add(a, da ? mul(a, da, s_bin(a, S_MUL, cp(a, y), s_bin(a, S_POW, cp(a, x), s_bin(a, S_SUB, cp(a, y), K(a, 1))))) : NULL,
+                   db ? mul(a, db, s_bin(a, S_MUL, s_bin(a, S_POW, cp(a, x), cp(a, y)), s_un(a, S_LOG, cp(a, x)))) : NULL);
+    case S_MOD: /* x - y floor(x / y) */
+        return sub(a, da, db ? mul(a, db, s_un(a, S_FLOOR, s_bin(a, S_DIV, cp(a, x), cp(a, y)))) : NULL);
+    case S_MAX2: /* ties to the first argument (TensorFlow's maximum) */
+        return s_select(a, s_bin(a, S_GE, cp(a, x), cp(a, y)), da ? da : K(a, 0), db ? db : K(a, 0));
+    case S_MIN2:
+        return s_select(a, s_bin(a, S_LE, cp(a, x), cp(a, y)), da ? da : K(a, 0), db ? db : K(a, 0));
+    case S_SELECT:
+        return s_select(a, cp(a, x), db ? db : K(a, 0), dc ? dc : K(a, 0));
+    case S_EXP: return mul(a, da, s_un(a, S_EXP, cp(a, x)));
+    case S_EXPM1: return mul(a, da, s_un(a, S_EXP, cp(a, x)));
+    case S_LOG: return s_bin(a, S_DIV, da, cp(a, x));
+    case S_LOG1P: return s_bin(a, S_DIV, da, s_bin(a, S_ADD, K(a, 1), cp(a, x)));
+    case S_SQRT: return s_bin(a, S_DIV, mul(a, da, K(a, 0.5)), s_un(a, S_SQRT, cp(a, x)));
+    case S_RSQRT: /* -0.5 x^-1.5 = -0.5 rsqrt(x) / x */
+        return mul(a, da, s_bin(a, S_DIV, s_bin(a, S_MUL, K(a, -0.5), s_un(a, S_RSQRT, cp(a, x))), cp(a, x)));
+    case S_ABS: return mul(a, da, s_un(a, S_SIGN, cp(a, x)));
+    case S_TANH: { /* 1 - tanh² */
+        Scalar *t = s_un(a, S_TANH, cp(a, x));
+        return mul(a, da, s_bin(a, S_SUB, K(a, 1), s_bin(a, S_MUL, t, cp(a, t))));
+    }
+    case S_SIGMOID: { /* σ (1 - σ) */
+        Scalar *t = s_un(a, S_SIGMOID, cp(a, x));
+        return mul(a, da, s_bin(a, S_MUL, t, s_bin(a, S_SUB, K(a, 1), cp(a, t))));
+    }
+    case S_SOFTPLUS: return mul(a, da, s_un(a, S_SIGMOID, cp(a, x)));
+    case S_RELU: return mul(a, da, s_un(a, S_TOFLOAT, s_bin(a, S_GT, cp(a, x), K(a, 0))));
+    case S_ERF: /* 2/√π e^{-x²} */
+        return mul(a, da, s_bin(a, S_MUL, K(a, 1.1283791670955126),
+                                s_un(a, S_EXP, s_un(a, S_NEG, s_bin(a, S_MUL, cp(a, x), cp(a, x))))));
+    case S_SIN: return mul(a, da, s_un(a, S_COS, cp(a, x)));
+    case S_COS: return s_un(a, S_NEG, mul(a, da, s_un(a, S_SIN, cp(a, x))));
+    default:
+        KLC_UNREACHABLE();
+    }
+}
+
+/* Collect the distinct read groups of float operands in a body (not inside
+ * gather subscripts, which are integer data). */
+static void collect_groups(const Scalar *s, PtrVec *groups, Arena *a)
+{
+    if (!s)
+        return;
+    if (s->op == S_READ) {
+        if (s->type != DT_F32)
+            return;
+        for (int i = 0; i < groups->len; i++)
+            if (in_group(s, groups->items[i]))
+                return;
+        vec_push(a, groups, (void *)s);
+        return;
+    }
+    collect_groups(s->a, groups, a);
+    collect_groups(s->b, groups, a);
+    collect_groups(s->c, groups, a);
+}
+
+/* ------------------------------------------------------------------------
+ * Rewriting scalars into a new map's numbering
+ * --------------------------------------------------------------------- */
+
+typedef struct Remap {
+    int var[KLC_MAXVARS];     /* old variable -> new variable */
+    int arg_shift;            /* operand k -> k + shift */
+    int self_arg;             /* SELF_ARG -> this operand */
+} Remap;
+
+static void remap_sub(Sub *s, const Remap *r)
+{
+    int64_t coef[KLC_MAXVARS] = {0};
+    for (int v = 0; v < KLC_MAXVARS; v++)
+        if (s->coef[v])
+            coef[r->var[v]] += s->coef[v];
+    memcpy(s->coef, coef, sizeof coef);
+}
+
+static void remap(Scalar *s, const Remap *r)
+{
+    if (!s)
+        return;
+    if (s->op == S_VAR)
+        s->var = r->var[s->var];
+    if (s->op == S_READ) {
+        s->arg = s->arg == SELF_ARG ? r->self_arg : s->arg + r->arg_shift;
+        for (int j = 0; j < s->rank; j++) {
+            remap_sub(&s->sub[j], r);
+            remap(s->sub[j].ind, r);
+        }
+    }
+    remap(s->a, r);
+    remap(s->b, r);
+    remap(s->c, r);
+}
+
+static bool uses_self(const Scalar *s)
+{
+    if (!s)
+        return false;
+    if (s->op == S_READ && s->arg == SELF_ARG)
+        return true;
+    if (s->op == S_READ)
+        for (int j = 0; j < s->rank; j++)
+            if (uses_self(s->sub[j].ind))
+                return true;
+    return uses_self(s->a) || uses_self(s->b) || uses_self(s->c);
+}
+
+/* ------------------------------------------------------------------------
+ * Contributions
+ * --------------------------------------------------------------------- */
+
+static IrValue *adj_of(AD *ad, const IrValue *v)
+{
+    return v->id < ad->n_ids ? ad->adj[v->id] : NULL;
+}
+
+static void set_adj(AD *ad, const IrValue *v, IrValue *g)
+{
+    ad->adj[v->id] = g;
+}
+
+static IrValue *zeros(AD *ad, const IrValue *like)
+{
+    IrValue *z = ir_new(ad->f, IR_ZERO, &like->shape, DT_F32, like->loc);
+    return z;
+}
+
+/* The full-shape reads of an ordinary tensor over identity variables. */
+static Scalar *read_all(Arena *a, int arg, const Shape *s)
+{
+    return s_read_all(a, arg, s, DT_F32);
+}
+
+/* A map producing (or accumulating into the adjoint of) x. */
+static IrValue *contribution_map(AD *ad, const IrValue *x, Comp *c, SrcLoc loc)
+{
+    IrValue *prev = adj_of(ad, x);
+    if (c->scatter && !prev)
+        prev = zeros(ad, x);
+    IrValue *g = ir_map(ad->f, &x->shape, DT_F32, c, loc);
+    g->into = prev;
+    g->name = x->name ? arena_printf(ad->a, "d_%s", x->name) : NULL;
+    set_adj(ad, x, g);
+    return g;
+}
+
+/* Add a whole tensor `t` (x's shape) to x's adjoint. */
+static void add_tensor(AD *ad, const IrValue *x, IrValue *t)
+{
+    IrValue *prev = adj_of(ad, x);
+    if (!prev) {
+        set_adj(ad, x, t);
+        return;
+    }
+    Comp *c = comp_over(ad->a, &x->shape, x->shape.rank);
+    c->body = read_all(ad->a, 0, &x->shape);
+    IrValue *g = contribution_map(ad, x, c, t->loc);
+    ir_add_arg(ad->f, g, t);
+}
+
+/* The count of a mean: product of the reduced extents. */
+static Scalar *count_of(Arena *a, const Comp *c)
+{
+    Dim total = comp_red_count(c);
+    return dim_is_const(total) ? K(a, (double)total.c) : s_dim(a, total);
+}
+
+/* The contribution of one read group of map v to operand x = v->args[g->arg]. */
+static void map_group(AD *ad, IrValue *v, const Scalar *g, Scalar *partial, IrValue *dy)
+{
+    Arena *a = ad->a;
+    const Comp *c = v->comp;
+    const IrValue *x = v->args[g->arg];
+    int nv = c->n_out + c->n_red;
+
+    /* value = dy[out vars] * partial (/ count for a mean) */
+    Sub ys[KLC_MAXRANK];
+    for (int j = 0; j < c->n_out && j < KLC_MAXRANK; j++)
+        ys[j] = sub_var(j);
+    Scalar *val = s_bin(a, S_MUL, s_read(a, -1, c->n_out, ys, DT_F32), partial);
+    if (c->red == RED_MEAN)
+        val = s_bin(a, S_DIV, val, count_of(a, c));
+    /* dy is read as operand -1 before the shift: make it operand 0 */
+    val = s_copy(a, val);
+
+    /* gather form: every subscript a distinct plain variable spanning its axis,
+     * or the constant 0 on an axis of size 1 (a broadcast) */
+    bool gather = c->red != RED_MAX && c->red != RED_MIN;
+    int axis_var[KLC_MAXRANK];
+    bool used[KLC_MAXVARS] = {0};
+    for (int j = 0; gather && j < g->rank; j++) {
+        int var;
+        if (sub_is_var(&g->sub[j], &var) && !used[var] && dim_eq(c->ext[var], x->shape.d[j])) {
+            axis_var[j] = var;
+            used[var] = true;
+        } else if (sub_is_const(&g->sub[j]) && g->sub[j].off == 0 && g->sub[j].off_n == 0 &&
+                   dim_eq(x->shape.d[j], dim_const(1))) {
+            axis_var[j] = -1;
+        } else {
+            gather = false;
+        }
+    }
+    bool self = uses_self(val);
+    Remap r;
+    memset(&r, 0, sizeof r);
+    r.arg_shift = 1;
+    r.self_arg = 1 + v->nargs;
+    Comp *nc;
+    if (gather) {
+        int n_red = 0;
+        for (int k = 0; k < nv; k++)
+            if (!used[k])
+                n_red++;
+        nc = comp_new(a, x->shape.rank, n_red);
+        for (int j = 0; j < x->shape.rank; j++) {
+            nc->ext[j] = x->shape.d[j];
+            if (axis_var[j] >= 0)
+                r.var[axis_var[j]] = j;
+        }
+        int rv = x->shape.rank;
+        for (int k = 0; k < nv; k++)
+            if (!used[k]) {
+                r.var[k] = rv;
+                nc->ext[rv++] = c->ext[k];
+            }
+        nc->red = n_red ? RED_SUM : RED_NONE;
+    } else {
+        nc = comp_new(a, nv, 0);
+        for (int k = 0; k < nv; k++) {
+            r.var[k] = k;
+            nc->ext[k] = c->ext[k];
+        }
+        nc->scatter = true;
+        for (int j = 0; j < g->rank; j++) {
+            nc->out_sub[j] = g->sub[j];
+            nc->out_sub[j].ind = s_copy(a, g->sub[j].ind);
+        }
+    }
+    /* fix the dy read: operand -1 + shift = 0 */
+    remap(val, &r);
+    if (!gather)
+        for (int j = 0; j < g->rank; j++) {
+            remap_sub(&nc->out_sub[j], &r);
+            remap(nc->out_sub[j].ind, &r);
+        }
+    nc->body = scalar_fold(a, val);
+    IrValue *contrib;
+    if (c->red == RED_MAX || c->red == RED_MIN) {
+        /* route dy to the first extremum: a dedicated instruction that
+         * recomputes the forward body to find it */
+        IrValue *prev = adj_of(ad, x);
+        if (!prev)
+            prev = zeros(ad, x);
+        contrib = ir_new(ad->f, IR_ARGMAX_GRAD, &x->shape, DT_F32, v->loc);
+        contrib->comp = nc;
+        contrib->into = prev;
+        contrib->fwd = v;
+        contrib->name = x->name ? arena_printf(a, "d_%s", x->name) : NULL;
+        set_adj(ad, x, contrib);
+    } else {
+        contrib = contribution_map(ad, x, nc, v->loc);
+    }
+    ir_add_arg(ad->f, contrib, dy);
+    for (int k = 0; k < v->nargs; k++)
+        ir_add_arg(ad->f, contrib, v->args[k]);
+    if (self)
+        ir_add_arg(ad->f, contrib, v);
+}
+
+static void backprop_map(AD *ad, IrValue *v, IrValue *dy)
+{
+    Arena *a = ad->a;
+    const Comp *c = v->comp;
+    PtrVec groups = {0};
+    collect_groups(c->body, &groups, a);
+    /* derivatives from the output where the outermost function allows it:
+     * exp, tanh, sigmoid and relu of anything (then the input need not be kept) */
+    const Scalar *body = c->body, *inner = NULL;
+    Scalar *outer = NULL;
+    if (c->red == RED_NONE && !c->scatter && c->n_out <= KLC_MAXRANK &&
+        (body->op == S_EXP || body->op == S_TANH || body->op == S_SIGMOID || body->op == S_RELU)) {
+        Sub ys[KLC_MAXRANK];
+        for (int j = 0; j < c->n_out; j++)
+            ys[j] = sub_var(j);
+        Scalar *y = s_read(a, SELF_ARG, c->n_out, ys, DT_F32);
+        switch (body->op) {
+        case S_EXP: outer = y; break;
+        case S_TANH: outer = s_bin(a, S_SUB, K(a, 1), s_bin(a, S_MUL, y, s_copy(a, y))); break;
+        case S_SIGMOID: outer = s_bin(a, S_MUL, y, s_bin(a, S_SUB, K(a, 1), s_copy(a, y))); break;
+        default: outer = s_un(a, S_TOFLOAT, s_bin(a, S_GT, y, K(a, 0))); break;
+        }
+        inner = body->a;
+    }
+    for (int i = 0; i < groups.len; i++) {
+        const Scalar *g = groups.items[i];
+        const IrValue *x = v->args[g->arg];
+        if (!ad->relevant[x->id])
+            continue;
+        Scalar *p = outer ? mul(a, s_copy(a, outer), sdiff(a, inner, g)) : sdiff(a, body, g);
+        if (!p) {
+            dead_edge(ad, v->args[g->arg], v);
+            continue;
+        }
+        map_group(ad, v, g, scalar_fold(a, p), dy);
+    }
+}
+
+/* Reduce the last axis (or `axis`) of a map body read: out has x's shape minus the axis. */
+static IrValue *reduce_axis(AD *ad, const Shape *s, int axis, Scalar *body, int nargs, IrValue **args, SrcLoc loc)
+{
+    Arena *a = ad->a;
+    Shape out;
+    memset(&out, 0, sizeof out);
+    Comp *c = comp_new(a, s->rank - 1, 1);
+    int o = 0;
+    int map[KLC_MAXVARS];
+    for (int j = 0; j < s->rank; j++) {
+        if (j == axis) {
+            map[j] = s->rank - 1;
+            c->ext[s->rank - 1] = s->d[j];
+        } else {
+            map[j] = o;
+            c->ext[o] = s->d[j];
+            out.d[out.rank++] = s->d[j];
+            o++;
+        }
+    }
+    Remap r;
+    memset(&r, 0, sizeof r);
+    for (int j = 0; j < s->rank; j++)
+        r.var[j] = map[j];
+    remap(body, &r);
+    c->body = body;
+    c->red = RED_SUM;
+    IrValue *v = ir_map(ad->f, &out, DT_F32, c, loc);
+    for (int i = 0; i < nargs; i++)
+        ir_add_arg(ad->f, v, args[i]);
+    return v;
+}
+
+/* Read of a reduced tensor (x's shape without `axis`) at x's variables. */
+static Scalar *read_without(Arena *a, int arg, const Shape *s, int axis)
+{
+    Sub subs[KLC_MAXRANK];
+    int o = 0;
+    for (int j = 0; j < s->rank; j++)
+        if (j != axis)
+            subs[o++] = sub_var(j);
+    return s_read(a, arg, o, subs, DT_F32);
+}
+
+static IrValue *ew(AD *ad, const Shape *s, Scalar *body, int nargs, IrValue **args, SrcLoc loc)
+{
+    return ir_ew(ad->f, s, DT_F32, body, nargs, args, loc);
+}
+
+static void backprop(AD *ad, IrValue *v)
+{
+    Arena *a = ad->a;
+    IrValue *dy = adj_of(ad, v);
+    switch (v->op) {
+    case IR_MAP:
+        backprop_map(ad, v, dy);
+        return;
+    case IR_SOFTMAX: { /* dx = y (dy - Σ dy y) */
+        IrValue *x = v->args[0];
+        if (!ad->relevant[x->id])
+            return;
+        const Shape *s = &v->shape;
+        IrValue *args[2] = {dy, v};
+        IrValue *t = reduce_axis(ad, s, v->axis, s_bin(a, S_MUL, read_all(a, 0, s), read_all(a, 1, s)), 2, args,
+                                 v->loc);
+        IrValue *args3[3] = {dy, v, t};
+        IrValue *dx = ew(ad, s, s_bin(a, S_MUL, read_all(a, 1, s),
+                                       s_bin(a, S_SUB, read_all(a, 0, s), read_without(a, 2, s, v->axis))),
+                         3, args3, v->loc);
+        add_tensor(ad, x, dx);
+        return;
+    }
+    case IR_LOG_SOFTMAX: { /* dx = dy - e^y Σ dy */
+        IrValue *x = v->args[0];
+        if (!ad->relevant[x->id])
+            return;
+        const Shape *s = &v->shape;
+        IrValue *args[1] = {dy};
+        IrValue *t = reduce_axis(ad, s, v->axis, read_all(a, 0, s), 1, args, v->loc);
+        IrValue *args3[3] = {dy, v, t};
+        IrValue *dx = ew(ad, s, s_bin(a, S_SUB, read_all(a, 0, s),
+                                       s_bin(a, S_MUL, s_un(a, S_EXP, read_all(a, 1, s)), read_without(a, 2, s, v->axis))),
+                         3, args3, v->loc);
+        add_tensor(ad, x, dx);
+        return;
+    }
+    case IR_XENT: { /* dz = dl (p Σy - y), sparse: dl (p - onehot) */
+        IrValue *z = v->args[0], *lab = v->args[1];
+        if (!ad->relevant[z->id])
+            return;
+        const Shape *s = &z->shape;
+        int last = s->rank - 1;
+        IrValue *p = ir_new(ad->f, IR_SOFTMAX, s, DT_F32, v->loc);
+        p->axis = last;
+        ir_add_arg(ad->f, p, z);
+        IrValue *dz;
+        if (v->index) {
+            IrValue *largs[1] = {lab};
+            IrValue *ls = reduce_axis(ad, s, last, read_all(a, 0, s), 1, largs, v->loc);
+            IrValue *args[4] = {dy, p, lab, ls};
+            Scalar *body = s_bin(a, S_MUL, read_without(a, 0, s, last),
+                                 s_bin(a, S_SUB, s_bin(a, S_MUL, read_all(a, 1, s), read_without(a, 3, s, last)),
+                                       read_all(a, 2, s)));
+            dz = ew(ad, s, body, 4, args, v->loc);
+        } else {
+            IrValue *args[3] = {dy, p, lab};
+            Sub ls[KLC_MAXRANK];
+            for (int j = 0; j < last; j++)
+                ls[j] = sub_var(j);
+            Scalar *onehot = s_un(a, S_TOFLOAT, s_bin(a, S_EQ, s_read(a, 2, last, ls, DT_I32), s_var(a, last)));
+            Scalar *body = s_bin(a, S_MUL, read_without(a, 0, s, last), s_bin(a, S_SUB, read_all(a, 1, s), onehot));
+            dz = ew(ad, s, body, 3, args, v->loc);
+        }
+        add_tensor(ad, z, dz);
+        return;
+    }
+    case IR_RESHAPE: {
+        IrValue *x = v->args[0];
+        if (!ad->relevant[x->id])
+            return;
+        IrValue *r = ir_new(ad->f, IR_RESHAPE, &x->shape, DT_F32, v->loc);
+        ir_add_arg(ad->f, r, dy);
+        add_tensor(ad, x, r);
+        return;
+    }
+    case IR_CONCAT: { /* dx_i = dy[..., off_i + j, ...], off_i the extent of the pieces before x_i */
+        Dim off = dim_const(0);
+        for (int i = 0; i < v->nargs; i++) {
+            IrValue *x = v->args[i];
+            if (ad->relevant[x->id]) {
+                Sub subs[KLC_MAXRANK];
+                for (int j = 0; j < x->shape.rank; j++) {
+                    subs[j] = sub_var(j);
+                    if (j == v->axis) {
+                        subs[j].off = off.c;
+                        subs[j].off_n = off.k;
+                    }
+                }
+                Comp *c = comp_over(a, &x->shape, x->shape.rank);
+                c->body = s_read(a, 0, x->shape.rank, subs, DT_F32);
+                IrValue *g = contribution_map(ad, x, c, v->loc);
+                ir_add_arg(ad->f, g, dy);
+            }
+            if (!dim_add(off, x->shape.d[v->axis], &off))
+                KLC_UNREACHABLE();
+        }
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+/* The layer a value belongs to, for a note. */
+static const LayerInst *layer_named(const Model *m, const char *name)
+{
+    for (int i = 0; name && i < m->layers.len; i++) {
+        const LayerInst *li = m->layers.items[i];
+        if (!strcmp(li->name, name))
+            return li;
+    }
+    return NULL;
+}
+
+/* Trainable weights that get no gradient: an error when they reach the loss
+ * only through operations without a derivative, a warning when they do not
+ * reach it at all. */
+static int check_weights(AD *ad, Model *m, const bool *needed, Diag *d)
+{
+    IrFunc *f = ad->f;
+    int errors = 0;
+    bool *dep = arena_alloc(ad->a, sizeof(bool) * (size_t)ad->n_ids);
+    for (int w = 0; w < m->weights.len; w++) {
+        Weight *wt = m->weights.items[w];
+        if (!wt->trainable)
+            continue;
+        IrValue *p = NULL;
+        for (int i = 0; i < f->insts.len && !p; i++) {
+            IrValue *v = f->insts.items[i];
+            if (v->op == IR_PARAM && v->index == wt->index)
+                p = v;
+        }
+        if (p && ad->adj[p->id])
+            continue;
+        /* Keras drops variables without a gradient before weight decay and the update */
+        wt->no_grad = true;
+        if (!d)
+            continue;
+        const LayerInst *owner = layer_named(m, wt->layer);
+        if (!p || !needed[p->id]) {
+            diag_warning(d, wt->loc, "trainable weight '%s' does not affect the loss; it will not be trained",
+                         wt->key);
+            if (owner)
+                diag_note(d, owner->loc, "in %s, layer %d of '%s'", owner->name, owner->position, m->var);
+            continue;
+        }
+        /* which values depend on the weight, then the first use that kills its gradient */
+        memset(dep, 0, sizeof(bool) * (size_t)ad->n_ids);
+        dep[p->id] = true;
+        for (int i = 0; i < f->insts.len; i++) {
+            IrValue *v = f->insts.items[i];
+            if (v->id >= ad->n_ids)
+                break;
+            for (int k = 0; k < v->nargs && !dep[v->id]; k++)
+                dep[v->id] = dep[v->args[k]->id];
+        }
+        IrValue *use = NULL; /* the earliest, in program order */
+        for (int i = 0; i < ad->dead_arg.len; i++) {
+            IrValue *arg = ad->dead_arg.items[i], *u = ad->dead_use.items[i];
+            if (dep[arg->id] && (!use || u->id < use->id))
+                use = u;
+        }
+        if (!use) { /* only through stop_gradient: the user asked for it */
+            diag_warning(d, wt->loc, "trainable weight '%s' reaches the loss only through stop_gradient(); it will "
+                         "not be trained", wt->key);
+            if (owner)
+                diag_note(d, owner->loc, "in %s, layer %d of '%s'", owner->name, owner->position, m->var);
+            continue;
+        }
+        diag_error(d, use->loc, "the loss depends on trainable weight '%s' only through this operation, which has "
+                   "no gradient", wt->key);
+        const LayerInst *li = layer_named(m, use->layer);
+        if (li)
+            diag_note(d, li->loc, "in layer '%s' (%s), layer %d of '%s'", li->name, li->type, li->position, m->var);
+        diag_note(d, wt->loc, "'%s' is created here; make it trainable = false, or compute the loss from a "
+                  "differentiable expression", wt->key);
+        errors++;
+    }
+    return errors;
+}
+
+int ad_differentiate(IrFunc *f, Model *m, Diag *d)
+{
+    Arena *a = f->arena;
+    AD ad;
+    memset(&ad, 0, sizeof ad);
+    ad.f = f;
+    ad.a = a;
+    int n = f->insts.len;
+    ad.n_ids = f->next_id + 1;
+    ad.adj = arena_alloc(a, sizeof(IrValue *) * (size_t)ad.n_ids);
+    ad.relevant = arena_alloc(a, sizeof(bool) * (size_t)ad.n_ids);
+    bool *active = arena_alloc(a, sizeof(bool) * (size_t)ad.n_ids);
+    bool *needed = arena_alloc(a, sizeof(bool) * (size_t)ad.n_ids);
+
+    /* activity: depends on a trainable weight through differentiable operations */
+    for (int i = 0; i < n; i++) {
+        IrValue *v = f->insts.items[i];
+        bool act = false;
+        switch (v->op) {
+        case IR_PARAM: act = true; break;
+        case IR_INPUT: case IR_LABELS: case IR_STATE: case IR_RANDOM: case IR_STOP_GRAD: case IR_ZERO:
+        case IR_ASSIGN: case IR_ADD_METRIC: case IR_OUTPUT:
+            act = false;
+            break;
+        default:
+            for (int k = 0; k < v->nargs; k++)
+                act = act || active[v->args[k]->id];
+        }
+        active[v->id] = act && v->type == DT_F32;
+    }
+    /* reaching the loss */
+    if (!f->loss)
+        return 0;
+    needed[f->loss->id] = true;
+    for (int i = n - 1; i >= 0; i--) {
+        IrValue *v = f->insts.items[i];
+        if (!needed[v->id])
+            continue;
+        for (int k = 0; k < v->nargs; k++)
+            needed[v->args[k]->id] = true;
+    }
+    for (int i = 0; i < n; i++) {
+        IrValue *v = f->insts.items[i];
+        ad.relevant[v->id] = active[v->id] && needed[v->id];
+        /* a needed value computed from an active one without a derivative:
+         * integer or boolean results (comparisons, casts) */
+        if (needed[v->id] && !active[v->id] && v->op != IR_STOP_GRAD)
+            for (int k = 0; k < v->nargs; k++)
+                if (active[v->args[k]->id])
+                    dead_edge(&ad, v->args[k], v);
+    }
+
+    /* everything made from here on is the backward pass */
+    f->grad_start_id = f->next_id;
+    /* seed: d loss / d loss = 1 */
+    Comp *one = comp_new(a, 0, 0);
+    one->body = K(a, 1);
+    Shape scalar = {0};
+    IrValue *seed = ir_map(f, &scalar, DT_F32, one, f->loss->loc);
+    seed->name = "d_loss";
+    ad.adj[f->loss->id] = seed;
+
+    for (int i = n - 1; i >= 0; i--) {
+        IrValue *v = f->insts.items[i];
+        if (!ad.relevant[v->id] || !ad.adj[v->id])
+            continue;
+        int first = f->insts.len;
+        backprop(&ad, v);
+        for (int k = first; k < f->insts.len; k++) /* backward code belongs to the same layer */
+            ((IrValue *)f->insts.items[k])->layer = v->layer;
+    }
+
+    int errors = check_weights(&ad, m, needed, d);
+
+    /* one gradient per trainable weight, zero when it does not reach the loss */
+    for (int w = 0; w < m->weights.len; w++) {
+        const Weight *wt = m->weights.items[w];
+        if (!wt->trainable)
+            continue;
+        IrValue *p = NULL;
+        for (int i = 0; i < n; i++) {
+            IrValue *v = f->insts.items[i];
+            if (v->op == IR_PARAM && v->index == wt->index)
+                p = v;
+        }
+        IrValue *g = p ? ad.adj[p->id] : NULL;
+        if (!g) {
+            g = ir_new(f, IR_ZERO, &wt->shape, DT_F32, wt->loc);
+            g->name = arena_printf(a, "d_%s", wt->cname);
+        }
+        IrValue *sink = ir_new(f, IR_GRAD, NULL, DT_F32, wt->loc);
+        sink->index = wt->index;
+        ir_add_arg(f, sink, g);
+    }
+    return errors;
+}
