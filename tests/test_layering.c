@@ -456,9 +456,61 @@ static void test_fixtures(void **state)
     free(t);
 }
 
+/* The include guard of a header: the name after its first #ifndef. */
+static bool header_guard(const char *path, char *out, size_t cap)
+{
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, in))
+        found = sscanf(line, "#ifndef %127s", out) == 1 && cap > 127;
+    fclose(in);
+    return found;
+}
+
+/* Every header of the compiler and the runtime has a guard of its own (the
+ * compiler's model.h and the runtime's once shared KLC_MODEL_H: whichever
+ * was included second was silently empty). */
+static void test_guards(void **state)
+{
+    (void)state;
+    const char *root = getenv("KLC_SOURCE_DIR");
+    assert_non_null(root);
+    static const char *const dirs[] = {"compiler",    "compiler/base", "compiler/front", "compiler/check",
+                                       "compiler/ir", "compiler/opt",  "compiler/back",  "runtime",
+                                       "runtime/include/klc"};
+    enum { MAX_HEADERS = 256 };
+    static char guards[MAX_HEADERS][128], owners[MAX_HEADERS][256];
+    int n = 0;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%.900s/%s", root, dirs[i]);
+        DIR *d = opendir(dir);
+        assert_non_null(d);
+        for (struct dirent *e; (e = readdir(d));) {
+            if (!has_suffix(e->d_name, ".h"))
+                continue;
+            char path[1300];
+            snprintf(path, sizeof path, "%s/%.200s", dir, e->d_name);
+            assert_true(n < MAX_HEADERS);
+            if (!header_guard(path, guards[n], sizeof guards[n]))
+                fail_msg("%s has no include guard", path);
+            snprintf(owners[n], sizeof owners[n], "%s/%.200s", dirs[i], e->d_name);
+            for (int j = 0; j < n; j++)
+                if (!strcmp(guards[j], guards[n]))
+                    fail_msg("%s and %s share the include guard %s", owners[j], owners[n], guards[n]);
+            n++;
+        }
+        closedir(d);
+    }
+    assert_true(n > 30); /* the tree was really read */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_guards),
         cmocka_unit_test(test_fixtures),
         cmocka_unit_test(test_the_compiler),
     };
