@@ -490,6 +490,9 @@ static int run_gradcheck(klc_model *m, const cli_args *a, const char *prog)
     if (worst < GRADCHECK_TOLERANCE) {
         printf("gradcheck passed (tolerance %.0e)\n", GRADCHECK_TOLERANCE);
         status = 0;
+    } else if (isnan(worst)) {
+        klc_seterr("gradients could not be checked: a loss or a gradient is not a number "
+                   "(NaN or Inf in the data or the weights?)");
     } else {
         klc_seterr("gradients disagree with finite differences: max relative error %.3e "
                    "(tolerance %.0e)", worst, GRADCHECK_TOLERANCE);

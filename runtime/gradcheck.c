@@ -54,6 +54,15 @@ static double rel_error(double a, double n, double noise)
     return diff / scale;
 }
 
+/* The larger of two errors; NaN, once seen, stays (a comparison with NaN is
+ * false, so "keep the larger" written with < or <= would drop it). */
+static double worse(double a, double b)
+{
+    if (isnan(a) || isnan(b))
+        return NAN;
+    return a > b ? a : b;
+}
+
 int klc_gradcheck(klc_model *m, const klc_tensor *x, const klc_tensor *y, FILE *out,
                   double *max_rel_err)
 {
@@ -158,8 +167,7 @@ int klc_gradcheck_named(klc_model *m, const klc_tensor *x, const klc_tensor *y, 
             double d2 = (at[2] - at[3]) / (4.0 * GRADCHECK_EPS);
             double numeric = (4.0 * d1 - d2) / 3.0;
             double e = rel_error(analytic, numeric, noise);
-            if (!(e <= tensor_worst)) /* NaN counts as the worst */
-                tensor_worst = e;
+            tensor_worst = worse(tensor_worst, e);
         }
         free(dir);
         if (out) {
@@ -167,8 +175,7 @@ int klc_gradcheck_named(klc_model *m, const klc_tensor *x, const klc_tensor *y, 
             klc_format_shape(shape, sizeof shape, t->rank, t->shape, 0);
             fprintf(out, "  %-32s %-16s max relative error %.3e\n", t->name, shape, tensor_worst);
         }
-        if (!(tensor_worst <= worst))
-            worst = tensor_worst;
+        worst = worse(worst, tensor_worst);
     }
     if (out)
         fprintf(out, "max relative error: %.3e\n", worst);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,40 @@ static void test_wrong_gradient_caught(void **state)
     free(text);
 }
 
+/* fake_sgd_def's gradients with the kernel's first one replaced by NaN. */
+static void nan_kernel_grad(klc_step_f64 *s)
+{
+    fake_sgd_def.grad_f64(s);
+    if (s->compute_grads)
+        s->grads[0] = NAN;
+}
+
+/* A NaN error must fail the check even when a later weight (here the bias,
+ * checked after the kernel) agrees: "keep the larger" with <= drops NaN. */
+static void test_nan_fails(void **state)
+{
+    (void)state;
+    klc_model_def def = fake_sgd_def;
+    def.grad_f64 = nan_kernel_grad;
+    klc_tensor x, y;
+    assert_int_equal(fake_make_data(&x, &y, 20, 41, 0), 0);
+    klc_model *m = klc_model_new(&def, 3);
+    const char *path = fake_path("gradcheck_nan.out");
+    FILE *out = fopen(path, "w");
+    double err = 0.0;
+    assert_int_equal(klc_gradcheck(m, &x, &y, out, &err), 0);
+    fclose(out);
+    char *text = fake_read_text(path);
+    if (!isnan(err))
+        fail_msg("max relative error %g, expected NaN:\n%s", err, text);
+    assert_non_null(strstr(text, "max relative error: nan"));
+    assert_false(err < 1e-6); /* what the trainer's pass test asks */
+    free(text);
+    klc_model_free(m);
+    klc_tensor_free(&x);
+    klc_tensor_free(&y);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -93,6 +128,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_correct_gradients_pass),
+        cmocka_unit_test(test_nan_fails),
         cmocka_unit_test(test_wrong_gradient_caught),
         cmocka_unit_test(test_errors),
     };
