@@ -1,9 +1,10 @@
 #!/bin/sh
 # Install the Debian packages that are missing, with apt-get.
 #
-#   scripts/install-deps.sh              what klc's build and tests need
+#   scripts/install-deps.sh              what klc's build needs
 #   scripts/install-deps.sh PACKAGE...   these packages (the demo's nodejs and
-#                                        npm, bench/run.sh's python3-torch)
+#                                        npm; the tests' and bench/run.sh's
+#                                        python3-torch, for /usr/bin/python3)
 #
 # A package counts as present when dpkg lists it as installed or what it
 # provides is already at hand (its program, its pkg-config module), so a
@@ -30,7 +31,7 @@ provided() {
         nodejs) command -v node ;;
         libcmocka-dev) pkg-config --exists cmocka ;;
         libopenblas-dev) pkg-config --exists openblas ;;
-        python3-torch) python3 -c 'import torch' ;;
+        python3-torch) /usr/bin/python3 -c 'import torch' ;;
         *) false ;;
     esac
 }

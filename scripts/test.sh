@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 
 scripts/install-deps.sh
+# the layer tests compare with PyTorch (tests/torch/)
+scripts/install-deps.sh python3-torch
 cmake -S . -B build -DKLC_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
