@@ -610,33 +610,38 @@ static void emit_gemm(Codegen *g, IrValue *v, const Gemm *gm)
         close_loops(g, 1);
 }
 
-/* Does the sum run over outer axes of what it reads, with the last output
- * variable indexing the innermost axis?  Then reduction loops go outermost. */
-static bool read_last_is(const Scalar *s, int var, int n_out, bool *red_outer)
+/* The first read, in scalar_visit's order and outside gather indices, whose
+ * last subscript is the plain variable `var`; and whether that read also
+ * has a reduction variable (>= n_out) in an outer subscript. */
+typedef struct LastRead {
+    int var, n_out;
+    bool found, red_outer;
+} LastRead;
+
+static void find_last_read(const Scalar *s, int depth, bool in_index, void *ctx)
 {
-    if (!s)
-        return false;
-    bool found = false;
-    if (s->op == S_READ && s->rank > 0) {
-        int v;
-        if (sub_is_var(&s->sub[s->rank - 1], &v) && v == var) {
-            found = true;
-            for (int j = 0; j < s->rank - 1; j++)
-                for (int k = n_out; k < KLC_MAXVARS; k++)
-                    if (s->sub[j].coef[k])
-                        *red_outer = true;
-        }
-    }
-    return read_last_is(s->a, var, n_out, red_outer) || read_last_is(s->b, var, n_out, red_outer) ||
-           read_last_is(s->c, var, n_out, red_outer) || found;
+    (void)depth;
+    LastRead *r = ctx;
+    int v;
+    if (r->found || in_index || s->op != S_READ || s->rank == 0 || !sub_is_var(&s->sub[s->rank - 1], &v) ||
+        v != r->var)
+        return;
+    r->found = true;
+    for (int j = 0; j < s->rank - 1; j++)
+        for (int k = r->n_out; k < KLC_MAXVARS; k++)
+            if (s->sub[j].coef[k])
+                r->red_outer = true;
 }
 
+/* Does the sum run over outer axes of what it reads, with the last output
+ * variable indexing the innermost axis?  Then reduction loops go outermost. */
 static bool reduce_outer(const Comp *c, const IrValue *v)
 {
     if (c->red != RED_SUM || c->n_out == 0 || v->type != DT_F32)
         return false;
-    bool red_outer = false;
-    return read_last_is(c->body, c->n_out - 1, c->n_out, &red_outer) && red_outer;
+    LastRead r = {.var = c->n_out - 1, .n_out = c->n_out};
+    scalar_visit(c->body, find_last_read, &r);
+    return r.found && r.red_outer;
 }
 
 static void emit_map(Codegen *g, IrValue *v)

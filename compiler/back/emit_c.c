@@ -297,42 +297,43 @@ static const char *c_string(Arena *a, const char *s)
 
 /* The smallest table indexed directly by the model's input (x[...] as a gather
  * subscript), so the runtime can refuse out-of-range ids; 0 if none. */
-static void id_limit_scalar(const Scalar *s, const IrValue *v, int64_t *limit)
+typedef struct IdLimit {
+    const IrValue *v; /* the map whose body is visited */
+    int64_t limit;
+} IdLimit;
+
+static void id_limit_read(const Scalar *s, int depth, bool in_index, void *ctx)
 {
-    if (!s)
+    (void)depth, (void)in_index;
+    IdLimit *l = ctx;
+    if (s->op != S_READ)
         return;
-    if (s->op == S_READ) {
-        const IrValue *t = v->args[s->arg];
-        for (int j = 0; j < s->rank; j++) {
-            const Sub *sub = &s->sub[j];
-            if (!sub->ind)
-                continue;
-            bool plain = sub->off == 0;
-            for (int k = 0; k < KLC_MAXVARS; k++)
-                plain = plain && sub->coef[k] == 0;
-            const Scalar *r = sub->ind;
-            if (plain && r->op == S_READ && v->args[r->arg]->op == IR_INPUT && dim_is_const(t->shape.d[j]) &&
-                (*limit == 0 || t->shape.d[j].c < *limit))
-                *limit = t->shape.d[j].c;
-            id_limit_scalar(sub->ind, v, limit);
-        }
+    const IrValue *t = l->v->args[s->arg];
+    for (int j = 0; j < s->rank; j++) {
+        const Sub *sub = &s->sub[j];
+        if (!sub->ind)
+            continue;
+        bool plain = sub->off == 0;
+        for (int k = 0; k < KLC_MAXVARS; k++)
+            plain = plain && sub->coef[k] == 0;
+        const Scalar *r = sub->ind;
+        if (plain && r->op == S_READ && l->v->args[r->arg]->op == IR_INPUT && dim_is_const(t->shape.d[j]) &&
+            (l->limit == 0 || t->shape.d[j].c < l->limit))
+            l->limit = t->shape.d[j].c;
     }
-    id_limit_scalar(s->a, v, limit);
-    id_limit_scalar(s->b, v, limit);
-    id_limit_scalar(s->c, v, limit);
 }
 
 static int64_t input_id_limit(const Model *m)
 {
-    int64_t limit = 0;
+    IdLimit l = {NULL, 0};
     const IrFunc *fs[2] = {m->train, m->predict};
     for (int f = 0; f < 2; f++)
         for (int i = 0; i < fs[f]->insts.len; i++) {
-            const IrValue *v = fs[f]->insts.items[i];
-            if (v->op == IR_MAP)
-                id_limit_scalar(v->comp->body, v, &limit);
+            l.v = fs[f]->insts.items[i];
+            if (l.v->op == IR_MAP)
+                scalar_visit(l.v->comp->body, id_limit_read, &l);
         }
-    return limit;
+    return l.limit;
 }
 
 static void max_work(const Plan *p, int64_t *c, int64_t *k, int64_t *ic, int64_t *ik)

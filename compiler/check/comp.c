@@ -243,29 +243,24 @@ Value *comp_read(Elab *e, Scope *s, const Node *n)
 
 /* ---- closing a level: which enclosing variables its body uses ---- */
 
-static void used_vars(const Scalar *s, bool *used)
+/* Marks used[v] for every variable a node mentions (scalar_visit). */
+static void used_vars(const Scalar *s, int depth, bool in_index, void *ctx)
 {
-    if (!s)
-        return;
+    (void)depth, (void)in_index;
+    bool *used = ctx;
     if (s->op == S_VAR)
         used[s->var] = true;
-    if (s->op == S_READ) {
-        for (int j = 0; j < s->rank; j++) {
+    if (s->op == S_READ)
+        for (int j = 0; j < s->rank; j++)
             for (int v = 0; v < KLC_MAXVARS; v++)
                 if (s->sub[j].coef[v])
                     used[v] = true;
-            used_vars(s->sub[j].ind, used);
-        }
-    }
-    used_vars(s->a, used);
-    used_vars(s->b, used);
-    used_vars(s->c, used);
 }
 
 static void close_level(Elab *e, CompCtx *c)
 {
     bool used[KLC_MAXVARS] = {0};
-    used_vars(c->body, used);
+    scalar_visit(c->body, used_vars, used);
     for (int i = 0; i < c->args.len; i++) {
         CompArg *ar = c->args.items[i];
         if (ar->child)
@@ -371,49 +366,26 @@ static bool check_bounds(Elab *e, CompStmt *st)
 
 /* ---- materialising levels as maps ---- */
 
-static void remap_sub(Sub *s, const int *map)
-{
-    int64_t coef[KLC_MAXVARS] = {0};
-    for (int v = 0; v < KLC_MAXVARS; v++)
-        if (s->coef[v])
-            coef[map[v]] += s->coef[v];
-    memcpy(s->coef, coef, sizeof coef);
-}
+/* A level's body in its map: statement variable v becomes map[v], and the
+ * reads of a child level, placeholders until now, read the child's out
+ * variables. */
+typedef struct ChildReads {
+    const CompCtx *c;
+    const int *map;
+} ChildReads;
 
-static void remap(Scalar *s, const int *map)
+static Scalar *fill_child_read(Arena *a, const Scalar *s, void *ctx)
 {
-    if (!s)
-        return;
-    if (s->op == S_VAR)
-        s->var = map[s->var];
-    if (s->op == S_READ)
-        for (int j = 0; j < s->rank; j++) {
-            remap_sub(&s->sub[j], map);
-            remap(s->sub[j].ind, map);
-        }
-    remap(s->a, map);
-    remap(s->b, map);
-    remap(s->c, map);
-}
-
-/* Reads of a child level are placeholders: give them the child's out variables. */
-static void fill_child_reads(Scalar *s, const CompCtx *c)
-{
-    if (!s)
-        return;
-    if (s->op == S_READ && s->arg < c->args.len) {
-        CompArg *ar = c->args.items[s->arg];
-        if (ar->child) {
-            s->rank = ar->child->n_out;
-            for (int k = 0; k < s->rank; k++)
-                s->sub[k] = sub_var(ar->child->out[k]);
-        }
-        for (int j = 0; j < s->rank; j++)
-            fill_child_reads(s->sub[j].ind, c);
-    }
-    fill_child_reads(s->a, c);
-    fill_child_reads(s->b, c);
-    fill_child_reads(s->c, c);
+    const ChildReads *cr = ctx;
+    if (s->op != S_READ || s->arg >= cr->c->args.len)
+        return NULL;
+    const CompArg *ar = cr->c->args.items[s->arg];
+    if (!ar->child)
+        return NULL;
+    Sub subs[KLC_MAXRANK];
+    for (int k = 0; k < ar->child->n_out; k++)
+        subs[k] = sub_var(cr->map[ar->child->out[k]]);
+    return s_read(a, s->arg, ar->child->n_out, subs, s->type);
 }
 
 static IrValue *materialise(Elab *e, CompStmt *st, CompCtx *c)
@@ -441,9 +413,9 @@ static IrValue *materialise(Elab *e, CompStmt *st, CompCtx *c)
         comp->ext[c->n_out + k] = st->ext[c->binders[k]];
     }
     comp->red = c->top ? RED_NONE : c->red;
-    Scalar *body = s_copy(a, c->body);
-    fill_child_reads(body, c);
-    remap(body, map);
+    ChildReads cr = {c, map};
+    ScalarMap rn = {.var = map, .subst = fill_child_read, .ctx = &cr};
+    Scalar *body = scalar_remap(a, c->body, &rn);
     comp->body = body;
     IrValue *m = ir_map(e->fn, &out, body->type, comp, c->loc);
     if (comp->red == RED_MEAN || comp->red == RED_SUM)

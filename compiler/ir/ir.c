@@ -250,15 +250,62 @@ bool sub_is_const(const Sub *s)
 
 Scalar *s_copy(Arena *a, const Scalar *s)
 {
+    return scalar_remap(a, s, NULL);
+}
+
+/* ---- walking scalar trees ---- */
+
+static void visit(const Scalar *s, ScalarVisitFn *fn, void *ctx, int depth, bool in_index)
+{
+    if (!s)
+        return;
+    fn(s, depth, in_index, ctx);
+    if (s->op == S_READ)
+        for (int j = 0; j < s->rank; j++)
+            visit(s->sub[j].ind, fn, ctx, depth + 1, true);
+    visit(s->a, fn, ctx, depth + 1, in_index);
+    visit(s->b, fn, ctx, depth + 1, in_index);
+    visit(s->c, fn, ctx, depth + 1, in_index);
+}
+
+void scalar_visit(const Scalar *s, ScalarVisitFn *fn, void *ctx)
+{
+    visit(s, fn, ctx, 0, false);
+}
+
+Sub sub_remap(Arena *a, const Sub *s, const ScalarMap *m)
+{
+    Sub r = *s;
+    if (m && m->var) {
+        memset(r.coef, 0, sizeof r.coef);
+        for (int v = 0; v < KLC_MAXVARS; v++)
+            if (s->coef[v])
+                r.coef[m->var[v]] += s->coef[v];
+    }
+    r.ind = scalar_remap(a, s->ind, m);
+    return r;
+}
+
+Scalar *scalar_remap(Arena *a, const Scalar *s, const ScalarMap *m)
+{
     if (!s)
         return NULL;
+    if (m && m->subst) {
+        Scalar *t = m->subst(a, s, m->ctx);
+        if (t)
+            return t;
+    }
     Scalar *r = arena_alloc(a, sizeof *r);
     *r = *s;
-    r->a = s_copy(a, s->a);
-    r->b = s_copy(a, s->b);
-    r->c = s_copy(a, s->c);
-    for (int i = 0; i < s->rank; i++)
-        r->sub[i].ind = s_copy(a, s->sub[i].ind);
+    if (s->op == S_VAR && m && m->var)
+        r->var = m->var[s->var];
+    if (s->op == S_READ && m)
+        r->arg = (m->arg ? m->arg[s->arg] : s->arg) + m->arg_shift;
+    for (int j = 0; j < s->rank; j++)
+        r->sub[j] = sub_remap(a, &s->sub[j], m);
+    r->a = scalar_remap(a, s->a, m);
+    r->b = scalar_remap(a, s->b, m);
+    r->c = scalar_remap(a, s->c, m);
     return r;
 }
 

@@ -220,10 +220,47 @@ Sub sub_var(int var);
 Sub sub_const(int64_t c);
 bool sub_is_var(const Sub *s, int *var);  /* exactly one variable, coefficient 1, offset 0 */
 bool sub_is_const(const Sub *s);
+/* A deep copy of s (NULL for NULL): scalar_remap with no renaming. */
 Scalar *s_copy(Arena *a, const Scalar *s);
 int sop_arity(SOp op);
 const char *sop_name(SOp op);
 const char *irop_name(IrOp op);
+
+/* ---- walking scalar trees ---- */
+
+/* Called by scalar_visit on one node.  depth: edges from the root visited
+ * (0 for the root); in_index: the node lies inside the gather index of a
+ * subscript (Sub.ind) of some read above it. */
+typedef void ScalarVisitFn(const Scalar *s, int depth, bool in_index, void *ctx);
+
+/* Call fn on every node of the tree s (none when s is NULL), in pre-order:
+ * a node, then the gather indices of its subscripts (S_READ, subscripts in
+ * order), then its operands a, b, c. */
+void scalar_visit(const Scalar *s, ScalarVisitFn *fn, void *ctx);
+
+/* A renaming applied by scalar_remap.  Every field may be left zero. */
+typedef struct ScalarMap {
+    /* Index variable u becomes var[u]: in S_VAR and in subscript
+     * coefficients (coefficients of variables that merge add up); NULL
+     * keeps every variable. */
+    const int *var;
+    /* A read of operand k becomes a read of operand (arg ? arg[k] : k) +
+     * arg_shift; arg, when given, covers every operand the tree reads. */
+    const int *arg;
+    int arg_shift;
+    /* Asked first about every node of the original tree: a non-NULL result
+     * takes the node's place as it is (neither copied nor renamed, so it
+     * must be a tree of its own); NULL remaps the node as above. */
+    Scalar *(*subst)(Arena *a, const Scalar *s, void *ctx);
+    void *ctx;
+} ScalarMap;
+
+/* A fresh copy of the tree s (NULL for NULL) renamed by m (NULL: a plain
+ * copy); s itself is not changed. */
+Scalar *scalar_remap(Arena *a, const Scalar *s, const ScalarMap *m);
+/* s renamed by m: coefficients moved to the new variables, the gather
+ * index copied and remapped. */
+Sub sub_remap(Arena *a, const Sub *s, const ScalarMap *m);
 
 /* An elementwise map over `shape` whose body reads args identically:
  * out[v] = body(args[0][v], ...) — the common case, built by the checker. */

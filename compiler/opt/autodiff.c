@@ -5,8 +5,6 @@
 
 #include "opt/simplify.h"
 
-#define SELF_ARG 1000 /* a read of the map's own output (output-based derivatives) */
-
 typedef struct AD {
     IrFunc *f;
     Arena *a;
@@ -175,74 +173,53 @@ static Scalar *sdiff(Arena *a, const Scalar *s, const Scalar *g)
     }
 }
 
-/* Collect the distinct read groups of float operands in a body (not inside
- * gather subscripts, which are integer data). */
-static void collect_groups(const Scalar *s, PtrVec *groups, Arena *a)
+/* The distinct read groups of float operands in a body (not inside gather
+ * subscripts, which are integer data), in the order of scalar_visit. */
+typedef struct Groups {
+    Arena *a;
+    PtrVec *groups; /* const Scalar*: the first read of each group */
+} Groups;
+
+static void add_group(const Scalar *s, int depth, bool in_index, void *ctx)
 {
-    if (!s)
+    (void)depth;
+    Groups *gs = ctx;
+    if (s->op != S_READ || in_index || s->type != DT_F32)
         return;
-    if (s->op == S_READ) {
-        if (s->type != DT_F32)
+    for (int i = 0; i < gs->groups->len; i++)
+        if (in_group(s, gs->groups->items[i]))
             return;
-        for (int i = 0; i < groups->len; i++)
-            if (in_group(s, groups->items[i]))
-                return;
-        vec_push(a, groups, (void *)s);
-        return;
-    }
-    collect_groups(s->a, groups, a);
-    collect_groups(s->b, groups, a);
-    collect_groups(s->c, groups, a);
+    vec_push(gs->a, gs->groups, (void *)s);
 }
 
 /* ------------------------------------------------------------------------
  * Rewriting scalars into a new map's numbering
+ *
+ * A derivative of map v's body reads v's operands 0..v->nargs-1, the
+ * adjoint dy as operand -1 and, for the output-based derivatives, v's own
+ * output as operand v->nargs.  The contribution map reads dy, v's operands,
+ * then v: every operand shifts by one (scalar_remap with arg_shift 1).
  * --------------------------------------------------------------------- */
 
-typedef struct Remap {
-    int var[KLC_MAXVARS];     /* old variable -> new variable */
-    int arg_shift;            /* operand k -> k + shift */
-    int self_arg;             /* SELF_ARG -> this operand */
-} Remap;
+/* Does a tree read operand `arg` (anywhere, gather indices included)? */
+typedef struct ReadsArg {
+    int arg;
+    bool found;
+} ReadsArg;
 
-static void remap_sub(Sub *s, const Remap *r)
+static void find_arg(const Scalar *s, int depth, bool in_index, void *ctx)
 {
-    int64_t coef[KLC_MAXVARS] = {0};
-    for (int v = 0; v < KLC_MAXVARS; v++)
-        if (s->coef[v])
-            coef[r->var[v]] += s->coef[v];
-    memcpy(s->coef, coef, sizeof coef);
+    (void)depth, (void)in_index;
+    ReadsArg *r = ctx;
+    if (s->op == S_READ && s->arg == r->arg)
+        r->found = true;
 }
 
-static void remap(Scalar *s, const Remap *r)
+static bool reads_arg(const Scalar *s, int arg)
 {
-    if (!s)
-        return;
-    if (s->op == S_VAR)
-        s->var = r->var[s->var];
-    if (s->op == S_READ) {
-        s->arg = s->arg == SELF_ARG ? r->self_arg : s->arg + r->arg_shift;
-        for (int j = 0; j < s->rank; j++) {
-            remap_sub(&s->sub[j], r);
-            remap(s->sub[j].ind, r);
-        }
-    }
-    remap(s->a, r);
-    remap(s->b, r);
-    remap(s->c, r);
-}
-
-static bool uses_self(const Scalar *s)
-{
-    if (!s)
-        return false;
-    if (s->op == S_READ && s->arg == SELF_ARG)
-        return true;
-    if (s->op == S_READ)
-        for (int j = 0; j < s->rank; j++)
-            if (uses_self(s->sub[j].ind))
-                return true;
-    return uses_self(s->a) || uses_self(s->b) || uses_self(s->c);
+    ReadsArg r = {arg, false};
+    scalar_visit(s, find_arg, &r);
+    return r.found;
 }
 
 /* ------------------------------------------------------------------------
@@ -313,15 +290,13 @@ static void map_group(AD *ad, IrValue *v, const Scalar *g, Scalar *partial, IrVa
     const IrValue *x = v->args[g->arg];
     int nv = c->n_out + c->n_red;
 
-    /* value = dy[out vars] * partial (/ count for a mean) */
+    /* value = dy[out vars] * partial (/ count for a mean), dy read as operand -1 */
     Sub ys[KLC_MAXRANK];
     for (int j = 0; j < c->n_out && j < KLC_MAXRANK; j++)
         ys[j] = sub_var(j);
     Scalar *val = s_bin(a, S_MUL, s_read(a, -1, c->n_out, ys, DT_F32), partial);
     if (c->red == RED_MEAN)
         val = s_bin(a, S_DIV, val, count_of(a, c));
-    /* dy is read as operand -1 before the shift: make it operand 0 */
-    val = s_copy(a, val);
 
     /* gather form: every subscript a distinct plain variable spanning its axis,
      * or the constant 0 on an axis of size 1 (a broadcast) */
@@ -340,11 +315,9 @@ static void map_group(AD *ad, IrValue *v, const Scalar *g, Scalar *partial, IrVa
             gather = false;
         }
     }
-    bool self = uses_self(val);
-    Remap r;
-    memset(&r, 0, sizeof r);
-    r.arg_shift = 1;
-    r.self_arg = 1 + v->nargs;
+    bool self = reads_arg(val, v->nargs);
+    int var_of[KLC_MAXVARS] = {0}; /* v's variables in the contribution */
+    ScalarMap r = {.var = var_of, .arg_shift = 1};
     Comp *nc;
     if (gather) {
         int n_red = 0;
@@ -355,35 +328,26 @@ static void map_group(AD *ad, IrValue *v, const Scalar *g, Scalar *partial, IrVa
         for (int j = 0; j < x->shape.rank; j++) {
             nc->ext[j] = x->shape.d[j];
             if (axis_var[j] >= 0)
-                r.var[axis_var[j]] = j;
+                var_of[axis_var[j]] = j;
         }
         int rv = x->shape.rank;
         for (int k = 0; k < nv; k++)
             if (!used[k]) {
-                r.var[k] = rv;
+                var_of[k] = rv;
                 nc->ext[rv++] = c->ext[k];
             }
         nc->red = n_red ? RED_SUM : RED_NONE;
     } else {
         nc = comp_new(a, nv, 0);
         for (int k = 0; k < nv; k++) {
-            r.var[k] = k;
+            var_of[k] = k;
             nc->ext[k] = c->ext[k];
         }
         nc->scatter = true;
-        for (int j = 0; j < g->rank; j++) {
-            nc->out_sub[j] = g->sub[j];
-            nc->out_sub[j].ind = s_copy(a, g->sub[j].ind);
-        }
+        for (int j = 0; j < g->rank; j++)
+            nc->out_sub[j] = sub_remap(a, &g->sub[j], &r);
     }
-    /* fix the dy read: operand -1 + shift = 0 */
-    remap(val, &r);
-    if (!gather)
-        for (int j = 0; j < g->rank; j++) {
-            remap_sub(&nc->out_sub[j], &r);
-            remap(nc->out_sub[j].ind, &r);
-        }
-    nc->body = scalar_fold(a, val);
+    nc->body = scalar_fold(a, scalar_remap(a, val, &r));
     IrValue *contrib;
     if (c->red == RED_MAX || c->red == RED_MIN) {
         /* route dy to the first extremum: a dedicated instruction that
@@ -412,7 +376,8 @@ static void backprop_map(AD *ad, IrValue *v, IrValue *dy)
     Arena *a = ad->a;
     const Comp *c = v->comp;
     PtrVec groups = {0};
-    collect_groups(c->body, &groups, a);
+    Groups gs = {a, &groups};
+    scalar_visit(c->body, add_group, &gs);
     /* derivatives from the output where the outermost function allows it:
      * exp, tanh, sigmoid and relu of anything (then the input need not be kept) */
     const Scalar *body = c->body, *inner = NULL;
@@ -422,7 +387,7 @@ static void backprop_map(AD *ad, IrValue *v, IrValue *dy)
         Sub ys[KLC_MAXRANK];
         for (int j = 0; j < c->n_out; j++)
             ys[j] = sub_var(j);
-        Scalar *y = s_read(a, SELF_ARG, c->n_out, ys, DT_F32);
+        Scalar *y = s_read(a, v->nargs, c->n_out, ys, DT_F32);
         switch (body->op) {
         case S_EXP: outer = y; break;
         case S_TANH: outer = s_bin(a, S_SUB, K(a, 1), s_bin(a, S_MUL, y, s_copy(a, y))); break;
@@ -453,7 +418,7 @@ static IrValue *reduce_axis(AD *ad, const Shape *s, int axis, Scalar *body, int 
     memset(&out, 0, sizeof out);
     Comp *c = comp_new(a, s->rank - 1, 1);
     int o = 0;
-    int map[KLC_MAXVARS];
+    int map[KLC_MAXVARS] = {0};
     for (int j = 0; j < s->rank; j++) {
         if (j == axis) {
             map[j] = s->rank - 1;
@@ -465,12 +430,8 @@ static IrValue *reduce_axis(AD *ad, const Shape *s, int axis, Scalar *body, int 
             o++;
         }
     }
-    Remap r;
-    memset(&r, 0, sizeof r);
-    for (int j = 0; j < s->rank; j++)
-        r.var[j] = map[j];
-    remap(body, &r);
-    c->body = body;
+    ScalarMap r = {.var = map};
+    c->body = scalar_remap(a, body, &r);
     c->red = RED_SUM;
     IrValue *v = ir_map(ad->f, &out, DT_F32, c, loc);
     for (int i = 0; i < nargs; i++)

@@ -1,96 +1,27 @@
 /* fuse.c — inlining of single-use elementwise maps; see fuse.h. */
 #include "opt/fuse.h"
 
-#include <string.h>
+#include "ir/ir_util.h"
 
-#include "opt/simplify.h"
+/* The reads of operand `arg` in a body: how many, how many of them inside a
+ * gather index, and the first one outside any. */
+typedef struct ReadsOf {
+    int arg;
+    int n, in_index;
+    const Scalar *first;
+} ReadsOf;
 
-static void mark_reads(const Scalar *s, bool *used)
+static void count_read(const Scalar *s, int depth, bool in_index, void *ctx)
 {
-    if (!s)
+    (void)depth;
+    ReadsOf *r = ctx;
+    if (s->op != S_READ || s->arg != r->arg)
         return;
-    if (s->op == S_READ) {
-        if (s->arg >= 0 && s->arg < 4096)
-            used[s->arg] = true;
-        for (int j = 0; j < s->rank; j++)
-            mark_reads(s->sub[j].ind, used);
-    }
-    mark_reads(s->a, used);
-    mark_reads(s->b, used);
-    mark_reads(s->c, used);
-}
-
-static void renumber(Scalar *s, const int *map)
-{
-    if (!s)
-        return;
-    if (s->op == S_READ) {
-        s->arg = map[s->arg];
-        for (int j = 0; j < s->rank; j++)
-            renumber(s->sub[j].ind, map);
-    }
-    renumber(s->a, map);
-    renumber(s->b, map);
-    renumber(s->c, map);
-}
-
-void ir_prune_args(IrFunc *f)
-{
-    for (int i = 0; i < f->insts.len; i++) {
-        IrValue *v = f->insts.items[i];
-        if (v->op != IR_MAP || v->nargs == 0 || v->nargs > 4000)
-            continue;
-        bool used[4096] = {0};
-        mark_reads(v->comp->body, used);
-        if (v->comp->scatter)
-            for (int j = 0; j < v->shape.rank; j++)
-                mark_reads(v->comp->out_sub[j].ind, used);
-        int map[4096], o = 0;
-        for (int k = 0; k < v->nargs; k++) {
-            map[k] = o;
-            if (used[k])
-                v->args[o++] = v->args[k];
-        }
-        if (o == v->nargs)
-            continue;
-        v->nargs = o;
-        renumber(v->comp->body, map);
-        if (v->comp->scatter)
-            for (int j = 0; j < v->shape.rank; j++)
-                renumber(v->comp->out_sub[j].ind, map);
-    }
-}
-
-static int count_reads(const Scalar *s, int arg, bool in_index, int *in_ind)
-{
-    if (!s)
-        return 0;
-    int n = 0;
-    if (s->op == S_READ) {
-        if (s->arg == arg) {
-            if (in_index)
-                (*in_ind)++;
-            n++;
-        }
-        for (int j = 0; j < s->rank; j++)
-            n += count_reads(s->sub[j].ind, arg, true, in_ind);
-    }
-    return n + count_reads(s->a, arg, in_index, in_ind) + count_reads(s->b, arg, in_index, in_ind) +
-           count_reads(s->c, arg, in_index, in_ind);
-}
-
-static Scalar *find_read(Scalar *s, int arg)
-{
-    if (!s)
-        return NULL;
-    if (s->op == S_READ && s->arg == arg)
-        return s;
-    Scalar *r = find_read(s->a, arg);
-    if (!r)
-        r = find_read(s->b, arg);
-    if (!r)
-        r = find_read(s->c, arg);
-    return r;
+    r->n++;
+    if (in_index)
+        r->in_index++;
+    else if (!r->first)
+        r->first = s;
 }
 
 /* A contraction BLAS will compute: its operands must stay in memory. */
@@ -101,35 +32,10 @@ static bool gemm_like(const IrValue *c)
            k->body->b->op == S_READ;
 }
 
-/* Rename, in a copy of P's body, P's variable u to var_of[u] and P's
- * operand k to argmap[k]. */
-static void rename_into(Scalar *s, const int *var_of, const int *argmap)
-{
-    if (!s)
-        return;
-    if (s->op == S_VAR)
-        s->var = var_of[s->var];
-    if (s->op == S_READ) {
-        s->arg = argmap[s->arg];
-        for (int j = 0; j < s->rank; j++) {
-            int64_t coef[KLC_MAXVARS] = {0};
-            for (int u = 0; u < KLC_MAXVARS; u++)
-                if (s->sub[j].coef[u])
-                    coef[var_of[u]] += s->sub[j].coef[u];
-            memcpy(s->sub[j].coef, coef, sizeof coef);
-            rename_into(s->sub[j].ind, var_of, argmap);
-        }
-    }
-    rename_into(s->a, var_of, argmap);
-    rename_into(s->b, var_of, argmap);
-    rename_into(s->c, var_of, argmap);
-}
-
 /* P's body, rewritten to live inside consumer c: P's variable u becomes c's
  * variable var_of[u], P's operands become (possibly new) operands of c. */
 static Scalar *transplant(IrFunc *f, IrValue *c, const IrValue *p, const int *var_of)
 {
-    Scalar *b = s_copy(f->arena, p->comp->body);
     int *argmap = arena_alloc(f->arena, sizeof(int) * (size_t)(p->nargs + 1));
     for (int k = 0; k < p->nargs; k++) {
         int found = -1;
@@ -142,37 +48,72 @@ static Scalar *transplant(IrFunc *f, IrValue *c, const IrValue *p, const int *va
         }
         argmap[k] = found;
     }
-    rename_into(b, var_of, argmap);
-    return b;
+    ScalarMap m = {.var = var_of, .arg = argmap};
+    return scalar_remap(f->arena, p->comp->body, &m);
 }
 
-/* A body cheap enough to recompute wherever it is read: a few arithmetic
- * nodes over reads and constants. */
-static int cheap_cost(const Scalar *s)
+/* Substitution of a transplanted body for the one read of operand `arg`. */
+typedef struct Inline {
+    int arg;
+    Scalar *body;
+} Inline;
+
+static Scalar *inline_read(Arena *a, const Scalar *s, void *ctx)
 {
-    if (!s)
-        return 0;
+    (void)a;
+    const Inline *in = ctx;
+    return s->op == S_READ && s->arg == in->arg ? in->body : NULL;
+}
+
+/* Costs of recomputing a body: 1 for each constant, variable, plain read
+ * or node of the few arithmetic operations below, 100 for anything else
+ * (a gather among them). */
+static void add_cost(const Scalar *s, int depth, bool in_index, void *ctx)
+{
+    (void)depth, (void)in_index;
+    int *cost = ctx;
     switch (s->op) {
-    case S_CONST: case S_VAR: case S_DIM: return 1;
+    case S_CONST: case S_VAR: case S_DIM:
+    case S_NEG: case S_ADD: case S_SUB: case S_MUL: case S_DIV: case S_TOFLOAT:
+        *cost += 1;
+        return;
     case S_READ:
         for (int j = 0; j < s->rank; j++)
-            if (s->sub[j].ind)
-                return 100;
-        return 1;
-    case S_NEG: case S_ADD: case S_SUB: case S_MUL: case S_DIV: case S_TOFLOAT:
-        return 1 + cheap_cost(s->a) + cheap_cost(s->b);
+            if (s->sub[j].ind) {
+                *cost += 100;
+                return;
+            }
+        *cost += 1;
+        return;
     default:
-        return 100;
+        *cost += 100;
+        return;
     }
 }
 
-static bool depth_ok(const Scalar *s, int d)
+/* A body cheap enough to recompute wherever it is read: a few arithmetic
+ * nodes over plain reads and constants. */
+static bool cheap(const Scalar *s)
 {
-    if (!s)
-        return true;
-    if (d > 40)
-        return false;
-    return depth_ok(s->a, d + 1) && depth_ok(s->b, d + 1) && depth_ok(s->c, d + 1);
+    int cost = 0;
+    scalar_visit(s, add_cost, &cost);
+    return cost <= 4;
+}
+
+static void max_depth(const Scalar *s, int depth, bool in_index, void *ctx)
+{
+    (void)s;
+    int *max = ctx;
+    if (!in_index && depth > *max)
+        *max = depth;
+}
+
+/* A body of at most 40 levels of operands (gather indices aside). */
+static bool depth_ok(const Scalar *s)
+{
+    int max = 0;
+    scalar_visit(s, max_depth, &max);
+    return max <= 40;
 }
 
 void ir_fuse(IrFunc *f)
@@ -192,10 +133,11 @@ void ir_fuse(IrFunc *f)
                 if (p->op != IR_MAP || p->into || p->comp->scatter || p->comp->red != RED_NONE || p->n_uses != 1 ||
                     p == f->output || p == f->loss)
                     continue;
-                int in_ind = 0;
-                if (count_reads(cc->body, k, false, &in_ind) != 1 || in_ind)
+                ReadsOf reads = {.arg = k};
+                scalar_visit(cc->body, count_read, &reads);
+                if (reads.n != 1 || reads.in_index)
                     continue;
-                Scalar *r = find_read(cc->body, k);
+                const Scalar *r = reads.first;
                 /* the read must visit each element of p once: distinct plain
                  * variables covering c's whole domain */
                 if (!r || r->rank != p->comp->n_out)
@@ -214,7 +156,7 @@ void ir_fuse(IrFunc *f)
                 bool covers = ok;
                 for (int u = 0; u < nv && covers; u++)
                     covers = seen[u];
-                if (!ok || !depth_ok(p->comp->body, 0) || (!covers && cheap_cost(p->comp->body) > 4))
+                if (!ok || !depth_ok(p->comp->body) || (!covers && !cheap(p->comp->body)))
                     continue;
                 /* nothing between p and c may write the storage p reads */
                 int pi = -1;
@@ -230,8 +172,9 @@ void ir_fuse(IrFunc *f)
                 }
                 if (pi < 0 || !ok)
                     continue;
-                Scalar *body = transplant(f, c, p, var_of);
-                *r = *body; /* replace the read node in place */
+                Inline in = {k, transplant(f, c, p, var_of)};
+                ScalarMap m = {.subst = inline_read, .ctx = &in};
+                c->comp->body = scalar_remap(f->arena, cc->body, &m);
                 p->n_uses = 0;
                 changed = true;
             }

@@ -15,7 +15,5 @@
 #include "ir/ir.h"
 
 void ir_fuse(IrFunc *f);
-/* Drop operands a map no longer reads, renumbering its reads. */
-void ir_prune_args(IrFunc *f);
 
 #endif /* KLC_FUSE_H */

@@ -1,6 +1,7 @@
 /* pipeline.c — simplify, differentiate, fuse; see pipeline.h. */
 #include "opt/pipeline.h"
 
+#include "ir/ir_util.h"
 #include "opt/autodiff.h"
 #include "opt/fuse.h"
 #include "opt/simplify.h"

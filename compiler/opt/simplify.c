@@ -1,7 +1,7 @@
 /* simplify.c — scalar folding, copy propagation, softmax CSE and dead code removal. */
 #include "opt/simplify.h"
 
-#include "opt/fuse.h"
+#include "ir/ir_util.h"
 
 #include <math.h>
 #include <string.h>
@@ -90,38 +90,6 @@ Scalar *scalar_fold(Arena *a, Scalar *s)
     return s;
 }
 
-void ir_replace_uses(IrFunc *f, IrValue *from, IrValue *to)
-{
-    for (int i = 0; i < f->insts.len; i++) {
-        IrValue *v = f->insts.items[i];
-        for (int k = 0; k < v->nargs; k++)
-            if (v->args[k] == from)
-                v->args[k] = to;
-        if (v->into == from)
-            v->into = to;
-        if (v->fwd == from)
-            v->fwd = to;
-    }
-    if (f->output == from)
-        f->output = to;
-    if (f->loss == from)
-        f->loss = to;
-    if (f->input == from)
-        f->input = to;
-}
-
-const IrValue *ir_storage_of(const IrValue *v)
-{
-    for (;;) {
-        if (v->into)
-            v = v->into;
-        else if (v->op == IR_RESHAPE || v->op == IR_STOP_GRAD)
-            v = v->args[0];
-        else
-            return v;
-    }
-}
-
 /* The position of the first instruction after `pos` that accumulates into
  * the storage `root`, or -1. */
 static int first_write(const IrFunc *f, int pos, const IrValue *root)
@@ -177,59 +145,6 @@ static bool is_copy(const IrValue *v)
             return false;
     }
     return true;
-}
-
-static bool is_sink(const IrValue *v)
-{
-    return v->op == IR_OUTPUT || v->op == IR_LOSS || v->op == IR_ADD_METRIC || v->op == IR_ASSIGN ||
-           v->op == IR_GRAD;
-}
-
-void ir_count_uses(IrFunc *f)
-{
-    for (int i = 0; i < f->insts.len; i++)
-        ((IrValue *)f->insts.items[i])->n_uses = 0;
-    for (int i = 0; i < f->insts.len; i++) {
-        IrValue *v = f->insts.items[i];
-        for (int k = 0; k < v->nargs; k++)
-            v->args[k]->n_uses++;
-        if (v->into)
-            v->into->n_uses++;
-        if (v->fwd)
-            v->fwd->n_uses++;
-    }
-}
-
-void ir_dce(IrFunc *f)
-{
-    int n = f->insts.len;
-    /* instructions are in order, so one backward sweep marks (aux) everything needed */
-    for (int i = n - 1; i >= 0; i--) {
-        IrValue *v = f->insts.items[i];
-        v->aux = NULL;
-    }
-    for (int i = n - 1; i >= 0; i--) {
-        IrValue *v = f->insts.items[i];
-        if (is_sink(v))
-            v->aux = (void *)1;
-        if (!v->aux)
-            continue;
-        for (int k = 0; k < v->nargs; k++)
-            v->args[k]->aux = (void *)1;
-        if (v->into)
-            v->into->aux = (void *)1;
-        if (v->fwd)
-            v->fwd->aux = (void *)1;
-    }
-    int o = 0;
-    for (int i = 0; i < n; i++) {
-        IrValue *v = f->insts.items[i];
-        if (v->aux || v == f->input || v == f->labels)
-            f->insts.items[o++] = v;
-    }
-    f->insts.len = o;
-    for (int i = 0; i < o; i++)
-        ((IrValue *)f->insts.items[i])->aux = NULL;
 }
 
 void ir_simplify(IrFunc *f)

@@ -16,14 +16,5 @@
 
 Scalar *scalar_fold(Arena *a, Scalar *s);
 void ir_simplify(IrFunc *f);
-/* Replace every use of `from` by `to` in f. */
-void ir_replace_uses(IrFunc *f, IrValue *from, IrValue *to);
-/* Remove instructions no sink depends on. */
-void ir_dce(IrFunc *f);
-/* Recount v->n_uses for every instruction. */
-void ir_count_uses(IrFunc *f);
-/* The value whose storage v lives in: through accumulations (into) and
- * views (reshape, stop_gradient). */
-const IrValue *ir_storage_of(const IrValue *v);
 
 #endif /* KLC_SIMPLIFY_H */

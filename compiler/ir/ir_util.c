@@ -1,0 +1,130 @@
+/* ir_util.c — use counts, dead code, storage roots, operand pruning; see ir_util.h. */
+#include "ir/ir_util.h"
+
+void ir_count_uses(IrFunc *f)
+{
+    for (int i = 0; i < f->insts.len; i++)
+        ((IrValue *)f->insts.items[i])->n_uses = 0;
+    for (int i = 0; i < f->insts.len; i++) {
+        IrValue *v = f->insts.items[i];
+        for (int k = 0; k < v->nargs; k++)
+            v->args[k]->n_uses++;
+        if (v->into)
+            v->into->n_uses++;
+        if (v->fwd)
+            v->fwd->n_uses++;
+    }
+}
+
+static bool is_sink(const IrValue *v)
+{
+    return v->op == IR_OUTPUT || v->op == IR_LOSS || v->op == IR_ADD_METRIC || v->op == IR_ASSIGN ||
+           v->op == IR_GRAD;
+}
+
+void ir_dce(IrFunc *f)
+{
+    int n = f->insts.len;
+    /* instructions are in order, so one backward sweep marks (aux) everything needed */
+    for (int i = n - 1; i >= 0; i--) {
+        IrValue *v = f->insts.items[i];
+        v->aux = NULL;
+    }
+    for (int i = n - 1; i >= 0; i--) {
+        IrValue *v = f->insts.items[i];
+        if (is_sink(v))
+            v->aux = (void *)1;
+        if (!v->aux)
+            continue;
+        for (int k = 0; k < v->nargs; k++)
+            v->args[k]->aux = (void *)1;
+        if (v->into)
+            v->into->aux = (void *)1;
+        if (v->fwd)
+            v->fwd->aux = (void *)1;
+    }
+    int o = 0;
+    for (int i = 0; i < n; i++) {
+        IrValue *v = f->insts.items[i];
+        if (v->aux || v == f->input || v == f->labels)
+            f->insts.items[o++] = v;
+    }
+    f->insts.len = o;
+    for (int i = 0; i < o; i++)
+        ((IrValue *)f->insts.items[i])->aux = NULL;
+}
+
+void ir_replace_uses(IrFunc *f, IrValue *from, IrValue *to)
+{
+    for (int i = 0; i < f->insts.len; i++) {
+        IrValue *v = f->insts.items[i];
+        for (int k = 0; k < v->nargs; k++)
+            if (v->args[k] == from)
+                v->args[k] = to;
+        if (v->into == from)
+            v->into = to;
+        if (v->fwd == from)
+            v->fwd = to;
+    }
+    if (f->output == from)
+        f->output = to;
+    if (f->loss == from)
+        f->loss = to;
+    if (f->input == from)
+        f->input = to;
+}
+
+const IrValue *ir_storage_of(const IrValue *v)
+{
+    for (;;) {
+        if (v->into)
+            v = v->into;
+        else if (v->op == IR_RESHAPE || v->op == IR_STOP_GRAD)
+            v = v->args[0];
+        else
+            return v;
+    }
+}
+
+/* The operands read anywhere in a tree, gather indices included. */
+typedef struct Used {
+    int nargs;
+    bool *used; /* [nargs] */
+} Used;
+
+static void mark_read(const Scalar *s, int depth, bool in_index, void *ctx)
+{
+    (void)depth, (void)in_index;
+    Used *u = ctx;
+    if (s->op == S_READ && s->arg >= 0 && s->arg < u->nargs)
+        u->used[s->arg] = true;
+}
+
+void ir_prune_args(IrFunc *f)
+{
+    for (int i = 0; i < f->insts.len; i++) {
+        IrValue *v = f->insts.items[i];
+        if (v->op != IR_MAP || v->nargs == 0)
+            continue;
+        Comp *c = v->comp;
+        Used u = {v->nargs, arena_alloc(f->arena, sizeof(bool) * (size_t)v->nargs)};
+        scalar_visit(c->body, mark_read, &u);
+        if (c->scatter)
+            for (int j = 0; j < v->shape.rank; j++)
+                scalar_visit(c->out_sub[j].ind, mark_read, &u);
+        int *arg = arena_alloc(f->arena, sizeof(int) * (size_t)v->nargs), o = 0;
+        for (int k = 0; k < v->nargs; k++) {
+            arg[k] = o;
+            if (u.used[k])
+                v->args[o++] = v->args[k];
+        }
+        if (o == v->nargs)
+            continue;
+        v->nargs = o;
+        ScalarMap m = {.arg = arg};
+        c->body = scalar_remap(f->arena, c->body, &m);
+        if (c->scatter)
+            for (int j = 0; j < v->shape.rank; j++)
+                c->out_sub[j].ind = scalar_remap(f->arena, c->out_sub[j].ind, &m);
+    }
+}
