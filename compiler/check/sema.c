@@ -770,12 +770,12 @@ static bool resolve_metrics(Elab *e, Value *v, const Node *at, Model *m)
         {"CategoricalAccuracy", METRIC_CATEGORICAL_ACCURACY, false},
         {"binary_accuracy", METRIC_BINARY_ACCURACY, false},
         {"BinaryAccuracy", METRIC_BINARY_ACCURACY, false},
-        {"mae", METRIC_MAE, false},
-        {"mean_absolute_error", METRIC_MAE, false},
-        {"MeanAbsoluteError", METRIC_MAE, false},
-        {"mse", METRIC_MSE, false},
-        {"mean_squared_error", METRIC_MSE, false},
-        {"MeanSquaredError", METRIC_MSE, false},
+        {"mae", METRIC_MEAN_ABSOLUTE_ERROR, false},
+        {"mean_absolute_error", METRIC_MEAN_ABSOLUTE_ERROR, false},
+        {"MeanAbsoluteError", METRIC_MEAN_ABSOLUTE_ERROR, false},
+        {"mse", METRIC_MEAN_SQUARED_ERROR, false},
+        {"mean_squared_error", METRIC_MEAN_SQUARED_ERROR, false},
+        {"MeanSquaredError", METRIC_MEAN_SQUARED_ERROR, false},
     };
     int nn = (int)(sizeof names / sizeof names[0]);
     for (int i = 0; i < n; i++) {
