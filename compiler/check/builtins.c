@@ -1362,6 +1362,7 @@ Value *builtin_activation(Elab *e, const char *name, const Node *at)
 }
 
 static Value *builtin_call(Elab *e, const Builtin *b, Args *args, const Node *call);
+static Value *apply_fn(Elab *e, Value *fn, Value *x, const Node *at);
 
 /* The native of every table entry: a call by name, or of a function value
  * (an activation hyperparameter when `bare` is called on one tensor). */
@@ -1403,7 +1404,7 @@ static Value *builtin_call(Elab *e, const Builtin *b, Args *args, const Node *ca
 }
 
 /* Apply an activation (a fn value, a name string, or None) to tensor x. */
-Value *apply_fn(Elab *e, Value *fn, Value *x, const Node *at)
+static Value *apply_fn(Elab *e, Value *fn, Value *x, const Node *at)
 {
     Arena *a = e->arena;
     if (fn->kind == V_ERR || x->kind == V_ERR)

@@ -15,7 +15,5 @@ const Native *builtin_native(int i);
 /* The activation builtin `name` as a function value called as an activation
  * (keras.activations defaults), or NULL if there is none. */
 Value *builtin_activation(Elab *e, const char *name, const Node *at);
-/* Apply an activation (a fn value, a name string, or None) to tensor x. */
-Value *apply_fn(Elab *e, Value *fn, Value *x, const Node *at);
 
 #endif /* KLC_CHECK_BUILTINS_H */

@@ -515,7 +515,7 @@ static Value *eval_index(Elab *e, Scope *s, const Node *n)
     return v_err(a);
 }
 
-Args *eval_args(Elab *e, Scope *s, const Node *call)
+static Args *eval_args(Elab *e, Scope *s, const Node *call)
 {
     Arena *a = e->arena;
     Args *args = arena_alloc(a, sizeof *args);

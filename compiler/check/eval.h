@@ -28,7 +28,6 @@ struct IndexForms {
 Value *eval(Elab *e, Scope *s, const Node *n);
 /* Run a block's statements, until a return (e->returned). */
 void exec_block(Elab *e, Scope *s, const Node *block);
-Args *eval_args(Elab *e, Scope *s, const Node *call);
 /* Call a function value (a def, or a value with a Native) on evaluated arguments. */
 Value *call_value(Elab *e, Value *callee, Args *args, const Node *call);
 

@@ -32,7 +32,6 @@
 #include "check/loss.h"
 #include "check/model_api.h"
 #include "front/parse.h"
-#include "opt/pipeline.h"
 
 #include "prelude.inc"
 
@@ -412,9 +411,9 @@ static void finish_models(Sema *s)
             loss_build(s, m, m->train);
             loss_build(s, m, m->infer);
         }
-        /* derive the gradients now, so --check reports weights without one */
-        if (!m->broken && diag_error_count(s->diag) == 0)
-            pipeline_prepare(m, s->diag);
+        /* the driver derives the gradients now, so --check reports weights without one */
+        if (!m->broken && diag_error_count(s->diag) == 0 && s->finish_model)
+            s->finish_model(m, s->diag);
     }
 }
 
@@ -455,11 +454,12 @@ static void register_natives(Sema *s)
     s->index_forms = &index_forms;
 }
 
-static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
+static Program *run(Arena *a, Diag *d, SourceFile *main_file, ModelFinisher finish, int *errors)
 {
     Sema *s = arena_alloc(a, sizeof *s);
     s->arena = a;
     s->diag = d;
+    s->finish_model = finish;
     s->program = arena_alloc(a, sizeof *s->program);
     register_natives(s);
     Scope *prelude_scope = scope_new(a, s->builtins);
@@ -511,7 +511,7 @@ static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
     return s->program;
 }
 
-Program *sema_run(Arena *a, Diag *d, const char *path, int *errors)
+Program *sema_run(Arena *a, Diag *d, const char *path, ModelFinisher finish, int *errors)
 {
     SourceFile *f = source_read(a, path);
     if (!f) {
@@ -519,10 +519,11 @@ Program *sema_run(Arena *a, Diag *d, const char *path, int *errors)
         *errors += 1;
         return NULL;
     }
-    return run(a, d, f, errors);
+    return run(a, d, f, finish, errors);
 }
 
-Program *sema_run_source(Arena *a, Diag *d, const char *path, const char *text, size_t len, int *errors)
+Program *sema_run_source(Arena *a, Diag *d, const char *path, const char *text, size_t len, ModelFinisher finish,
+                         int *errors)
 {
-    return run(a, d, source_from_memory(a, path, text, len), errors);
+    return run(a, d, source_from_memory(a, path, text, len), finish, errors);
 }

@@ -64,7 +64,7 @@ Value *v_tensor(Arena *a, IrValue *t, SrcLoc loc)
     return v;
 }
 
-const char *v_kind_name(VKind k)
+static const char *v_kind_name(VKind k)
 {
     static const char *const names[] = {
         [V_ERR] = "error",      [V_NONE] = "None",     [V_INT] = "int",       [V_FLOAT] = "float",
@@ -253,7 +253,9 @@ static bool same_ignoring_case(const char *x, const char *y)
     return *x == *y;
 }
 
-const char *unknown_name_hint(const char *name)
+/* For an unknown name a Keras user is likely to write (self, training, keras):
+ * what to write instead, or NULL. */
+static const char *unknown_name_hint(const char *name)
 {
     if (!strcmp(name, "training"))
         return "to use the training flag, declare it as call()'s second parameter: call(x, training)";

@@ -160,6 +160,7 @@ struct Sema {
     long steps;               /* eval() calls so far, against a budget (defs inline exponentially) */
     const SourceFile *prelude;
     const SourceFile *main_file;
+    int (*finish_model)(Model *m, Diag *d); /* sema_run's ModelFinisher, or NULL */
 };
 
 /* ---- values ---- */
@@ -173,7 +174,6 @@ Value *v_str(Arena *a, const char *s, SrcLoc loc);
 Value *v_tensor(Arena *a, IrValue *t, SrcLoc loc);
 /* "int", "float", "str 'relu'", "tensor [N, 64]", ... for messages */
 const char *v_describe(Arena *a, const Value *v);
-const char *v_kind_name(VKind k);
 /* True when an argument is poison (its error was reported). */
 bool args_poisoned(const Args *args);
 
@@ -187,9 +187,6 @@ Value *scope_lookup_local(const Scope *s, const char *name);
 /* ---- messages ---- */
 /* Source text of a node, whitespace collapsed, at most `max` characters. */
 const char *node_text(Arena *a, const Node *n, int max);
-/* For an unknown name a Keras user is likely to write (self, training, keras):
- * what to write instead, or NULL. */
-const char *unknown_name_hint(const char *name);
 /* "did you mean 'units'?" or "" */
 const char *suggest(Arena *a, const char *name, const char *const *candidates, int n);
 /* Report an unknown name at loc: a hint for a name a Keras user is likely to
