@@ -1,16 +1,10 @@
 /*
- * eval.c — the compile-time evaluator: expressions and statements.
- *
- * eval() computes the value of an expression.  Compile-time values
- * (numbers, shapes, strings, functions, layers) are computed outright;
- * tensor expressions in call() bodies are elaborated into KIR maps in e->fn
- * with their shapes checked; inside index expressions (comp.c) expressions
- * become scalar bodies.
+ * eval.c — the compile-time evaluator: operators, names, lists, attributes,
+ * calls, statements (eval.h).
  */
 #include "check/eval.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "check/tensor_ops.h"

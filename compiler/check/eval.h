@@ -4,8 +4,8 @@
  * eval() computes the value of an expression.  Compile-time values
  * (numbers, shapes, strings, functions, layers) are computed outright;
  * tensor expressions in call() bodies are elaborated into KIR maps in e->fn
- * with their shapes checked; inside index expressions expressions become
- * scalar bodies.
+ * with their shapes checked; inside index expressions (comp.h), expressions
+ * become scalar bodies.
  *
  * The evaluator knows the language, not the library: a call of a builtin,
  * a layer class or a model method goes to the Native of the callee

@@ -469,7 +469,6 @@ static Program *run(Arena *a, Diag *d, SourceFile *main_file, ModelFinisher fini
         SourceFile *pf = source_from_memory(a, prelude_files[i].name, (const char *)prelude_files[i].text,
                                             prelude_files[i].len);
         pf->is_prelude = true;
-        s->prelude = pf;
         Node *prog = load(s, pf, &prelude_errors);
         for (int k = 0; k < prog->list.len; k++)
             if (prog->list.items[k])

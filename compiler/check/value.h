@@ -37,7 +37,7 @@ typedef enum VKind {
     V_BOOL,
     V_STR,     /* s; `bare` when written as a name (initializer = uniform) */
     V_LIST,
-    V_FN,      /* a function value: builtin (native) or def, with bound keyword arguments */
+    V_FN,      /* a function value: a builtin (native) or a def */
     V_CONFIG,  /* a Keras object by name and arguments: adam(learning_rate = 0.01) */
     V_CLASS,   /* a layer class */
     V_LAYER,   /* a layer ready to be added to a model: Dense(10) */
@@ -101,7 +101,7 @@ struct Value {
     Value **items;            /* V_LIST */
     const Native *native;     /* V_BUILTIN, V_FN builtin, V_CLASS, V_METHOD: its handler */
     const Node *def;          /* V_FN user def, V_CLASS class */
-    Args *args;               /* V_FN bound kwargs, V_CONFIG arguments */
+    Args *args;               /* V_CONFIG arguments */
     LayerSpec *layer;         /* V_LAYER */
     Shape shape;              /* V_INPUT */
     DType dtype;              /* V_INPUT */
@@ -158,7 +158,6 @@ struct Sema {
     int import_depth;
     int n_models;             /* for Keras' "sequential", "sequential_1" */
     long steps;               /* eval() calls so far, against a budget (defs inline exponentially) */
-    const SourceFile *prelude;
     const SourceFile *main_file;
     int (*finish_model)(Model *m, Diag *d); /* sema_run's ModelFinisher, or NULL */
 };
