@@ -455,11 +455,6 @@ static Value *eval_attr(Elab *e, Scope *s, const Node *n)
         }
         PtrVec methods = {0};
         push_scope_names(a, &methods, e->sema->model_methods);
-        for (int i = 0, j = methods.len - 1; i < j; i++, j--) { /* in the order they were registered */
-            void *t = methods.items[i];
-            methods.items[i] = methods.items[j];
-            methods.items[j] = t;
-        }
         diag_error(e->diag, n->loc, "a model has no attribute '%s'%s (klc models have compile, fit and add)",
                    n->name, suggest(a, n->name, (const char *const *)methods.items, methods.len));
         return v_err(a);
