@@ -85,7 +85,7 @@ int driver_run(const DriverOptions *o)
         return errors ? 1 : 0;
     }
 
-    Program *p = sema_run(a, d, o->input, &errors);
+    Program *p = sema_run(a, d, o->input, pipeline_prepare, &errors);
     diag_finish(d);
     if (errors || !p) {
         arena_free(a);
@@ -196,7 +196,7 @@ int driver_check_source(const char *path, const char *text, size_t len, FILE *di
     Arena *a = arena_new();
     Diag *d = diag_new(a, diag_out);
     int errors = 0;
-    Program *p = sema_run_source(a, d, path, text, len, &errors);
+    Program *p = sema_run_source(a, d, path, text, len, pipeline_prepare, &errors);
     diag_finish(d);
     int n = diag_error_count(d);
     if (n_errors)

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "base/arena.h"
-#include "check/elab.h"
+#include "check/layer.h"
 #include "ir/shape.h"
 
 static const Dim N = {0, 1};

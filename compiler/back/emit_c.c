@@ -266,10 +266,10 @@ static void emit_optimizer(Gen *g, const Model *m, const WeightLayout *wl, const
 
 static const char *init_kind_name(int k)
 {
-    static const char *const names[] = {"KLC_INIT_ZEROS", "KLC_INIT_ONES", "KLC_INIT_CONSTANT",
-                                        "KLC_INIT_RANDOM_UNIFORM", "KLC_INIT_RANDOM_NORMAL",
-                                        "KLC_INIT_TRUNCATED_NORMAL", "KLC_INIT_VARIANCE_SCALING",
-                                        "KLC_INIT_ORTHOGONAL", "KLC_INIT_IDENTITY"};
+    static const char *const names[] = {
+#define KLC_INIT_KIND(name) "KLC_INIT_" #name,
+#include <klc/kinds.def>
+    };
     return names[k];
 }
 
@@ -486,9 +486,10 @@ static void emit_model(Gen *g, Model *m)
         cb_printf(b, "    {0}\n");
     cb_printf(b, "};\n\n");
 
-    static const char *const metric_kinds[] = {"KLC_METRIC_SPARSE_CATEGORICAL_ACCURACY",
-                                               "KLC_METRIC_CATEGORICAL_ACCURACY", "KLC_METRIC_BINARY_ACCURACY",
-                                               "KLC_METRIC_MEAN_ABSOLUTE_ERROR", "KLC_METRIC_MEAN_SQUARED_ERROR"};
+    static const char *const metric_kinds[] = {
+#define KLC_METRIC_KIND(name) "KLC_METRIC_" #name,
+#include <klc/kinds.def>
+    };
     cb_printf(b, "static const klc_metric_def %s_metrics[] = {\n", P);
     for (int i = 0; i < m->metrics.len; i++) {
         const MetricCfg *mc = m->metrics.items[i];
@@ -510,11 +511,14 @@ static void emit_model(Gen *g, Model *m)
     max_work(ptest, &wc, &wk, &ic, &ik);
     max_work(ppred, &wc, &wk, &ic, &ik);
 
-    static const char *const loss_kinds[] = {"KLC_LOSS_NONE", "KLC_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY",
-                                             "KLC_LOSS_CATEGORICAL_CROSSENTROPY", "KLC_LOSS_BINARY_CROSSENTROPY",
-                                             "KLC_LOSS_MEAN_SQUARED_ERROR", "KLC_LOSS_MEAN_ABSOLUTE_ERROR",
-                                             "KLC_LOSS_HUBER"};
-    static const char *const opt_kinds[] = {"KLC_OPT_SGD", "KLC_OPT_ADAM", "KLC_OPT_ADAMW", "KLC_OPT_RMSPROP"};
+    static const char *const loss_kinds[] = {
+#define KLC_LOSS_KIND(name) "KLC_LOSS_" #name,
+#include <klc/kinds.def>
+    };
+    static const char *const opt_kinds[] = {
+#define KLC_OPT_KIND(name) "KLC_OPT_" #name,
+#include <klc/kinds.def>
+    };
     const char *labels = m->loss.kind == LOSS_NONE ? "KLC_LABELS_NONE"
                        : m->loss.kind == LOSS_SPARSE_CATEGORICAL_CROSSENTROPY ? "KLC_LABELS_SPARSE" : "KLC_LABELS_DENSE";
     cb_printf(b, "const klc_model_def %s_def = {\n", P);

@@ -5,22 +5,29 @@
  *     ...) described by a scalar builder so they work on whole tensors and
  *     inside index expressions alike, and structural ones (softmax, sum,
  *     reshape, concatenate, one_hot, ...) with a handler each;
- *   - layer-API statements: add_weight, add_loss, add_metric, assign;
+ *   - layer-API statements: add_loss, add_metric, assign (add_weight is
+ *     layer.h's);
  *   - compile-time helpers: shape, len, int, float, assert;
- *   - Sequential and Input;
+ *   - Input (Sequential is model_api.h's);
  *   - Keras identifiers that are configuration, not code: initializers,
  *     optimizers, losses, metrics, regularizers, callbacks.  A bare name
  *     evaluates to a string (`uniform` is "uniform"); a call such as
  *     adam(learning_rate = 0.01) to a configuration value, read by the
- *     place that uses it (compile, add_weight, ...).
+ *     place that uses it (compile, add_weight, ...; keras.h).
+ *
+ * Each entry of the table is a Native (value.h) that sema_run binds in the
+ * builtin scope.
  */
 #include <math.h>
 #include <string.h>
 
-#include <klc/abi.h>
+#include "check/builtins.h"
 
-#include "check/elab.h"
+#include "check/comp.h"
+#include "check/eval.h"
+#include "check/tensor_ops.h"
 
+typedef struct Builtin Builtin;
 typedef Value *(*Handler)(Elab *e, const Builtin *b, Args *args, const Node *call);
 
 typedef enum BKind {
@@ -32,9 +39,8 @@ typedef enum BKind {
 } BKind;
 
 struct Builtin {
-    const char *name;
+    Native native;             /* first: a Value's native is the Builtin */
     BKind kind;
-    bool activation;           /* usable as an activation (fn hyperparameter) */
     int arity;                 /* B_EW: tensor operands */
     const char *params[4];     /* B_EW: keyword parameters after the operands */
     double defaults[4];
@@ -175,7 +181,7 @@ static Value *err(Elab *e) { return v_err(e->arena); }
 static bool take(Elab *e, const Builtin *b, Args *args, const Node *call, int n, const char *const *names,
                  const bool *req, Value **out, const Node **nodes)
 {
-    const char *what = arena_printf(e->arena, "%s()", b->name);
+    const char *what = arena_printf(e->arena, "%s()", b->native.name);
     if (!bind_args(e, args, what, n, names, out, nodes))
         return false;
     for (int i = 0; i < n; i++) {
@@ -234,7 +240,7 @@ static Value *apply_elementwise(Elab *e, const Builtin *b, Args *args, const Nod
         names[i] = operand_names[n - 1][i];
         req[i] = true;
     }
-    if (!strcmp(b->name, "clip")) {
+    if (!strcmp(b->native.name, "clip")) {
         names[1] = "x_min";
         names[2] = "x_max";
     }
@@ -259,7 +265,7 @@ static Value *apply_elementwise(Elab *e, const Builtin *b, Args *args, const Nod
                 return err(e);
         }
     }
-    const char *what = arena_printf(a, "%s()", b->name);
+    const char *what = arena_printf(a, "%s()", b->native.name);
     return elementwise(e, call->loc, n, vals, nodes, b->build, params, what);
 }
 
@@ -275,10 +281,10 @@ static Value *h_softmax(Elab *e, const Builtin *b, Args *args, const Node *call)
     if (v[1] && !want_axis(e, v[1], nd[1], v[0]->t->shape.rank, &axis))
         return err(e);
     if (v[0]->t->shape.rank == 0) {
-        diag_error(e->diag, call->loc, "%s needs a tensor of rank 1 or more", b->name);
+        diag_error(e->diag, call->loc, "%s needs a tensor of rank 1 or more", b->native.name);
         return err(e);
     }
-    IrValue *r = ir_new(e->fn, !strcmp(b->name, "log_softmax") ? IR_LOG_SOFTMAX : IR_SOFTMAX, &v[0]->t->shape,
+    IrValue *r = ir_new(e->fn, !strcmp(b->native.name, "log_softmax") ? IR_LOG_SOFTMAX : IR_SOFTMAX, &v[0]->t->shape,
                         DT_F32, call->loc);
     r->axis = axis;
     ir_add_arg(e->fn, r, v[0]->t);
@@ -290,7 +296,7 @@ static Value *h_softmax(Elab *e, const Builtin *b, Args *args, const Node *call)
 static Value *h_reduce(Elab *e, const Builtin *b, Args *args, const Node *call)
 {
     Arena *a = e->arena;
-    if ((!strcmp(b->name, "max") || !strcmp(b->name, "min")) && args->n_pos >= 2 && args->n_kw == 0) {
+    if ((!strcmp(b->native.name, "max") || !strcmp(b->native.name, "min")) && args->n_pos >= 2 && args->n_kw == 0) {
         bool all_ct = true;
         for (int i = 0; i < args->n_pos; i++)
             all_ct = all_ct && (args->pos[i]->kind == V_INT || args->pos[i]->kind == V_FLOAT);
@@ -298,27 +304,27 @@ static Value *h_reduce(Elab *e, const Builtin *b, Args *args, const Node *call)
             for (int i = 0; i < args->n_pos; i++)
                 if (args->pos[i]->kind == V_INT && !dim_is_const(args->pos[i]->i)) {
                     diag_error(e->diag, args->pos_node[i]->loc, "%s() of the batch size is not known at compile time",
-                               b->name);
+                               b->native.name);
                     return err(e);
                 }
             Value *best = args->pos[0];
             for (int i = 1; i < args->n_pos; i++) {
                 Value *c = args->pos[i];
                 double x = c->kind == V_INT ? (double)c->i.c : c->f, y = best->kind == V_INT ? (double)best->i.c : best->f;
-                if (!strcmp(b->name, "max") ? x > y : x < y)
+                if (!strcmp(b->native.name, "max") ? x > y : x < y)
                     best = c;
             }
             return best;
         }
-        diag_error(e->diag, call->loc, "%s(a, b) of tensors is written %s(a, b)", b->name,
-                   !strcmp(b->name, "max") ? "maximum" : "minimum");
+        diag_error(e->diag, call->loc, "%s(a, b) of tensors is written %s(a, b)", b->native.name,
+                   !strcmp(b->native.name, "max") ? "maximum" : "minimum");
         return err(e);
     }
     static const char *const names[] = {"x", "axis", "keepdims"};
     static const bool req[] = {true, false, false};
     Value *v[3];
     const Node *nd[3];
-    if (!take(e, b, args, call, 3, names, req, v, nd) || !want_tensor(e, &v[0], nd[0], b->name))
+    if (!take(e, b, args, call, 3, names, req, v, nd) || !want_tensor(e, &v[0], nd[0], b->native.name))
         return err(e);
     IrValue *x = v[0]->t;
     int rank = x->shape.rank;
@@ -373,7 +379,7 @@ static Value *h_reduce(Elab *e, const Builtin *b, Args *args, const Node *call)
             subs[j] = sub_var(ov++);
         }
     }
-    c->red = red_of(b->name);
+    c->red = red_of(b->native.name);
     IrValue *m = ir_map(e->fn, &out, c->red == RED_MEAN ? DT_F32 : x->type == DT_BOOL ? DT_F32 : x->type, c,
                         call->loc);
     ir_add_arg(e->fn, m, x);
@@ -492,11 +498,11 @@ static Value *h_expand_squeeze(Elab *e, const Builtin *b, Args *args, const Node
 {
     Arena *a = e->arena;
     static const char *const names[] = {"x", "axis"};
-    bool expand = !strcmp(b->name, "expand_dims");
+    bool expand = !strcmp(b->native.name, "expand_dims");
     const bool req[] = {true, expand};
     Value *v[2];
     const Node *nd[2];
-    if (!take(e, b, args, call, 2, names, req, v, nd) || !want_tensor(e, &v[0], nd[0], b->name))
+    if (!take(e, b, args, call, 2, names, req, v, nd) || !want_tensor(e, &v[0], nd[0], b->native.name))
         return err(e);
     const Shape *s = &v[0]->t->shape;
     Shape out;
@@ -714,7 +720,7 @@ static Value *h_fill(Elab *e, const Builtin *b, Args *args, const Node *call)
 {
     Arena *a = e->arena;
     static const char *const names[] = {"shape", "fill_value"};
-    bool full = !strcmp(b->name, "full");
+    bool full = !strcmp(b->native.name, "full");
     const bool req[] = {true, full};
     Value *v[2];
     const Node *nd[2];
@@ -723,11 +729,11 @@ static Value *h_fill(Elab *e, const Builtin *b, Args *args, const Node *call)
     Shape sh;
     if (!new_tensor_shape(e, v[0], nd[0], &sh))
         return err(e);
-    double x = !strcmp(b->name, "ones");
+    double x = !strcmp(b->native.name, "ones");
     if (full && !want_float(e, v[1], nd[1], "fill_value", &x))
         return err(e);
     if (!e->fn) {
-        diag_error(e->diag, call->loc, "%s() makes a tensor and is only available in call()", b->name);
+        diag_error(e->diag, call->loc, "%s() makes a tensor and is only available in call()", b->native.name);
         return err(e);
     }
     return v_tensor(a, ir_ew(e->fn, &sh, DT_F32, s_const(a, x), 0, NULL, call->loc), call->loc);
@@ -882,10 +888,10 @@ static Value *h_shape(Elab *e, const Builtin *b, Args *args, const Node *call)
     else if ((v[0] = as_tensor(e, v[0], nd[0]))->kind == V_TENSOR)
         s = &v[0]->t->shape;
     else {
-        diag_error(e->diag, nd[0]->loc, "%s() needs a tensor, not %s", b->name, v_describe(a, v[0]));
+        diag_error(e->diag, nd[0]->loc, "%s() needs a tensor, not %s", b->native.name, v_describe(a, v[0]));
         return err(e);
     }
-    if (!strcmp(b->name, "ndim"))
+    if (!strcmp(b->native.name, "ndim"))
         return v_int(a, s->rank, call->loc);
     return shape_list(e, s, call->loc);
 }
@@ -914,7 +920,7 @@ static Value *h_int_float(Elab *e, const Builtin *b, Args *args, const Node *cal
     const Node *nd[1];
     if (!take(e, b, args, call, 1, names, req, v, nd))
         return err(e);
-    if (!strcmp(b->name, "float")) {
+    if (!strcmp(b->native.name, "float")) {
         double x;
         if (!want_float(e, v[0], nd[0], "float()'s argument", &x))
             return err(e);
@@ -960,21 +966,14 @@ static Value *h_assert(Elab *e, const Builtin *b, Args *args, const Node *call)
 
 /* ---- layer API statements ---- */
 
-static Value *h_add_weight(Elab *e, const Builtin *b, Args *args, const Node *call)
-{
-    (void)b;
-    (void)call;
-    return builtin_add_weight(e, args);
-}
-
 static bool in_call(Elab *e, const Builtin *b, const Node *call)
 {
     if (!e->in_call || !e->fn) {
-        diag_error(e->diag, call->loc, "%s() can only be used in call()", b->name);
+        diag_error(e->diag, call->loc, "%s() can only be used in call()", b->native.name);
         return false;
     }
     if (e->comp) {
-        diag_error(e->diag, call->loc, "%s() is a statement, not part of an index expression", b->name);
+        diag_error(e->diag, call->loc, "%s() is a statement, not part of an index expression", b->native.name);
         return false;
     }
     return true;
@@ -1150,7 +1149,7 @@ static Value *h_assign(Elab *e, const Builtin *b, Args *args, const Node *call)
     return v_new(a, V_NONE, call->loc);
 }
 
-/* ---- Sequential and Input ---- */
+/* ---- Input ---- */
 
 static Value *h_input(Elab *e, const Builtin *b, Args *args, const Node *call)
 {
@@ -1191,18 +1190,22 @@ static Value *h_input(Elab *e, const Builtin *b, Args *args, const Node *call)
     return r;
 }
 
-static Value *h_sequential(Elab *e, const Builtin *b, Args *args, const Node *call);
-
 /* ------------------------------------------------------------------------
  * The table
  * --------------------------------------------------------------------- */
 
-#define EW(n, ar, fn) {n, B_EW, false, ar, {NULL}, {0}, fn, NULL}
-#define ACT(n, fn) {n, B_EW, true, 1, {NULL}, {0}, fn, NULL}
-#define FN(n, h) {n, B_FN, false, 0, {NULL}, {0}, NULL, h}
-#define CT(n, h) {n, B_CT, false, 0, {NULL}, {0}, NULL, h}
-#define ST(n, h) {n, B_STMT, false, 0, {NULL}, {0}, NULL, h}
-#define NAME(n) {n, B_NAME, false, 0, {NULL}, {0}, NULL, NULL}
+static Value *builtin_invoke(Elab *e, Value *callee, Args *args, const Node *call);
+static bool builtin_check_call(Elab *e, const Value *callee, const Node *call);
+static Value *name_value(Elab *e, const Value *self, const Node *at);
+
+#define NATIVE(n, act) {n, builtin_invoke, NULL, NULL, act}
+#define EW(n, ar, fn) {NATIVE(n, false), B_EW, ar, {NULL}, {0}, fn, NULL}
+#define ACT(n, fn) {NATIVE(n, true), B_EW, 1, {NULL}, {0}, fn, NULL}
+#define ACT_P(n, p, d, fn) {NATIVE(n, true), B_EW, 1, {p}, {d}, fn, NULL}
+#define FN(n, h) {NATIVE(n, false), B_FN, 0, {NULL}, {0}, NULL, h}
+#define CT(n, h) {NATIVE(n, false), B_CT, 0, {NULL}, {0}, NULL, h}
+#define ST(n, h) {{n, builtin_invoke, builtin_check_call, NULL, false}, B_STMT, 0, {NULL}, {0}, NULL, h}
+#define NAME(n) {{n, builtin_invoke, NULL, name_value, false}, B_NAME, 0, {NULL}, {0}, NULL, NULL}
 
 static const Builtin table[] = {
     /* activations (also keras.ops functions) */
@@ -1211,19 +1214,19 @@ static const Builtin table[] = {
     ACT("relu6", e_relu6),
     ACT("sigmoid", e_sigmoid),
     ACT("tanh", e_tanh),
-    {"elu", B_EW, true, 1, {"alpha"}, {1.0}, e_elu, NULL},
+    ACT_P("elu", "alpha", 1.0, e_elu),
     ACT("selu", e_selu),
-    {"gelu", B_EW, true, 1, {"approximate"}, {1}, e_gelu, NULL},
+    ACT_P("gelu", "approximate", 1, e_gelu),
     ACT("softplus", e_softplus),
     ACT("softsign", e_softsign),
     ACT("silu", e_silu),
     ACT("swish", e_silu),
     ACT("mish", e_mish),
-    {"leaky_relu", B_EW, true, 1, {"negative_slope"}, {0.2}, e_leaky_relu, NULL},
+    ACT_P("leaky_relu", "negative_slope", 0.2, e_leaky_relu),
     ACT("hard_sigmoid", e_hard_sigmoid),
     ACT("exponential", e_exp),
-    {"softmax", B_FN, true, 0, {NULL}, {0}, NULL, h_softmax},
-    {"log_softmax", B_FN, true, 0, {NULL}, {0}, NULL, h_softmax},
+    {NATIVE("softmax", true), B_FN, 0, {NULL}, {0}, NULL, h_softmax},
+    {NATIVE("log_softmax", true), B_FN, 0, {NULL}, {0}, NULL, h_softmax},
     /* elementwise math */
     EW("exp", 1, e_exp),
     EW("log", 1, e_log),
@@ -1282,9 +1285,7 @@ static const Builtin table[] = {
     CT("float", h_int_float),
     CT("assert", h_assert),
     CT("Input", h_input),
-    CT("Sequential", h_sequential),
     /* layer API */
-    ST("add_weight", h_add_weight),
     ST("add_loss", h_add_loss),
     ST("add_metric", h_add_metric),
     ST("assign", h_assign),
@@ -1317,72 +1318,75 @@ static const Builtin table[] = {
 
 #define N_TABLE ((int)(sizeof table / sizeof table[0]))
 
-const Builtin *builtin_find(const char *name)
+int builtin_count(void)
 {
-    for (int i = 0; i < N_TABLE; i++)
-        if (!strcmp(table[i].name, name))
-            return &table[i];
-    return NULL;
-}
-
-int builtin_names(const char ***out)
-{
-    static const char *names[N_TABLE];
-    for (int i = 0; i < N_TABLE; i++)
-        names[i] = table[i].name;
-    *out = names;
     return N_TABLE;
 }
 
-bool builtin_is_activation(const Builtin *b)
+const Native *builtin_native(int i)
 {
-    return b->activation;
+    return &table[i].native;
+}
+
+/* The table entry a native is, or NULL for the natives of other modules. */
+static const Builtin *as_builtin(const Native *n)
+{
+    return n->call == builtin_invoke ? (const Builtin *)n : NULL;
 }
 
 /* The layer-API statements are refused where they cannot be used before their
  * arguments are evaluated (add_loss(sum(kernel)) in build() is about add_loss). */
-bool builtin_usable_here(Elab *e, const Builtin *b, const Node *call)
+static bool builtin_check_call(Elab *e, const Value *callee, const Node *call)
 {
-    if (b->kind != B_STMT)
-        return true;
-    if (!strcmp(b->name, "add_weight")) {
-        if (e->in_build && e->layer)
-            return true;
-        diag_error(e->diag, call->loc, "add_weight() can only be used in build()");
-        return false;
-    }
-    return in_call(e, b, call);
+    return in_call(e, as_builtin(callee->native), call);
 }
 
-Value *builtin_call(Elab *e, const Builtin *b, Args *args, const Node *call)
+/* A Keras identifier written as a name is a string: initializer = uniform. */
+static Value *name_value(Elab *e, const Value *self, const Node *at)
+{
+    Value *v = v_str(e->arena, self->native->name, at->loc);
+    v->bare = true;
+    return v;
+}
+
+Value *builtin_activation(Elab *e, const char *name, const Node *at)
+{
+    const Value *b = scope_lookup_local(e->sema->builtins, name);
+    if (!b || b->kind != V_BUILTIN || !b->native->activation)
+        return NULL;
+    Value *f = v_new(e->arena, V_FN, at->loc);
+    f->native = b->native;
+    f->s = b->native->name;
+    f->bare = true; /* called as an activation: keras.activations defaults */
+    return f;
+}
+
+static Value *builtin_call(Elab *e, const Builtin *b, Args *args, const Node *call);
+static Value *apply_fn(Elab *e, Value *fn, Value *x, const Node *at);
+
+/* The native of every table entry: a call by name, or of a function value
+ * (an activation hyperparameter when `bare` is called on one tensor). */
+static Value *builtin_invoke(Elab *e, Value *callee, Args *args, const Node *call)
+{
+    if (callee->kind == V_FN && callee->bare && args->n_pos == 1 && args->n_kw == 0)
+        return apply_fn(e, callee, args->pos[0], args->pos_node[0]);
+    return builtin_call(e, as_builtin(callee->native), args, call);
+}
+
+static Value *builtin_call(Elab *e, const Builtin *b, Args *args, const Node *call)
 {
     Arena *a = e->arena;
-    if (!args) { /* the name used as a value */
-        if (b->kind == B_NAME) {
-            Value *v = v_str(a, b->name, call->loc);
-            v->bare = true;
-            return v;
-        }
-        Value *v = v_new(a, V_FN, call->loc);
-        v->fn = b;
-        v->s = b->name;
-        return v;
-    }
-    for (int i = 0; i < args->n_pos; i++)
-        if (args->pos[i]->kind == V_ERR)
-            return err(e);
-    for (int i = 0; i < args->n_kw; i++)
-        if (args->kw[i]->kind == V_ERR)
-            return err(e);
+    if (args_poisoned(args))
+        return err(e);
     switch (b->kind) {
     case B_EW:
         return apply_elementwise(e, b, args, call, NULL);
     case B_FN:
         if (!e->fn && !(e->comp)) {
             /* compile-time uses: max(a, b) of numbers */
-            if ((!strcmp(b->name, "max") || !strcmp(b->name, "min")))
+            if ((!strcmp(b->native.name, "max") || !strcmp(b->native.name, "min")))
                 return b->handler(e, b, args, call);
-            diag_error(e->diag, call->loc, "%s() works on tensors and is only available in call()", b->name);
+            diag_error(e->diag, call->loc, "%s() works on tensors and is only available in call()", b->native.name);
             return err(e);
         }
         return b->handler(e, b, args, call);
@@ -1391,7 +1395,7 @@ Value *builtin_call(Elab *e, const Builtin *b, Args *args, const Node *call)
         return b->handler(e, b, args, call);
     case B_NAME: {
         Value *v = v_new(a, V_CONFIG, call->loc);
-        v->s = b->name;
+        v->s = b->native.name;
         v->args = args;
         return v;
     }
@@ -1400,22 +1404,23 @@ Value *builtin_call(Elab *e, const Builtin *b, Args *args, const Node *call)
 }
 
 /* Apply an activation (a fn value, a name string, or None) to tensor x. */
-Value *apply_fn(Elab *e, Value *fn, Value *x, const Node *at)
+static Value *apply_fn(Elab *e, Value *fn, Value *x, const Node *at)
 {
     Arena *a = e->arena;
     if (fn->kind == V_ERR || x->kind == V_ERR)
         return v_err(a);
     if (fn->kind == V_NONE)
         return x;
-    const Builtin *b = NULL;
+    const Native *native = NULL;
     if (fn->kind == V_STR) {
-        b = builtin_find(fn->s);
-        if (!b || !b->activation) {
+        const Value *named = scope_lookup_local(e->sema->builtins, fn->s);
+        native = named && named->kind == V_BUILTIN ? named->native : NULL;
+        if (!native || !native->activation) {
             diag_error(e->diag, at->loc, "unknown activation \"%s\"", fn->s);
             return v_err(a);
         }
     } else if (fn->kind == V_FN) {
-        b = fn->fn;
+        native = fn->native;
     } else {
         diag_error(e->diag, at->loc, "%s is not a function", v_describe(a, fn));
         return v_err(a);
@@ -1428,210 +1433,17 @@ Value *apply_fn(Elab *e, Value *fn, Value *x, const Node *at)
     args->pos_node[0] = at;
     args->loc = at->loc;
     args->call = at;
-    if (fn->kind == V_FN && fn->def) {
-        Node fake = *at;
-        return call_value(e, fn, args, &fake);
-    }
+    if (fn->kind == V_FN && fn->def)
+        return call_value(e, fn, args, at);
+    const Builtin *b = as_builtin(native);
+    if (!b) /* another module's function */
+        return native->call(e, fn, args, at);
     if (b->kind == B_EW) {
         /* keras.activations.gelu is exact by default; keras.ops.gelu approximates */
         double act_defaults[4] = {b->defaults[0], b->defaults[1], b->defaults[2], b->defaults[3]};
-        if (!strcmp(b->name, "gelu"))
+        if (!strcmp(b->native.name, "gelu"))
             act_defaults[0] = 0;
         return apply_elementwise(e, b, args, at, act_defaults);
     }
     return builtin_call(e, b, args, at);
-}
-
-/* ------------------------------------------------------------------------
- * Initializers and regularizers
- * --------------------------------------------------------------------- */
-
-typedef struct InitName {
-    const char *name;
-    klc_init_kind kind;
-    double args[3];
-    const char *params[3]; /* keyword names of args */
-} InitName;
-
-static const InitName init_names[] = {
-    {"zeros", KLC_INIT_ZEROS, {0}, {NULL}},
-    {"Zeros", KLC_INIT_ZEROS, {0}, {NULL}},
-    {"zero", KLC_INIT_ZEROS, {0}, {NULL}},
-    {"ones", KLC_INIT_ONES, {0}, {NULL}},
-    {"Ones", KLC_INIT_ONES, {0}, {NULL}},
-    {"one", KLC_INIT_ONES, {0}, {NULL}},
-    {"constant", KLC_INIT_CONSTANT, {0}, {"value"}},
-    {"Constant", KLC_INIT_CONSTANT, {0}, {"value"}},
-    {"uniform", KLC_INIT_RANDOM_UNIFORM, {-0.05, 0.05}, {"minval", "maxval"}},
-    {"random_uniform", KLC_INIT_RANDOM_UNIFORM, {-0.05, 0.05}, {"minval", "maxval"}},
-    {"RandomUniform", KLC_INIT_RANDOM_UNIFORM, {-0.05, 0.05}, {"minval", "maxval"}},
-    {"normal", KLC_INIT_RANDOM_NORMAL, {0, 0.05}, {"mean", "stddev"}},
-    {"random_normal", KLC_INIT_RANDOM_NORMAL, {0, 0.05}, {"mean", "stddev"}},
-    {"RandomNormal", KLC_INIT_RANDOM_NORMAL, {0, 0.05}, {"mean", "stddev"}},
-    {"truncated_normal", KLC_INIT_TRUNCATED_NORMAL, {0, 0.05}, {"mean", "stddev"}},
-    {"TruncatedNormal", KLC_INIT_TRUNCATED_NORMAL, {0, 0.05}, {"mean", "stddev"}},
-    /* variance scaling: scale, mode (0 fan_in, 1 fan_out, 2 fan_avg), distribution (0 trunc, 1 normal, 2 uniform) */
-    {"glorot_uniform", KLC_INIT_VARIANCE_SCALING, {1, 2, 2}, {NULL}},
-    {"GlorotUniform", KLC_INIT_VARIANCE_SCALING, {1, 2, 2}, {NULL}},
-    {"glorot_normal", KLC_INIT_VARIANCE_SCALING, {1, 2, 0}, {NULL}},
-    {"GlorotNormal", KLC_INIT_VARIANCE_SCALING, {1, 2, 0}, {NULL}},
-    {"he_uniform", KLC_INIT_VARIANCE_SCALING, {2, 0, 2}, {NULL}},
-    {"HeUniform", KLC_INIT_VARIANCE_SCALING, {2, 0, 2}, {NULL}},
-    {"he_normal", KLC_INIT_VARIANCE_SCALING, {2, 0, 0}, {NULL}},
-    {"HeNormal", KLC_INIT_VARIANCE_SCALING, {2, 0, 0}, {NULL}},
-    {"lecun_uniform", KLC_INIT_VARIANCE_SCALING, {1, 0, 2}, {NULL}},
-    {"LecunUniform", KLC_INIT_VARIANCE_SCALING, {1, 0, 2}, {NULL}},
-    {"lecun_normal", KLC_INIT_VARIANCE_SCALING, {1, 0, 0}, {NULL}},
-    {"LecunNormal", KLC_INIT_VARIANCE_SCALING, {1, 0, 0}, {NULL}},
-    {"variance_scaling", KLC_INIT_VARIANCE_SCALING, {1, 0, 0}, {"scale", "mode", "distribution"}},
-    {"VarianceScaling", KLC_INIT_VARIANCE_SCALING, {1, 0, 0}, {"scale", "mode", "distribution"}},
-    {"orthogonal", KLC_INIT_ORTHOGONAL, {1}, {"gain"}},
-    {"Orthogonal", KLC_INIT_ORTHOGONAL, {1}, {"gain"}},
-    {"identity", KLC_INIT_IDENTITY, {1}, {"gain"}},
-    {"Identity", KLC_INIT_IDENTITY, {1}, {"gain"}},
-};
-
-bool resolve_initializer(Elab *e, Value *v, const Node *at, InitSpec *out)
-{
-    Arena *a = e->arena;
-    const char *name = NULL;
-    Args *args = NULL;
-    if (v->kind == V_ERR)
-        return false;
-    if (v->kind == V_STR)
-        name = v->s;
-    else if (v->kind == V_CONFIG) {
-        name = v->s;
-        args = v->args;
-    } else if (v->kind == V_FN)
-        name = v->s; /* zeros, ones: also tensor functions */
-    else {
-        diag_error(e->diag, at->loc, "an initializer must be a name like \"glorot_uniform\", not %s",
-                   v_describe(a, v));
-        return false;
-    }
-    const InitName *in = NULL;
-    int n = (int)(sizeof init_names / sizeof init_names[0]);
-    for (int i = 0; i < n; i++)
-        if (!strcmp(init_names[i].name, name))
-            in = &init_names[i];
-    if (!in) {
-        const char *cands[64];
-        for (int i = 0; i < n; i++)
-            cands[i] = init_names[i].name;
-        diag_error(e->diag, at->loc, "unknown initializer '%s'%s", name, suggest(a, name, cands, n));
-        return false;
-    }
-    out->kind = in->kind;
-    memcpy(out->args, in->args, sizeof out->args);
-    out->text = name;
-    if (args) {
-        int np = 0;
-        while (np < 3 && in->params[np])
-            np++;
-        Value *vals[3];
-        const Node *nodes[3];
-        const char *what = arena_printf(a, "initializer %s", name);
-        if (!bind_args(e, args, what, np, in->params, vals, nodes))
-            return false;
-        for (int i = 0; i < np; i++) {
-            if (!vals[i])
-                continue;
-            if (in->kind == KLC_INIT_VARIANCE_SCALING && i == 1) {
-                static const char *const modes[] = {"fan_in", "fan_out", "fan_avg"};
-                bool found = false;
-                for (int m = 0; m < 3; m++)
-                    if (vals[i]->kind == V_STR && !strcmp(vals[i]->s, modes[m])) {
-                        out->args[1] = m;
-                        found = true;
-                    }
-                if (!found) {
-                    diag_error(e->diag, nodes[i]->loc, "mode must be \"fan_in\", \"fan_out\" or \"fan_avg\"");
-                    return false;
-                }
-            } else if (in->kind == KLC_INIT_VARIANCE_SCALING && i == 2) {
-                static const char *const dists[] = {"truncated_normal", "untruncated_normal", "uniform", "normal"};
-                bool found = false;
-                for (int m = 0; m < 4; m++)
-                    if (vals[i]->kind == V_STR && !strcmp(vals[i]->s, dists[m])) {
-                        out->args[2] = m == 3 ? 0 : m; /* "normal" means truncated_normal */
-                        found = true;
-                    }
-                if (!found) {
-                    diag_error(e->diag, nodes[i]->loc,
-                               "distribution must be \"truncated_normal\", \"untruncated_normal\" or \"uniform\"");
-                    return false;
-                }
-            } else if (!want_float(e, vals[i], nodes[i], in->params[i], &out->args[i])) {
-                return false;
-            }
-        }
-        if (in->kind == KLC_INIT_VARIANCE_SCALING && out->args[0] <= 0) {
-            diag_error(e->diag, at->loc, "variance_scaling's scale must be positive");
-            return false;
-        }
-        if ((in->kind == KLC_INIT_RANDOM_NORMAL || in->kind == KLC_INIT_TRUNCATED_NORMAL) && out->args[1] < 0) {
-            diag_error(e->diag, at->loc, "stddev must not be negative");
-            return false;
-        }
-    }
-    return true;
-}
-
-bool resolve_regularizer(Elab *e, Value *v, const Node *at, double *l1, double *l2)
-{
-    Arena *a = e->arena;
-    *l1 = *l2 = 0;
-    if (v->kind == V_NONE)
-        return true;
-    const char *name = v->kind == V_STR || v->kind == V_CONFIG ? v->s : NULL;
-    if (!name) {
-        diag_error(e->diag, at->loc, "a regularizer must be l1, l2 or l1_l2, not %s", v_describe(a, v));
-        return false;
-    }
-    bool is_l1 = !strcmp(name, "l1") || !strcmp(name, "L1");
-    bool is_l2 = !strcmp(name, "l2") || !strcmp(name, "L2");
-    bool is_l1l2 = !strcmp(name, "l1_l2") || !strcmp(name, "L1L2");
-    if (!is_l1 && !is_l2 && !is_l1l2) {
-        static const char *const cands[] = {"l1", "l2", "l1_l2"};
-        diag_error(e->diag, at->loc, "unknown regularizer '%s'%s", name, suggest(a, name, cands, 3));
-        return false;
-    }
-    /* Keras defaults: l1(0.01), l2(0.01), l1_l2(l1 = 0, l2 = 0) */
-    if (is_l1)
-        *l1 = 0.01;
-    if (is_l2)
-        *l2 = 0.01;
-    if (v->kind == V_CONFIG) {
-        static const char *const n1[] = {"l1"}, *const n2[] = {"l2"}, *const n12[] = {"l1", "l2"};
-        Value *vals[2];
-        const Node *nodes[2];
-        const char *what = arena_printf(a, "regularizer %s", name);
-        int n = is_l1l2 ? 2 : 1;
-        if (!bind_args(e, v->args, what, n, is_l1 ? n1 : is_l2 ? n2 : n12, vals, nodes))
-            return false;
-        for (int i = 0; i < n; i++) {
-            double x;
-            if (!vals[i])
-                continue;
-            if (!want_float(e, vals[i], nodes[i], "a regularization factor", &x))
-                return false;
-            if (x < 0) {
-                diag_error(e->diag, nodes[i]->loc, "a regularization factor must not be negative");
-                return false;
-            }
-            if (is_l1 || (is_l1l2 && i == 0))
-                *l1 = x;
-            else
-                *l2 = x;
-        }
-    }
-    return true;
-}
-
-/* Sequential([...], name = "...") lives in sema.c; this forwards to it. */
-static Value *h_sequential(Elab *e, const Builtin *b, Args *args, const Node *call)
-{
-    (void)b;
-    return sema_sequential(e, args, call);
 }

@@ -17,7 +17,10 @@
  */
 #include <string.h>
 
-#include "check/elab.h"
+#include "check/comp.h"
+
+#include "check/comp_ctx.h"
+#include "check/eval.h"
 
 typedef struct ReadRec {
     const Node *base;             /* the subscripted tensor expression */
@@ -41,41 +44,6 @@ typedef struct CompStmt {
     PtrVec done;                  /* CompCtx*, children before parents */
 } CompStmt;
 
-/* One map under construction: the statement itself or a reduction in it. */
-struct CompCtx {
-    CompStmt *st;
-    CompCtx *parent;
-    int n_binders;
-    int binders[KLC_MAXVARS];     /* statement variable ids reduced here (or the LHS vars at top) */
-    RedOp red;
-    bool top;
-    PtrVec args;                  /* CompArg* */
-    Scalar *body;
-    int n_out;                    /* out variables (statement ids), ascending; set when closed */
-    int out[KLC_MAXVARS];
-    IrValue *result;              /* materialised map */
-    SrcLoc loc;
-};
-
-typedef struct CompArg {
-    IrValue *t;                   /* a tensor, or */
-    CompCtx *child;               /* a nested reduction */
-} CompArg;
-
-static int add_arg(Elab *e, CompCtx *c, IrValue *t, CompCtx *child)
-{
-    for (int i = 0; i < c->args.len; i++) {
-        CompArg *a = c->args.items[i];
-        if ((t && a->t == t) || (child && a->child == child))
-            return i;
-    }
-    CompArg *a = arena_alloc(e->arena, sizeof *a);
-    a->t = t;
-    a->child = child;
-    vec_push(e->arena, &c->args, a);
-    return c->args.len - 1;
-}
-
 static int new_var(Elab *e, CompStmt *st, const char *name, SrcLoc loc)
 {
     if (st->nvars >= KLC_MAXVARS) {
@@ -95,69 +63,6 @@ static Value *index_value(Elab *e, int var, SrcLoc loc)
     Value *v = v_new(e->arena, V_INDEX, loc);
     v->sub = sub_var(var);
     return v;
-}
-
-/* ---- scalars ---- */
-
-static Scalar *affine_scalar(Arena *a, const Sub *s)
-{
-    Scalar *r = NULL;
-    for (int v = 0; v < KLC_MAXVARS; v++) {
-        if (!s->coef[v])
-            continue;
-        Scalar *t = s_var(a, v);
-        if (s->coef[v] != 1) {
-            Scalar *k = s_const(a, (double)s->coef[v]);
-            k->type = DT_I32;
-            t = s_bin(a, S_MUL, t, k);
-        }
-        r = r ? s_bin(a, S_ADD, r, t) : t;
-    }
-    if (s->ind)
-        r = r ? s_bin(a, S_ADD, r, s->ind) : s->ind;
-    if (s->off || !r) {
-        Scalar *k = s_const(a, (double)s->off);
-        k->type = DT_I32;
-        r = r ? s_bin(a, S_ADD, r, k) : k;
-    }
-    return r;
-}
-
-Scalar *comp_scalar(Elab *e, Value *v, const Node *at)
-{
-    Arena *a = e->arena;
-    switch (v->kind) {
-    case V_ERR: return NULL;
-    case V_SCALAR: return v->sc;
-    case V_INDEX: return affine_scalar(a, &v->sub);
-    case V_INT:
-        if (dim_is_const(v->i)) {
-            Scalar *k = s_const(a, (double)v->i.c);
-            k->type = DT_I32;
-            return k;
-        }
-        return s_dim(a, v->i);
-    case V_FLOAT: return s_const(a, v->f);
-    case V_BOOL: {
-        Scalar *k = s_const(a, v->b ? 1 : 0);
-        k->type = DT_BOOL;
-        return k;
-    }
-    case V_WEIGHT:
-        v = as_tensor(e, v, at);
-        if (v->kind != V_TENSOR)
-            return NULL;
-        /* fall through */
-    case V_TENSOR:
-        if (v->t->shape.rank == 0 && e->comp)
-            return s_read(a, add_arg(e, e->comp, v->t, NULL), 0, NULL, v->t->type);
-        diag_error(e->diag, at->loc, "tensor %s of shape %s needs subscripts inside an index expression",
-                   node_text(a, at, 40), shape_str(a, &v->t->shape));
-        return NULL;
-    default:
-        diag_error(e->diag, at->loc, "%s cannot be used inside an index expression", v_describe(a, v));
-        return NULL;
-    }
 }
 
 /* ---- reads ---- */
@@ -218,7 +123,7 @@ Value *comp_read(Elab *e, Scope *s, const Node *n)
         } else if (sv->kind == V_SCALAR && sv->sc->type == DT_I32) {
             sub.ind = sv->sc; /* a gather: the subscript is data */
         } else if (sv->kind == V_TENSOR && sv->t->type == DT_I32 && sv->t->shape.rank == 0) {
-            sub.ind = s_read(a, add_arg(e, e->comp, sv->t, NULL), 0, NULL, DT_I32);
+            sub.ind = s_read(a, comp_add_arg(e, e->comp, sv->t, NULL), 0, NULL, DT_I32);
         } else if (sv->kind == V_SCALAR) {
             DType ty = sv->sc->type;
             diag_error(e->diag, sn->loc, "a subscript must be an integer, but %s is a %s value "
@@ -237,7 +142,7 @@ Value *comp_read(Elab *e, Scope *s, const Node *n)
     }
     vec_push(a, &e->comp->st->reads, rec);
     Value *r = v_new(a, V_SCALAR, n->loc);
-    r->sc = s_read(a, add_arg(e, e->comp, t, NULL), t->shape.rank, rec->sub, t->type);
+    r->sc = s_read(a, comp_add_arg(e, e->comp, t, NULL), t->shape.rank, rec->sub, t->type);
     return r;
 }
 
@@ -557,7 +462,7 @@ Value *comp_reduce(Elab *e, Scope *s, const Node *n)
     close_level(e, c);
     Value *r = v_new(a, V_SCALAR, n->loc);
     /* placeholder read; its subscripts are filled in when materialised */
-    r->sc = s_read(a, add_arg(e, parent, NULL, c), 0, NULL,
+    r->sc = s_read(a, comp_add_arg(e, parent, NULL, c), 0, NULL,
                    c->body->type == DT_I32 && c->red != RED_MEAN ? DT_I32 : DT_F32);
     return r;
 }

@@ -8,13 +8,17 @@
  * creates the weights (add_weight), and call() is elaborated twice, once per
  * value of the `training` flag, into the model's two functions.
  */
+#include "check/layer.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <klc/abi.h>
 
-#include "check/elab.h"
+#include "check/builtins.h"
+#include "check/eval.h"
+#include "check/keras.h"
 
 /* Keras' base Layer keywords accepted by every layer. */
 static const char *const base_kwargs[] = {"name", "trainable", "dtype", "activity_regularizer", "input_shape"};
@@ -63,7 +67,7 @@ static Value *coerce(Elab *e, Value *v, const char *type, const char *pname, con
     }
     if (!strcmp(type, "fn")) {
         if (v->kind == V_NONE) /* Keras: activation = None is linear */
-            v = builtin_call(e, builtin_find("linear"), NULL, at);
+            v = builtin_activation(e, "linear", at);
         if (v->kind == V_FN) {
             Value *f = v_new(a, V_FN, v->loc);
             *f = *v;
@@ -71,23 +75,17 @@ static Value *coerce(Elab *e, Value *v, const char *type, const char *pname, con
             return f;
         }
         if (v->kind == V_STR) {
-            const Builtin *b = builtin_find(v->s);
-            Value *f = b ? builtin_call(e, b, NULL, at) : NULL;
-            if (f && f->kind == V_FN && builtin_is_activation(b)) { /* only activations by name */
-                f->bare = true;
+            Value *f = builtin_activation(e, v->s, at); /* only activations by name */
+            if (f)
                 return f;
-            }
             /* a user def by name */
             Value *d = scope_lookup(e->sema->globals, v->s);
             if (d && d->kind == V_FN && d->def)
                 return d;
-            const char **names;
-            int nb = builtin_names(&names), nc = 0;
-            const char **acts = arena_alloc(a, sizeof(char *) * (size_t)nb);
-            for (int i = 0; i < nb; i++)
-                if (builtin_is_activation(builtin_find(names[i])))
-                    acts[nc++] = names[i];
-            diag_error(e->diag, at->loc, "%s: unknown activation \"%s\"%s", what, v->s, suggest(a, v->s, acts, nc));
+            PtrVec acts = {0};
+            push_builtin_names(a, &acts, e->sema->builtins, true);
+            diag_error(e->diag, at->loc, "%s: unknown activation \"%s\"%s", what, v->s,
+                       suggest(a, v->s, (const char *const *)acts.items, acts.len));
             return v_err(a);
         }
         diag_error(e->diag, at->loc, "%s must be a function such as relu, not %s", what, v_describe(a, v));
@@ -190,7 +188,7 @@ bool layer_check_class(Elab *e, const Node *cls)
     return ok;
 }
 
-Value *layer_spec(Elab *e, const Node *cls, Args *args, const Node *call)
+static Value *layer_spec(Elab *e, const Node *cls, Args *args, const Node *call)
 {
     Arena *a = e->arena;
     int np = cls->list.len;
@@ -347,7 +345,9 @@ static const char *c_name(Arena *a, const char *layer, const char *weight)
     return s;
 }
 
-Value *builtin_add_weight(Elab *e, Args *args)
+/* add_weight(shape, initializer, dtype, trainable, regularizer, constraint, name) in build():
+ * a weight of the layer being instantiated (e->layer), as a V_WEIGHT. */
+static Value *layer_add_weight(Elab *e, Args *args)
 {
     Arena *a = e->arena;
     const Node *call = args->call;
@@ -593,6 +593,33 @@ static void activity_penalty(Elab *e, IrFunc *f, IrValue *y, double l1, double l
     IrValue *al = ir_new(f, IR_ADD_LOSS, NULL, DT_F32, loc);
     ir_add_arg(f, al, m);
 }
+
+static bool in_build(Elab *e, const Value *callee, const Node *call)
+{
+    (void)callee;
+    if (e->in_build && e->layer)
+        return true;
+    diag_error(e->diag, call->loc, "add_weight() can only be used in build()");
+    return false;
+}
+
+static Value *call_add_weight(Elab *e, Value *callee, Args *args, const Node *call)
+{
+    (void)callee;
+    (void)call;
+    if (args_poisoned(args))
+        return v_err(e->arena);
+    return layer_add_weight(e, args);
+}
+
+const Native add_weight_native = {"add_weight", call_add_weight, in_build, NULL, false};
+
+static Value *call_class(Elab *e, Value *callee, Args *args, const Node *call)
+{
+    return layer_spec(e, callee->def, args, call);
+}
+
+const Native layer_class_native = {"layer class", call_class, NULL, NULL, false};
 
 void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
 {

@@ -13,9 +13,9 @@
  * crossentropy).  Labels enter as IR_LABELS: int32 class ids for the sparse
  * loss, floats of the output's shape otherwise.
  */
-#include <string.h>
+#include "check/loss.h"
 
-#include "check/elab.h"
+#include <string.h>
 
 #define EPS 1e-7 /* keras.config.epsilon() */
 

@@ -14,8 +14,14 @@
 #include "base/diag.h"
 #include "ir/program.h"
 
-Program *sema_run(Arena *a, Diag *d, const char *path, int *errors);
+/* Called on each model right after its loss is built, when no error was
+ * reported so far (the driver derives the gradients there, so that --check
+ * reports weights without one); it may report diagnostics.  May be NULL. */
+typedef int (*ModelFinisher)(Model *m, Diag *d);
+
+Program *sema_run(Arena *a, Diag *d, const char *path, ModelFinisher finish, int *errors);
 /* Same for a program held in memory (tests). */
-Program *sema_run_source(Arena *a, Diag *d, const char *path, const char *text, size_t len, int *errors);
+Program *sema_run_source(Arena *a, Diag *d, const char *path, const char *text, size_t len, ModelFinisher finish,
+                         int *errors);
 
 #endif /* KLC_SEMA_H */

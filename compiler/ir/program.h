@@ -49,7 +49,12 @@ typedef struct LayerInst {
     bool is_input;
 } LayerInst;
 
-typedef enum OptKind { OPT_SGD = 0, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP } OptKind;
+/* The runtime's kinds (klc/kinds.def, the list klc/abi.h's klc_*_kind enums come
+ * from): same values, the compiler's names.  OPT_ADAM == KLC_OPT_ADAM, ... */
+typedef enum OptKind {
+#define KLC_OPT_KIND(name) OPT_##name,
+#include <klc/kinds.def>
+} OptKind;
 
 typedef struct OptimizerCfg {
     OptKind kind;
@@ -60,13 +65,8 @@ typedef struct OptimizerCfg {
 } OptimizerCfg;
 
 typedef enum LossKind {
-    LOSS_NONE = 0,
-    LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
-    LOSS_CATEGORICAL_CROSSENTROPY,
-    LOSS_BINARY_CROSSENTROPY,
-    LOSS_MEAN_SQUARED_ERROR,
-    LOSS_MEAN_ABSOLUTE_ERROR,
-    LOSS_HUBER
+#define KLC_LOSS_KIND(name) LOSS_##name,
+#include <klc/kinds.def>
 } LossKind;
 
 typedef struct LossCfg {
@@ -79,11 +79,8 @@ typedef struct LossCfg {
 } LossCfg;
 
 typedef enum MetricKind {
-    METRIC_SPARSE_CATEGORICAL_ACCURACY = 0,
-    METRIC_CATEGORICAL_ACCURACY,
-    METRIC_BINARY_ACCURACY,
-    METRIC_MAE,
-    METRIC_MSE
+#define KLC_METRIC_KIND(name) METRIC_##name,
+#include <klc/kinds.def>
 } MetricKind;
 
 typedef struct MetricCfg {

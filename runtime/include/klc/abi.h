@@ -47,18 +47,11 @@ typedef enum klc_tensor_kind {
     KLC_TENSOR_STATE      /* non-trainable: state slab, updated by assign() */
 } klc_tensor_kind;
 
-/* Keras' initializers (keras-semantics §2).  Arguments in klc_tensor_def.init_args. */
+/* Keras' initializers (keras-semantics §2), listed in klc/kinds.def.  Arguments in
+ * klc_tensor_def.init_args. */
 typedef enum klc_init_kind {
-    KLC_INIT_ZEROS = 0,
-    KLC_INIT_ONES,
-    KLC_INIT_CONSTANT,         /* args[0] = value */
-    KLC_INIT_RANDOM_UNIFORM,   /* args = minval, maxval */
-    KLC_INIT_RANDOM_NORMAL,    /* args = mean, stddev */
-    KLC_INIT_TRUNCATED_NORMAL, /* args = mean, stddev; redraw beyond 2 stddev */
-    KLC_INIT_VARIANCE_SCALING, /* args = scale, mode (0 fan_in, 1 fan_out, 2 fan_avg),
-                                  distribution (0 truncated_normal, 1 untruncated_normal, 2 uniform) */
-    KLC_INIT_ORTHOGONAL,       /* args[0] = gain */
-    KLC_INIT_IDENTITY          /* args[0] = gain; rank 2 only */
+#define KLC_INIT_KIND(name) KLC_INIT_##name,
+#include "kinds.def"
 } klc_init_kind;
 /* glorot_uniform = VARIANCE_SCALING(1, fan_avg, uniform), he_normal = (2, fan_in, truncated), ...
  * the compiler lowers every named initializer to one of the kinds above. */
@@ -94,14 +87,10 @@ typedef struct klc_layer_def {
     int64_t trainable_params;
 } klc_layer_def;
 
+/* Compiled losses (klc/kinds.def); KLC_LOSS_NONE: only add_loss terms. */
 typedef enum klc_loss_kind {
-    KLC_LOSS_NONE = 0, /* only add_loss terms */
-    KLC_LOSS_SPARSE_CATEGORICAL_CROSSENTROPY,
-    KLC_LOSS_CATEGORICAL_CROSSENTROPY,
-    KLC_LOSS_BINARY_CROSSENTROPY,
-    KLC_LOSS_MEAN_SQUARED_ERROR,
-    KLC_LOSS_MEAN_ABSOLUTE_ERROR,
-    KLC_LOSS_HUBER
+#define KLC_LOSS_KIND(name) KLC_LOSS_##name,
+#include "kinds.def"
 } klc_loss_kind;
 
 /* What the labels `y` are. */
@@ -111,13 +100,10 @@ typedef enum klc_label_kind {
     KLC_LABELS_DENSE     /* float32, same per-sample shape as the output */
 } klc_label_kind;
 
-/* Compiled metrics, computed by the runtime from y_pred and y. */
+/* Compiled metrics, computed by the runtime from y_pred and y (klc/kinds.def). */
 typedef enum klc_metric_kind {
-    KLC_METRIC_SPARSE_CATEGORICAL_ACCURACY = 0,
-    KLC_METRIC_CATEGORICAL_ACCURACY,
-    KLC_METRIC_BINARY_ACCURACY,
-    KLC_METRIC_MEAN_ABSOLUTE_ERROR,
-    KLC_METRIC_MEAN_SQUARED_ERROR
+#define KLC_METRIC_KIND(name) KLC_METRIC_##name,
+#include "kinds.def"
 } klc_metric_kind;
 
 typedef struct klc_metric_def {
@@ -125,11 +111,10 @@ typedef struct klc_metric_def {
     klc_metric_kind kind;    /* "accuracy" already resolved from the shapes (keras-semantics §5) */
 } klc_metric_def;
 
+/* Optimizers (klc/kinds.def). */
 typedef enum klc_optimizer_kind {
-    KLC_OPT_SGD = 0,
-    KLC_OPT_ADAM,
-    KLC_OPT_ADAMW,
-    KLC_OPT_RMSPROP
+#define KLC_OPT_KIND(name) KLC_OPT_##name,
+#include "kinds.def"
 } klc_optimizer_kind;
 
 /* The compiled optimizer: its update is generated code; this is for display and files. */
