@@ -103,15 +103,23 @@ class Case:
     """name, kl (the program), x_shape (batch first), weights {key: shape},
     forward(w, x, training) -> y (torch, float64), loss ("mse" or
     "sparse_categorical_crossentropy"), lr, optional classes, state (keys of
-    non-trainable weights) and x_kind ("normal" or "ids:<limit>")."""
+    non-trainable weights) and x_kind ("normal" or "ids:<limit>").
+
+    extra_loss(w, x) -> a torch scalar added to the loss of the torch step
+    (the penalties of add_loss, activity and weight regularizers).
+    step_check(w, implied, x, y) -> a list of failures: replaces the torch
+    gradient comparison for layers whose training step is random (noise,
+    dropout); w, implied (the trainer's implied gradients), x and y are
+    NumPy arrays in float64, so the check can test the noise's statistics."""
 
     def __init__(self, name, kl, x_shape, weights, forward, loss="mse", lr=0.5, classes=None,
                  state=(), state_after=None, x_kind="normal", rtol=2e-4, atol=2e-5, weight_scale=0.5,
-                 init=None):
+                 init=None, extra_loss=None, step_check=None):
         self.name, self.kl, self.x_shape, self.weights = name, kl, x_shape, weights
         self.forward, self.loss, self.lr, self.classes = forward, loss, lr, classes
         self.state, self.state_after, self.x_kind = set(state), state_after, x_kind
         self.rtol, self.atol, self.weight_scale, self.init = rtol, atol, weight_scale, init
+        self.extra_loss, self.step_check = extra_loss, step_check
 
 
 def keras_loss(kind, y_pred, y):
@@ -190,12 +198,20 @@ def check_case(case, env, tmp):
     ty = torch.tensor(y.astype(np.int64 if y.dtype == np.int32 else np.float64))
     y_train = case.forward(tw, tx, True)
     loss = keras_loss(case.loss, y_train, ty)
+    if case.extra_loss:
+        loss = loss + case.extra_loss(tw, tx)
     trainable = [k for k in weights if k not in case.state]
     grads = torch.autograd.grad(loss, [tw[k] for k in trainable], allow_unused=True) if trainable else []
     after = read_safetensors(os.path.join(d, "after.safetensors"))
     for key in weights:
         if key not in after:
             failures.append(f"{key}: missing from the trainer's weights (has {sorted(after)})")
+    if case.step_check:
+        implied = {k: (weights[k].astype(np.float64) - after[k].astype(np.float64)) / case.lr
+                   for k in trainable if k in after}
+        failures += case.step_check({k: v.astype(np.float64) for k, v in weights.items()}, implied,
+                                    x.astype(np.float64), y.astype(np.float64))
+        grads = []
     for key, g in zip(trainable, grads):
         if key not in after:
             continue
