@@ -4,7 +4,8 @@ klc_torch.py).  The references are Keras' formulas written out:
 inv = rsqrt(var + eps) * gamma; y = x * inv + (beta - mean * inv), with the
 biased variance.  BatchNormalization predicts with its moving statistics,
 trains with the batch's, and its moving statistics after the step are
-compared with Keras' update moving * momentum + batch * (1 - momentum)."""
+compared with Keras' update moving * momentum + batch * (1 - momentum), after
+one step and after three."""
 
 import torch
 
@@ -89,6 +90,15 @@ CASES = [
          state=BN_STATE, init={"batch_normalization.moving_variance": positive},
          forward=lambda w, x, t: dense(w, "dense_1", bn(w, "batch_normalization", dense(w, "dense", x), t, eps=0.01)),
          state_after=bn_state_after("batch_normalization", 0.9, lambda w, x: dense(w, "dense", x))),
+    # three full-batch steps: the moving statistics follow Keras' update step after step, from the
+    # Dense weights as they are before each step
+    Case("batch_norm_three_steps",
+         program([4], ["Dense(3)", "BatchNormalization(momentum = 0.8)", "Dense(2)"], lr=0.1),
+         x_shape=(5, 4), steps=3, lr=0.1,
+         weights={"dense.kernel": (4, 3), "dense.bias": (3,), **BN, "dense_1.kernel": (3, 2), "dense_1.bias": (2,)},
+         state=BN_STATE, init={"batch_normalization.moving_variance": positive},
+         forward=lambda w, x, t: dense(w, "dense_1", bn(w, "batch_normalization", dense(w, "dense", x), t)),
+         state_after=bn_state_after("batch_normalization", 0.8, lambda w, x: dense(w, "dense", x))),
     Case("batch_norm_rank4",
          program([3, 2, 3], ["BatchNormalization(axis = 3, momentum = 0.5)"]),
          x_shape=(2, 3, 2, 3), weights=BN, state=BN_STATE,
