@@ -80,24 +80,27 @@ def crop_or_pad(y, axis, start, length):
     return y
 
 
-def out_len_transpose(size, k, s, d, padding):
+def out_len_transpose(size, k, s, d, padding, op=None):
+    """Keras' deconv_output_length."""
     ke = (k - 1) * d + 1
+    if op is not None:
+        return (size - 1) * s + ke - (2 * (ke // 2) if padding == "same" else 0) + op
     return size * s + max(ke - s, 0) if padding == "valid" else size * s
 
 
-def conv1d_transpose(x, kernel, bias, s=1, padding="valid", d=1):
+def conv1d_transpose(x, kernel, bias, s=1, padding="valid", d=1, op=None):
     k = kernel.shape[0]
     full = F.conv_transpose1d(nlc(x), kernel.permute(2, 1, 0), None, stride=s, dilation=d)
-    length = out_len_transpose(x.shape[1], k, s, d, padding)
+    length = out_len_transpose(x.shape[1], k, s, d, padding, op)
     y = crop_or_pad(full, 2, tf_pads(length, k, s, d, padding)[0], length)
     return back1(y) + bias
 
 
-def conv2d_transpose(x, kernel, bias, s=(1, 1), padding="valid", d=(1, 1)):
+def conv2d_transpose(x, kernel, bias, s=(1, 1), padding="valid", d=(1, 1), op=(None, None)):
     kh, kw = kernel.shape[0], kernel.shape[1]
     full = F.conv_transpose2d(nhwc(x), kernel.permute(3, 2, 0, 1), None, stride=s, dilation=d)
-    ho = out_len_transpose(x.shape[1], kh, s[0], d[0], padding)
-    wo = out_len_transpose(x.shape[2], kw, s[1], d[1], padding)
+    ho = out_len_transpose(x.shape[1], kh, s[0], d[0], padding, op[0])
+    wo = out_len_transpose(x.shape[2], kw, s[1], d[1], padding, op[1])
     y = crop_or_pad(full, 2, tf_pads(ho, kh, s[0], d[0], padding)[0], ho)
     y = crop_or_pad(y, 3, tf_pads(wo, kw, s[1], d[1], padding)[0], wo)
     return back2(y) + bias
@@ -207,6 +210,20 @@ CASES = [
          x_shape=(2, 3, 3, 2), weights={"conv2d_transpose.kernel": (3, 3, 2, 2), "conv2d_transpose.bias": (2,)},
          forward=lambda w, x, t: conv2d_transpose(x, w["conv2d_transpose.kernel"], w["conv2d_transpose.bias"],
                                                   s=(2, 2), padding="same")),
+    Case("conv1d_transpose_output_padding", program([4, 2], ["Conv1DTranspose(2, 3, strides = 2, output_padding = 1)"]),
+         x_shape=(2, 4, 2), weights={"conv1d_transpose.kernel": (3, 2, 2), "conv1d_transpose.bias": (2,)},
+         forward=lambda w, x, t: conv1d_transpose(x, w["conv1d_transpose.kernel"], w["conv1d_transpose.bias"],
+                                                  s=2, op=1)),
+    Case("conv1d_transpose_same_output_padding",
+         program([3, 2], ["Conv1DTranspose(2, 5, strides = 3, padding = \"same\", output_padding = 1)"]),
+         x_shape=(2, 3, 2), weights={"conv1d_transpose.kernel": (5, 2, 2), "conv1d_transpose.bias": (2,)},
+         forward=lambda w, x, t: conv1d_transpose(x, w["conv1d_transpose.kernel"], w["conv1d_transpose.bias"],
+                                                  s=3, padding="same", op=1)),
+    Case("conv2d_transpose_output_padding",
+         program([2, 3, 2], ["Conv2DTranspose(2, [2, 3], strides = [3, 2], output_padding = [2, 1])"]),
+         x_shape=(2, 2, 3, 2), weights={"conv2d_transpose.kernel": (2, 3, 2, 2), "conv2d_transpose.bias": (2,)},
+         forward=lambda w, x, t: conv2d_transpose(x, w["conv2d_transpose.kernel"], w["conv2d_transpose.bias"],
+                                                  s=(3, 2), op=(2, 1))),
     # Pooling (a Dense in front holds weights whose gradient goes through the pooling)
     Case("max_pool1d_same", program([7, 2], ["Dense(3)", "MaxPooling1D(3, strides = 2, padding = \"same\")"]),
          x_shape=(3, 7, 2), weights={"dense.kernel": (2, 3), "dense.bias": (3,)},
