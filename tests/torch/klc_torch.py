@@ -103,7 +103,9 @@ class Case:
     """name, kl (the program), x_shape (batch first), weights {key: shape},
     forward(w, x, training) -> y (torch, float64), loss ("mse" or
     "sparse_categorical_crossentropy"), lr, optional classes, state (keys of
-    non-trainable weights) and x_kind ("normal" or "ids:<limit>").
+    non-trainable weights), x_kind ("normal" or "ids:<limit>") and steps (1: one
+    SGD step, its implied gradients compared; more: that many full-batch steps,
+    simulated in torch, and the weights and state after them compared).
 
     extra_loss(w, x) -> a torch scalar added to the loss of the torch step
     (the penalties of add_loss, activity and weight regularizers).
@@ -114,12 +116,13 @@ class Case:
 
     def __init__(self, name, kl, x_shape, weights, forward, loss="mse", lr=0.5, classes=None,
                  state=(), state_after=None, x_kind="normal", rtol=2e-4, atol=2e-5, weight_scale=0.5,
-                 init=None, extra_loss=None, step_check=None):
+                 init=None, extra_loss=None, step_check=None, steps=1):
         self.name, self.kl, self.x_shape, self.weights = name, kl, x_shape, weights
         self.forward, self.loss, self.lr, self.classes = forward, loss, lr, classes
         self.state, self.state_after, self.x_kind = set(state), state_after, x_kind
         self.rtol, self.atol, self.weight_scale, self.init = rtol, atol, weight_scale, init
         self.extra_loss, self.step_check = extra_loss, step_check
+        self.steps = steps
 
 
 def keras_loss(kind, y_pred, y):
@@ -190,10 +193,12 @@ def check_case(case, env, tmp):
     run([os.environ.get("CC", "cc"), "-std=c11", "-O1", *flags, "train.c", "-I" + os.path.join(s, "runtime", "include"),
          os.path.join(b, "runtime", "libklc.a"), "-lopenblas", "-lm", "-o", "train"], d)
     run(["./train", "predict", "--x", "x.npy", "--load", "init.safetensors", "--out", "p.npy"], d)
-    run(["./train", "fit", "--x", "x.npy", "--y", "y.npy", "--load", "init.safetensors", "--epochs", "1",
+    run(["./train", "fit", "--x", "x.npy", "--y", "y.npy", "--load", "init.safetensors", "--epochs", str(case.steps),
          "--batch-size", str(case.x_shape[0]), "--no-shuffle", "--verbose", "0",
          "--save", "after.safetensors"], d)
     failures = compare("predict", read_npy(os.path.join(d, "p.npy")), y_eval.detach().numpy(), case.rtol, case.atol)
+    if case.steps > 1:
+        return failures + check_steps(case, weights, tw, tx, y, os.path.join(d, "after.safetensors"))
     # one step in torch
     ty = torch.tensor(y.astype(np.int64 if y.dtype == np.int32 else np.float64))
     y_train = case.forward(tw, tx, True)
@@ -223,6 +228,39 @@ def check_case(case, env, tmp):
     if case.state_after:
         for key, value in case.state_after(tw, tx).items():
             failures += compare(f"{key} after the step", after[key], value.detach().numpy(), case.rtol, case.atol)
+    return failures
+
+
+def check_steps(case, weights, tw, tx, y, after_path):
+    """case.steps full-batch SGD steps in torch (state updated by state_after
+    from the weights before each step), against the trainer's weights after
+    them."""
+    ty = torch.tensor(y.astype(np.int64 if y.dtype == np.int32 else np.float64))
+    trainable = [k for k in weights if k not in case.state]
+    w = dict(tw)
+    for _ in range(case.steps):
+        loss = keras_loss(case.loss, case.forward(w, tx, True), ty)
+        if case.extra_loss:
+            loss = loss + case.extra_loss(w, tx)
+        grads = torch.autograd.grad(loss, [w[k] for k in trainable], allow_unused=True) if trainable else []
+        state = case.state_after(w, tx) if case.state_after else {}
+        nw = {}
+        for k, g in zip(trainable, grads):
+            nw[k] = (w[k].detach() - case.lr * (torch.zeros_like(w[k]) if g is None else g)).requires_grad_(True)
+        for k in weights:
+            if k not in nw:
+                nw[k] = state[k].detach() if k in state else w[k]
+        w = nw
+    after = read_safetensors(after_path)
+    failures = []
+    for key in weights:
+        if key not in after:
+            failures.append(f"{key}: missing from the trainer's weights (has {sorted(after)})")
+            continue
+        # float32 rounding accumulates over the steps
+        atol = case.atol * case.steps + 4 * np.finfo(np.float32).eps * np.max(np.abs(weights[key]))
+        failures += compare(f"{key} after {case.steps} steps", after[key], w[key].detach().numpy(),
+                            case.rtol * case.steps, atol)
     return failures
 
 
