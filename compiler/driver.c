@@ -16,6 +16,7 @@
 #include "back/emit_c.h"
 #include "back/emit_dot.h"
 #include "back/emit_infer.h"
+#include "back/plan.h"
 #include "summary.h"
 
 static void print_summary(Arena *a, const Model *m)
@@ -63,6 +64,45 @@ static int select_models(const DriverOptions *o, Program *p, Model **out, int ma
     return n;
 }
 
+/* The middle end for every model of a checked program, in order: the
+ * gradients (whose diagnostics are part of checking: --check reports weights
+ * without one), then, unless `upto` stops earlier, fusion.  Stops
+ * differentiating once an error is reported.  Returns the errors reported. */
+static int prepare_models(Program *p, Diag *d, DumpStage upto)
+{
+    if (upto == DUMP_CHECK)
+        return 0;
+    for (int i = 0; i < p->models.len; i++) {
+        Model *m = p->models.items[i];
+        if (m->broken || diag_error_count(d) > 0)
+            continue;
+        pipeline_differentiate(m, d);
+    }
+    diag_finish(d);
+    int errors = diag_error_count(d);
+    if (errors || upto == DUMP_AD)
+        return errors;
+    for (int i = 0; i < p->models.len; i++)
+        pipeline_fuse(p->models.items[i]);
+    return 0;
+}
+
+static void dump_ir(Arena *a, Model **models, int n, DumpStage stage)
+{
+    for (int i = 0; i < n; i++) {
+        Model *m = models[i];
+        printf("%s# model %s\n", i ? "\n" : "", m->var);
+        if (stage == DUMP_PLAN) {
+            plan_dump(stdout, plan_model(a, m));
+            continue;
+        }
+        ir_dump(stdout, m->train);
+        ir_dump(stdout, m->infer);
+        if (m->predict)
+            ir_dump(stdout, m->predict);
+    }
+}
+
 int driver_run(const DriverOptions *o)
 {
     Arena *a = arena_new();
@@ -87,7 +127,8 @@ int driver_run(const DriverOptions *o)
 
     Program *p = sema_run(a, d, o->input, &errors);
     diag_finish(d);
-    if (errors || !p) {
+    DumpStage upto = o->mode == MODE_DUMP_IR ? o->dump_stage : DUMP_FUSE;
+    if (errors || !p || prepare_models(p, d, upto) != 0) {
         arena_free(a);
         return 1;
     }
@@ -117,13 +158,7 @@ int driver_run(const DriverOptions *o)
         }
         break;
     case MODE_DUMP_IR:
-        for (int i = 0; i < n; i++) {
-            pipeline_prepare(models[i], NULL);
-            printf("%s# model %s\n", i ? "\n" : "", models[i]->var);
-            ir_dump(stdout, models[i]->train);
-            ir_dump(stdout, models[i]->infer);
-            ir_dump(stdout, models[i]->predict);
-        }
+        dump_ir(a, models, n, o->dump_stage);
         break;
     case MODE_TRAIN: {
         if (o->with_main && n > 1) {
@@ -139,13 +174,16 @@ int driver_run(const DriverOptions *o)
             }
         if (status)
             break;
+        PlannedModel **planned = arena_alloc(a, sizeof *planned * (size_t)(n + 1));
+        for (int i = 0; i < n; i++)
+            planned[i] = plan_model(a, models[i]);
         EmitOptions eo;
         memset(&eo, 0, sizeof eo);
         eo.c_path = o->output;
         eo.h_path = header_path(a, o->output);
         eo.source = o->input;
         eo.with_main = o->with_main;
-        if (emit_training(a, models, n, &eo) != 0)
+        if (emit_training(a, planned, n, &eo) != 0)
             status = 2;
         break;
     }
@@ -163,7 +201,7 @@ int driver_run(const DriverOptions *o)
         io.weights = o->weights;
         io.no_blas = o->no_blas;
         io.batch_capacity = o->batch_capacity;
-        status = emit_inference(a, models[0], &io);
+        status = emit_inference(a, plan_model(a, models[0]), &io);
         break;
     }
     case MODE_DOT: {
@@ -198,6 +236,8 @@ int driver_check_source(const char *path, const char *text, size_t len, FILE *di
     int errors = 0;
     Program *p = sema_run_source(a, d, path, text, len, &errors);
     diag_finish(d);
+    if (!errors && p)
+        prepare_models(p, d, DUMP_AD);
     int n = diag_error_count(d);
     if (n_errors)
         *n_errors = n;

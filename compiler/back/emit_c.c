@@ -1,10 +1,8 @@
 /*
  * emit_c.c — the training C file: descriptors, step functions, optimizer.
  *
- * For each model: the forward/loss functions from the checker are
- * simplified, the training one is differentiated, each is planned, and the
- * four step functions of klc/abi.h are written, followed by the model's
- * klc_model_def.  The optimizer update follows Keras' formulas and order
+ * For each planned model (plan.h): the four step functions of klc/abi.h,
+ * followed by the model's klc_model_def.  The optimizer update follows Keras' formulas and order
  * (keras-semantics.md §3): clipping, decoupled weight decay, update_step.
  */
 #include "back/emit_c.h"
@@ -15,7 +13,6 @@
 
 #include "base/cbuf.h"
 #include "back/codegen.h"
-#include "opt/pipeline.h"
 #include "back/plan.h"
 
 #ifndef KLC_VERSION
@@ -347,19 +344,16 @@ static void max_work(const Plan *p, int64_t *c, int64_t *k, int64_t *ic, int64_t
         *ik = p->iwork_k;
 }
 
-static void emit_model(Gen *g, Model *m)
+static void emit_model(Gen *g, const PlannedModel *pm)
 {
     Arena *a = g->a;
     CBuf *b = g->b;
+    const Model *m = pm->m;
     const char *P = m->var;
-    WeightLayout wl = plan_weights(a, m);
-
-    pipeline_prepare(m, NULL);
+    const WeightLayout wl = pm->wl;
     IrFunc *test = m->infer;
     IrFunc *predict = m->predict;
-    Plan *ptrain = plan_function(a, m->train, &wl);
-    Plan *ptest = plan_function(a, test, &wl);
-    Plan *ppred = plan_function(a, predict, &wl);
+    const Plan *ptrain = pm->train, *ptest = pm->test, *ppred = pm->predict;
 
     SlotInfo si = slots_of(&m->opt);
     int64_t n_slots;
@@ -586,7 +580,7 @@ static const char *guard_of(Arena *a, const char *h_path)
     return g;
 }
 
-int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
+int emit_training(Arena *a, PlannedModel *const *models, int n_models, const EmitOptions *o)
 {
     CBuf c, h, code;
     cb_init(&c);
@@ -626,14 +620,14 @@ int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
     if (o->with_main) {
         cb_printf(&c, "\n/* The trainer program: fit, evaluate, predict, summary, gradcheck. */\n");
         cb_printf(&c, "int main(int argc, char **argv)\n{\n    return klc_main(&%s_def, argc, argv);\n}\n",
-                  models[0]->var);
+                  models[0]->m->var);
     }
 
     /* every model of the file, for programs that handle several */
     const char *reg = registry_name(a, o->h_path);
     cb_printf(&c, "\n/* All models of this file. */\nconst klc_model_def *const %s_models[] = {", reg);
     for (int i = 0; i < n_models; i++)
-        cb_printf(&c, "%s&%s_def", i ? ", " : "", models[i]->var);
+        cb_printf(&c, "%s&%s_def", i ? ", " : "", models[i]->m->var);
     cb_printf(&c, "};\nconst int %s_n_models = %d;\n", reg, n_models);
 
     const char *guard = guard_of(a, o->h_path);
@@ -641,7 +635,7 @@ int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
     cb_printf(&h, "#ifndef %s\n#define %s\n\n#include <klc/abi.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
               guard, guard);
     for (int i = 0; i < n_models; i++) {
-        const Model *m = models[i];
+        const Model *m = models[i]->m;
         cb_printf(&h, "/* Model '%s' (Keras name \"%s\"): input [N", m->var, m->keras_name);
         for (int j = 1; j < m->input_shape.rank; j++)
             cb_printf(&h, ", %lld", (long long)m->input_shape.d[j].c);

@@ -7,7 +7,6 @@
 
 #include "base/cbuf.h"
 #include "back/codegen.h"
-#include "opt/pipeline.h"
 #include "back/plan.h"
 #include "safetensors.h"
 
@@ -91,12 +90,12 @@ static void emit_array(CBuf *b, Arena *a, const char *name, const float *v, int6
     cb_printf(b, "\n};\n\n");
 }
 
-int emit_inference(Arena *a, Model *m, const InferOptions *o)
+int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
 {
-    pipeline_prepare(m, NULL);
-    WeightLayout wl = plan_weights(a, m);
+    const Model *m = pm->m;
+    const WeightLayout wl = pm->wl;
     IrFunc *f = m->predict;
-    Plan *p = plan_function(a, f, &wl);
+    const Plan *p = pm->predict;
     const char *P = m->var, *U = upper(a, m->var);
 
     float *params = NULL, *state = NULL;

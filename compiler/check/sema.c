@@ -23,7 +23,6 @@
 
 #include "check/elab.h"
 #include "front/parse.h"
-#include "opt/pipeline.h"
 
 #include "prelude.inc"
 
@@ -1093,9 +1092,6 @@ static void finish_models(Sema *s)
             loss_build(s, m, m->train);
             loss_build(s, m, m->infer);
         }
-        /* derive the gradients now, so --check reports weights without one */
-        if (!m->broken && diag_error_count(s->diag) == 0)
-            pipeline_prepare(m, s->diag);
     }
 }
 
