@@ -48,12 +48,14 @@ typedef struct Codegen {
  * workspace pointers "work" and "iwork".  The caller sets the rest. */
 void cg_init(Codegen *g, Arena *a, CBuf *b, const Model *m, const WeightLayout *wl, IrFunc *f, const Plan *p,
              bool f64);
-/* Decide names and which roots are referenced; call after cg_init and the caller's settings. */
-void cg_prepare(Codegen *g);
-/* Pointer declarations for every referenced root. */
-void cg_declare(Codegen *g);
-/* The statements of the whole function, in order. */
-void cg_body(Codegen *g);
+/* The code of the whole function after its locals, as both emitters write
+ * it (call after cg_init and the caller's settings): names decided, the
+ * pointer declarations of every referenced root, a blank line, the
+ * statements in order; indented by g->b->indent.  Not written to g->b but
+ * returned, so the caller declares only the locals it uses (cg_uses). */
+const char *cg_function(Codegen *g);
+/* Does C text `code` use the identifier `name` ("n", "work")? */
+bool cg_uses(const char *code, const char *name);
 /* C text of a dimension at run time: "64", "n", "(49 * n)". */
 const char *cg_dim(Arena *a, Dim d);
 /* A real literal in the target type: "0.5f", "1e-07f", "0.5". */
