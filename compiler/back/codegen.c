@@ -72,16 +72,36 @@ static bool c_reserved(const char *s)
         "volatile", "while", "_Bool", "_Complex", "_Imaginary", "bool", "true", "false", "NULL",
         /* locals of generated functions */
         "n", "cap", "s", "work", "iwork", "acc", "best", "t", "lr", "i", "x", "y", "main", "errno",
-        "exp", "log", "sqrt", "pow", "sin", "cos", "tanh", "floor", "ceil", "erf", "fabs", "memcpy", "memset",
+        "params", "state", "x_in", "y_out", "int32_t", "int64_t", "uint64_t", "size_t", "INFINITY", "NAN",
+        "isfinite", "memcpy", "memset",
     };
+    /* libm functions the code calls, also with the f suffix (expf) */
+    static const char *const math[] = {"exp", "log", "log1p", "expm1", "sqrt", "pow", "sin", "cos", "tanh",
+                                       "floor", "ceil", "erf", "fabs", "nearbyint"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (!strcmp(words[i], s))
             return true;
+    for (size_t i = 0; i < sizeof math / sizeof math[0]; i++) {
+        size_t m = strlen(math[i]);
+        if (!strncmp(math[i], s, m) && (s[m] == '\0' || (s[m] == 'f' && s[m + 1] == '\0')))
+            return true;
+    }
     if (s[0] == 'i' && s[1] >= '0' && s[1] <= '9')
         return true; /* loop variables i0, i1, ... */
     if (!strncmp(s, "klc_", 4) || !strncmp(s, "cblas", 5) || !strncmp(s, "Cblas", 5))
         return true;
     return false;
+}
+
+/* Also taken for buffers: the locals of softmax, crossentropy and batched
+ * GEMM code, which reads buffers inside their scope. */
+static bool buffer_reserved(const char *s)
+{
+    static const char *const words[] = {"k", "b", "e", "l", "base", "mx", "sum", "lse", "zr"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (!strcmp(words[i], s))
+            return true;
+    return c_reserved(s);
 }
 
 static const char *sanitize(Arena *a, const char *s)
@@ -92,7 +112,7 @@ static const char *sanitize(Arena *a, const char *s)
             *p = '_';
     if (r[0] >= '0' && r[0] <= '9')
         r = arena_printf(a, "v_%s", r);
-    if (c_reserved(r))
+    if (buffer_reserved(r))
         r = arena_printf(a, "%s_", r);
     return r;
 }
@@ -447,11 +467,12 @@ static const char *expr(Codegen *g, const Ctx *c, const Scalar *s)
  * --------------------------------------------------------------------- */
 
 /* May loop variable k of c be called `name`: no C word, local or helper of
- * the generated code (c_reserved: i0, i1, ... included), no argmax_grad
- * index (b0, b1, ...), no buffer of the function, no earlier variable? */
+ * the generated code (c_reserved: i0, i1, ... included; "i" is free, as no
+ * loop nest of a map declares it), no argmax_grad index (b0, b1, ...), no
+ * buffer of the function, no earlier variable? */
 static bool var_name_free(const Codegen *g, const Ctx *c, int k, const char *name)
 {
-    if (c_reserved(name) || (name[0] == 'b' && name[1] >= '0' && name[1] <= '9'))
+    if ((strcmp(name, "i") && c_reserved(name)) || (name[0] == 'b' && name[1] >= '0' && name[1] <= '9'))
         return false;
     for (int id = 0; id < g->p->n_ids; id++)
         if (g->names[id] && !strcmp(g->names[id], name))
