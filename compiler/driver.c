@@ -64,23 +64,22 @@ static int select_models(const DriverOptions *o, Program *p, Model **out, int ma
     return n;
 }
 
-/* The middle end for every model of a checked program, in order: the
- * gradients (whose diagnostics are part of checking: --check reports weights
- * without one), then, unless `upto` stops earlier, fusion.  Stops
- * differentiating once an error is reported.  Returns the errors reported. */
-static int prepare_models(Program *p, Diag *d, DumpStage upto)
+/* Check's last step and the middle end, model by model in program order
+ * (so each model's diagnostics come together): the model's output and loss
+ * (sema_finish_model), then, while no error has been reported, its
+ * gradients, whose diagnostics are part of checking (--check reports
+ * weights without one); at last, unless `upto` stops earlier, fusion.
+ * Returns the number of errors reported in all. */
+static int finish_and_prepare(Arena *a, Diag *d, Program *p, DumpStage upto)
 {
-    if (upto == DUMP_CHECK)
-        return 0;
     for (int i = 0; i < p->models.len; i++) {
         Model *m = p->models.items[i];
-        if (m->broken || diag_error_count(d) > 0)
-            continue;
-        pipeline_differentiate(m, d);
+        if (sema_finish_model(a, d, m) && upto != DUMP_CHECK && diag_error_count(d) == 0)
+            pipeline_differentiate(m, d);
     }
     diag_finish(d);
     int errors = diag_error_count(d);
-    if (errors || upto == DUMP_AD)
+    if (errors || upto == DUMP_CHECK || upto == DUMP_AD)
         return errors;
     for (int i = 0; i < p->models.len; i++)
         pipeline_fuse(p->models.items[i]);
@@ -126,9 +125,12 @@ int driver_run(const DriverOptions *o)
     }
 
     Program *p = sema_run(a, d, o->input, &errors);
-    diag_finish(d);
     DumpStage upto = o->mode == MODE_DUMP_IR ? o->dump_stage : DUMP_FUSE;
-    if (errors || !p || prepare_models(p, d, upto) != 0) {
+    if (p)
+        errors += finish_and_prepare(a, d, p, upto);
+    else
+        diag_finish(d);
+    if (errors || !p) {
         arena_free(a);
         return 1;
     }
@@ -235,9 +237,10 @@ int driver_check_source(const char *path, const char *text, size_t len, FILE *di
     Diag *d = diag_new(a, diag_out);
     int errors = 0;
     Program *p = sema_run_source(a, d, path, text, len, &errors);
-    diag_finish(d);
-    if (!errors && p)
-        prepare_models(p, d, DUMP_AD);
+    if (p)
+        finish_and_prepare(a, d, p, DUMP_AD);
+    else
+        diag_finish(d);
     int n = diag_error_count(d);
     if (n_errors)
         *n_errors = n;

@@ -2,10 +2,11 @@
  * driver.h — runs the stages for one invocation of klc.
  *
  * The stages, each called once per model and only from here:
- *   check    parse and check the program (check/sema.h): each model's
- *            forward and loss functions in KIR;
+ *   check    parse and check the program, then finish each model (check/
+ *            sema.h): its forward and loss functions in KIR;
  *   prepare  per model, differentiate (gradients, and the diagnostics about
- *            weights without one), then fuse (opt/pipeline.h);
+ *            weights without one: right after the model is finished, so a
+ *            model's diagnostics come together), then fuse (opt/pipeline.h);
  *   plan     per model acted on, lay out weights and workspace (back/plan.h);
  *   emit     training code, inference code (back/emit_c.h, emit_infer.h).
  * Each stage reports its own diagnostics and the driver stops after a stage

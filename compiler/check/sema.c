@@ -1074,25 +1074,24 @@ static void run_statements(Sema *s, Node *prog)
     }
 }
 
-static void finish_models(Sema *s)
+bool sema_finish_model(Arena *a, Diag *d, Model *m)
 {
-    for (int i = 0; i < s->program->models.len; i++) {
-        Model *m = s->program->models.items[i];
-        if (m->broken && diag_error_count(s->diag) == 0) /* a wrong model must never pass as correct */
-            klc_internal_fault(__FILE__, __LINE__, "model '%s' failed to check without a message", m->var);
-        if (m->broken || !m->train->input)
-            continue;
-        IrValue *outs[2] = {m->train->output, m->infer->output};
-        IrFunc *fs[2] = {m->train, m->infer};
-        for (int t = 0; t < 2; t++) {
-            IrValue *o = ir_new(fs[t], IR_OUTPUT, NULL, outs[t]->type, m->loc);
-            ir_add_arg(fs[t], o, outs[t]);
-        }
-        if (m->compiled) {
-            loss_build(s, m, m->train);
-            loss_build(s, m, m->infer);
-        }
+    if (m->broken && diag_error_count(d) == 0) /* a wrong model must never pass as correct */
+        klc_internal_fault(__FILE__, __LINE__, "model '%s' failed to check without a message", m->var);
+    if (m->broken || !m->train->input)
+        return false;
+    IrValue *outs[2] = {m->train->output, m->infer->output};
+    IrFunc *fs[2] = {m->train, m->infer};
+    for (int t = 0; t < 2; t++) {
+        IrValue *o = ir_new(fs[t], IR_OUTPUT, NULL, outs[t]->type, m->loc);
+        ir_add_arg(fs[t], o, outs[t]);
     }
+    if (m->compiled) {
+        Sema s = {.arena = a, .diag = d}; /* all that building a loss reads */
+        loss_build(&s, m, m->train);
+        loss_build(&s, m, m->infer);
+    }
+    return !m->broken;
 }
 
 static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
@@ -1145,7 +1144,6 @@ static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
         diag_pop_context(d);
     }
     run_statements(s, prog);
-    finish_models(s);
     *errors += diag_error_count(d) - before;
     return s->program;
 }
