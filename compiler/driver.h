@@ -10,8 +10,9 @@
  *   plan     per model acted on, lay out weights and workspace (back/plan.h);
  *   emit     training code, inference code (back/emit_c.h, emit_infer.h).
  * Each stage reports its own diagnostics and the driver stops after a stage
- * that found errors; --dump-ir=STAGE prints the IR after a stage instead.  Output files are written to a temporary name and renamed,
- * so a failed run never leaves a half-written file.
+ * that found errors; --dump-ir=STAGE prints the IR after a stage instead.
+ * Output files are written to a temporary name and renamed, so a failed run
+ * never leaves a half-written file.
  */
 #ifndef KLC_DRIVER_H
 #define KLC_DRIVER_H

@@ -38,7 +38,7 @@ typedef struct Codegen {
     bool grads_out;           /* GRAD copies into `grads` unless computed in place */
     const char *seed;         /* RANDOM: the step's seed expression */
     const char *stop_before_grads; /* if set, emitted before the backward pass (e.g. "if (!s->compute_grads) return;") */
-    /* filled by cg_prepare */
+    /* filled by cg_function */
     const char **names;       /* by value id: C name of the value's storage root */
     bool *used;               /* by value id: root referenced by the code */
 } Codegen;

@@ -188,7 +188,8 @@ static void emit_update_helper(Gen *g, const Model *m)
         cb_line(b, "velocity[i] += (g[i] * g[i] - velocity[i]) * %s; /* v <- v + (g^2 - v) * (1 - beta_2) */",
                 R(g, 1 - o->beta_2));
         if (o->amsgrad) {
-            cb_line(b, "velocity_hat[i] = klc_maxf(velocity_hat[i], velocity[i]); /* amsgrad: v_hat <- max(v_hat, v) */");
+            cb_line(b, "velocity_hat[i] = klc_maxf(velocity_hat[i], velocity[i]); "
+                       "/* amsgrad: v_hat <- max(v_hat, v) */");
             cb_line(b, "w[i] -= (momentum[i] * alpha) / (sqrtf(velocity_hat[i]) + %s); "
                        "/* w <- w - alpha * m / (sqrt(v_hat) + epsilon) */", R(g, o->epsilon));
         } else {

@@ -249,9 +249,10 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
               wargs, xt);
     /* the caller's weights (when not embedded) are checked too, which also
      * uses them when the forward pass does not */
-    const char *wcheck = o->weights ? "" : arena_printf(a, " || (%s_N_PARAMS > 0 && !params) || (%s_N_STATE > 0 && !state)", U, U);
-    cb_printf(&code, "    if (n < 1 || !x || !y || (%s_WORK_FLOATS(n) > 0 && !work) || (%s_WORK_INTS(n) > 0 && !iwork)%s)\n"
-                     "        return -1;\n", U, U, wcheck);
+    const char *wcheck =
+        o->weights ? "" : arena_printf(a, " || (%s_N_PARAMS > 0 && !params) || (%s_N_STATE > 0 && !state)", U, U);
+    cb_printf(&code, "    if (n < 1 || !x || !y || (%s_WORK_FLOATS(n) > 0 && !work) ||\n"
+                     "        (%s_WORK_INTS(n) > 0 && !iwork)%s)\n        return -1;\n", U, U, wcheck);
     cb_printf(&code, "    %s_forward(%s);\n    return 0;\n}\n\n", P, args_ex);
     if (used[6])
         cb_printf(&code, "static float %s_work[%s_WORK_FLOATS(%s_BATCH_CAPACITY) + 1];\n", P, U, U);
