@@ -138,7 +138,8 @@ static const char *source_word(Arena *a, SrcLoc loc)
  * its layer's name and its own ("temporal_conv_y"), its own alone when it
  * already starts with the layer's ("dense_out").  A value the source does
  * not name is called after what it computes ("crossentropy") or the
- * expression it comes from ("zeros"), else its operation.  Not yet unique nor checked against C's names.
+ * expression it comes from ("zeros"), else its operation.  Not yet unique,
+ * nor checked against C's names (cg_prepare does both).
  */
 static const char *source_name(Codegen *g, const IrValue *v)
 {

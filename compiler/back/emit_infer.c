@@ -160,7 +160,8 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
     }
     const char *wargs = o->weights ? "" : "const float *params, const float *state, ";
     cb_printf(&h, "/* Forward pass of n rows (1 <= n <= %s_BATCH_CAPACITY) with the file's static\n"
-                  " * workspace (not reentrant).  Returns 0, or -1 if n is out of range. */\n", U);
+                  " * workspace (not reentrant).  Returns 0, or -1 if n is out of range or a buffer\n"
+                  " * it needs is NULL. */\n", U);
     cb_printf(&h, "int %s_predict(%sconst %s *x, int64_t n, float *y);\n\n", P, wargs, xt);
     cb_printf(&h, "/* The same with the caller's workspace: work holds %s_WORK_FLOATS(n) floats,\n"
                   " * iwork %s_WORK_INTS(n) int32s; reentrant. */\n", U, U);
