@@ -5,7 +5,11 @@
  * both turn planned KIR into C statements: one loop nest per map (or a
  * cblas_?gemm call for contractions), softmax and the fused crossentropy,
  * random masks, copies.  They differ in where buffers come from and in what
- * the sinks do, which a Codegen describes.
+ * the sinks do, which a Codegen describes.  The C reads like the source:
+ * buffers are named after what they hold (a weight, a layer's value,
+ * d_<value> for a gradient), loops of a comprehension after its index
+ * names, and each block's comment points at its .kl line (built-in layers:
+ * compiler/prelude/core.kl).
  */
 #ifndef KLC_CODEGEN_H
 #define KLC_CODEGEN_H
@@ -54,7 +58,8 @@ void cg_init(Codegen *g, Arena *a, CBuf *b, const Model *m, const WeightLayout *
  * statements in order; indented by g->b->indent.  Not written to g->b but
  * returned, so the caller declares only the locals it uses (cg_uses). */
 const char *cg_function(Codegen *g);
-/* Does C text `code` use the identifier `name` ("n", "work")? */
+/* Does C text `code` use the identifier `name` ("n", "work"), outside
+ * comments and string literals and not as a member (s->n)? */
 bool cg_uses(const char *code, const char *name);
 /* C text of a dimension at run time: "64", "n", "(49 * n)". */
 const char *cg_dim(Arena *a, Dim d);
