@@ -16,6 +16,7 @@
 #include "back/emit_c.h"
 #include "back/emit_dot.h"
 #include "back/emit_infer.h"
+#include "back/plan.h"
 #include "summary.h"
 
 static void print_summary(Arena *a, const Model *m)
@@ -63,6 +64,44 @@ static int select_models(const DriverOptions *o, Program *p, Model **out, int ma
     return n;
 }
 
+/* Check's last step and the middle end, model by model in program order
+ * (so each model's diagnostics come together): the model's output and loss
+ * (sema_finish_model), then, while no error has been reported, its
+ * gradients, whose diagnostics are part of checking (--check reports
+ * weights without one); at last, unless `upto` stops earlier, fusion.
+ * Returns the number of errors reported in all. */
+static int finish_and_prepare(Arena *a, Diag *d, Program *p, DumpStage upto)
+{
+    for (int i = 0; i < p->models.len; i++) {
+        Model *m = p->models.items[i];
+        if (sema_finish_model(a, d, m) && upto != DUMP_CHECK && diag_error_count(d) == 0)
+            pipeline_differentiate(m, d);
+    }
+    diag_finish(d);
+    int errors = diag_error_count(d);
+    if (errors || upto == DUMP_CHECK || upto == DUMP_AD)
+        return errors;
+    for (int i = 0; i < p->models.len; i++)
+        pipeline_fuse(p->models.items[i]);
+    return 0;
+}
+
+static void dump_ir(Arena *a, Model **models, int n, DumpStage stage)
+{
+    for (int i = 0; i < n; i++) {
+        Model *m = models[i];
+        printf("%s# model %s\n", i ? "\n" : "", m->var);
+        if (stage == DUMP_PLAN) {
+            plan_dump(stdout, plan_model(a, m));
+            continue;
+        }
+        ir_dump(stdout, m->train);
+        ir_dump(stdout, m->infer);
+        if (m->predict)
+            ir_dump(stdout, m->predict);
+    }
+}
+
 int driver_run(const DriverOptions *o)
 {
     Arena *a = arena_new();
@@ -85,8 +124,12 @@ int driver_run(const DriverOptions *o)
         return errors ? 1 : 0;
     }
 
-    Program *p = sema_run(a, d, o->input, pipeline_prepare, &errors);
-    diag_finish(d);
+    Program *p = sema_run(a, d, o->input, &errors);
+    DumpStage upto = o->mode == MODE_DUMP_IR ? o->dump_stage : DUMP_FUSE;
+    if (p)
+        errors += finish_and_prepare(a, d, p, upto);
+    else
+        diag_finish(d);
     if (errors || !p) {
         arena_free(a);
         return 1;
@@ -117,13 +160,7 @@ int driver_run(const DriverOptions *o)
         }
         break;
     case MODE_DUMP_IR:
-        for (int i = 0; i < n; i++) {
-            pipeline_prepare(models[i], NULL);
-            printf("%s# model %s\n", i ? "\n" : "", models[i]->var);
-            ir_dump(stdout, models[i]->train);
-            ir_dump(stdout, models[i]->infer);
-            ir_dump(stdout, models[i]->predict);
-        }
+        dump_ir(a, models, n, o->dump_stage);
         break;
     case MODE_TRAIN: {
         if (o->with_main && n > 1) {
@@ -139,13 +176,16 @@ int driver_run(const DriverOptions *o)
             }
         if (status)
             break;
+        PlannedModel **planned = arena_alloc(a, sizeof *planned * (size_t)(n + 1));
+        for (int i = 0; i < n; i++)
+            planned[i] = plan_model(a, models[i]);
         EmitOptions eo;
         memset(&eo, 0, sizeof eo);
         eo.c_path = o->output;
         eo.h_path = header_path(a, o->output);
         eo.source = o->input;
         eo.with_main = o->with_main;
-        if (emit_training(a, models, n, &eo) != 0)
+        if (emit_training(a, planned, n, &eo) != 0)
             status = 2;
         break;
     }
@@ -163,7 +203,7 @@ int driver_run(const DriverOptions *o)
         io.weights = o->weights;
         io.no_blas = o->no_blas;
         io.batch_capacity = o->batch_capacity;
-        status = emit_inference(a, models[0], &io);
+        status = emit_inference(a, plan_model(a, models[0]), &io);
         break;
     }
     case MODE_DOT: {
@@ -196,8 +236,11 @@ int driver_check_source(const char *path, const char *text, size_t len, FILE *di
     Arena *a = arena_new();
     Diag *d = diag_new(a, diag_out);
     int errors = 0;
-    Program *p = sema_run_source(a, d, path, text, len, pipeline_prepare, &errors);
-    diag_finish(d);
+    Program *p = sema_run_source(a, d, path, text, len, &errors);
+    if (p)
+        finish_and_prepare(a, d, p, DUMP_AD);
+    else
+        diag_finish(d);
     int n = diag_error_count(d);
     if (n_errors)
         *n_errors = n;

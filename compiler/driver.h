@@ -1,10 +1,18 @@
 /*
  * driver.h — runs the stages for one invocation of klc.
  *
- * parse and check (sema) -> [derive gradients, plan, emit]; each stage
- * reports its own diagnostics and the driver stops after a stage that
- * found errors.  Output files are written to a temporary name and renamed,
- * so a failed run never leaves a half-written file.
+ * The stages, each called once per model and only from here:
+ *   check    parse and check the program, then finish each model (check/
+ *            sema.h): its forward and loss functions in KIR;
+ *   prepare  per model, differentiate (gradients, and the diagnostics about
+ *            weights without one: right after the model is finished, so a
+ *            model's diagnostics come together), then fuse (opt/pipeline.h);
+ *   plan     per model acted on, lay out weights and workspace (back/plan.h);
+ *   emit     training code, inference code (back/emit_c.h, emit_infer.h).
+ * Each stage reports its own diagnostics and the driver stops after a stage
+ * that found errors; --dump-ir=STAGE prints the IR after a stage instead.
+ * Output files are written to a temporary name and renamed, so a failed run
+ * never leaves a half-written file.
  */
 #ifndef KLC_DRIVER_H
 #define KLC_DRIVER_H
@@ -24,12 +32,21 @@ typedef enum DriverMode {
     MODE_DUMP_IR
 } DriverMode;
 
+/* What --dump-ir=STAGE shows: the IR after that stage. */
+typedef enum DumpStage {
+    DUMP_FUSE = 0,   /* plain --dump-ir: what becomes C */
+    DUMP_CHECK,      /* forward and loss, as checked */
+    DUMP_AD,         /* with the backward pass */
+    DUMP_PLAN        /* after fuse, each function with its memory plan */
+} DumpStage;
+
 typedef struct DriverOptions {
     DriverMode mode;
     const char *input;
     const char *output;
     const char *weights;
     const char *model;      /* --model NAME */
+    DumpStage dump_stage;   /* MODE_DUMP_IR */
     bool with_main;
     bool no_blas;
     bool color;

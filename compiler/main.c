@@ -5,7 +5,7 @@
  *   klc model.kl --main -o train.c       the same plus a trainer main()
  *   klc model.kl --inference [--weights w.safetensors] -o infer.c
  *   klc model.kl --check | --summary | --dot [-o model.dot]
- *   klc model.kl --dump-ast | --dump-ir
+ *   klc model.kl --dump-ast | --dump-ir[=check|ad|fuse|plan]
  *   klc --help | --version
  *
  * Exit status: 0 success, 1 the input has errors, 2 bad usage or an
@@ -47,6 +47,9 @@ static void usage(FILE *out)
           "  --dot [-o FILE.dot]  the model as a Graphviz graph (like Keras' plot_model)\n"
           "  --dump-ast           print the syntax tree\n"
           "  --dump-ir            print the IR: forward, loss and derived gradients\n"
+          "  --dump-ir=STAGE      the IR after one stage: check (forward and loss as checked),\n"
+          "                       ad (with the backward pass), fuse (the same as --dump-ir),\n"
+          "                       plan (each function with its memory plan: offsets and sizes)\n"
           "\n"
           "Other options:\n"
           "  --model NAME         act on this model only (files may define several)\n"
@@ -106,8 +109,17 @@ int main(int argc, char **argv)
             m = MODE_SUMMARY;
         } else if (!strcmp(arg, "--dump-ast")) {
             m = MODE_DUMP_AST;
-        } else if (!strcmp(arg, "--dump-ir")) {
+        } else if (!strcmp(arg, "--dump-ir") || !strncmp(arg, "--dump-ir=", 10)) {
+            static const char *const stages[] = {"fuse", "check", "ad", "plan"}; /* by DumpStage */
             m = MODE_DUMP_IR;
+            if (arg[9] == '=') {
+                int k = 0;
+                while (k < 4 && strcmp(arg + 10, stages[k]))
+                    k++;
+                if (k == 4)
+                    return bad_usage("--dump-ir=STAGE: STAGE is check, ad, fuse or plan, not '%s'", arg + 10);
+                o.dump_stage = (DumpStage)k;
+            }
         } else if (!strcmp(arg, "--dot")) {
             m = MODE_DOT;
         } else if (!strcmp(arg, "--main")) {

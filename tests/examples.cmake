@@ -23,3 +23,18 @@ endforeach()
 add_test(NAME example.train_from_c COMMAND train_from_c ${KLC_TEST_SCRATCH}/example.train_from_c)
 set_tests_properties(example.train_from_c PROPERTIES LABELS "examples;e2e" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
 klc_fresh_scratch(example.train_from_c ${KLC_TEST_SCRATCH}/example.train_from_c)
+
+# The generated C reads like the source: in the training and inference code
+# of these examples every buffer is named after its source (no numbered
+# temporaries like t38 or dense_t12) and built-in layers point at their
+# prelude line (no "(built-in layer)").
+foreach(name seed conv1d)
+  add_test(NAME example.${name}.c_names
+    COMMAND sh -c [=[set -e; d=$1; "$2" "$3" -o "$d/train.c"; "$2" "$3" --inference -o "$d/infer.c"
+if grep -nE '(^|[^A-Za-z0-9_])([A-Za-z0-9_]*_)?t[0-9]+([^A-Za-z0-9_]|$)|\(built-in' "$d/train.c" "$d/infer.c"; then
+  echo "$3: generated C has numbered temporaries or unlocated built-in code"; exit 1
+fi]=]
+            sh ${KLC_TEST_SCRATCH}/example.${name}.c_names $<TARGET_FILE:klc> ${CMAKE_SOURCE_DIR}/examples/${name}.kl)
+  set_tests_properties(example.${name}.c_names PROPERTIES LABELS "examples")
+  klc_fresh_scratch(example.${name}.c_names ${KLC_TEST_SCRATCH}/example.${name}.c_names)
+endforeach()

@@ -5,6 +5,9 @@
 #   golden/dot/NAME.kl       klc NAME.kl --dot: stdout and exit status
 #   golden/ir/NAME.kl        klc NAME.kl --dump-ir: stdout (KIR: forward, loss,
 #                            derived backward pass) and exit status
+#   golden/stages/NAME.kl    klc NAME.kl --dump-ir=STAGE for each stage (check,
+#                            ad, fuse, plan): stdout and exit status, compared
+#                            with NAME.STAGE.expected
 # each compared with NAME.expected by golden/golden_check.cmake, run in the
 # file's directory so the paths in messages are bare file names.
 # KLC_UPDATE_GOLDEN=1 ctest -L golden rewrites the .expected files.
@@ -28,6 +31,22 @@ foreach(pair errors:check summary:summary ast:dump-ast dot:dot ir:dump-ir)
               -P ${KLC_GOLDEN_DIR}/golden_check.cmake
       WORKING_DIRECTORY ${KLC_GOLDEN_DIR}/${kind})
     set_tests_properties(golden.${kind}.${name} PROPERTIES LABELS "golden;golden-${kind}")
+  endforeach()
+endforeach()
+
+# The IR after each stage of one file.
+file(GLOB golden_inputs CONFIGURE_DEPENDS ${KLC_GOLDEN_DIR}/stages/*.kl)
+list(SORT golden_inputs)
+foreach(input IN LISTS golden_inputs)
+  get_filename_component(name ${input} NAME_WE)
+  foreach(stage check ad fuse plan)
+    add_test(NAME golden.stages.${name}.${stage}
+      COMMAND ${CMAKE_COMMAND} -DKLC=$<TARGET_FILE:klc> -DINPUT=${name}.kl
+              -DEXPECTED=${KLC_GOLDEN_DIR}/stages/${name}.${stage}.expected -DMODE=dump-ir=${stage}
+              -DACTUAL=${KLC_GOLDEN_SCRATCH}/stages.${name}.${stage}.actual
+              -P ${KLC_GOLDEN_DIR}/golden_check.cmake
+      WORKING_DIRECTORY ${KLC_GOLDEN_DIR}/stages)
+    set_tests_properties(golden.stages.${name}.${stage} PROPERTIES LABELS "golden;golden-stages")
   endforeach()
 endforeach()
 

@@ -72,16 +72,36 @@ static bool c_reserved(const char *s)
         "volatile", "while", "_Bool", "_Complex", "_Imaginary", "bool", "true", "false", "NULL",
         /* locals of generated functions */
         "n", "cap", "s", "work", "iwork", "acc", "best", "t", "lr", "i", "x", "y", "main", "errno",
-        "exp", "log", "sqrt", "pow", "sin", "cos", "tanh", "floor", "ceil", "erf", "fabs", "memcpy", "memset",
+        "params", "state", "x_in", "y_out", "int32_t", "int64_t", "uint64_t", "size_t", "INFINITY", "NAN",
+        "isfinite", "memcpy", "memset",
     };
+    /* libm functions the code calls, also with the f suffix (expf) */
+    static const char *const math[] = {"exp", "log", "log1p", "expm1", "sqrt", "pow", "sin", "cos", "tanh",
+                                       "floor", "ceil", "erf", "fabs", "nearbyint"};
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
         if (!strcmp(words[i], s))
             return true;
+    for (size_t i = 0; i < sizeof math / sizeof math[0]; i++) {
+        size_t m = strlen(math[i]);
+        if (!strncmp(math[i], s, m) && (s[m] == '\0' || (s[m] == 'f' && s[m + 1] == '\0')))
+            return true;
+    }
     if (s[0] == 'i' && s[1] >= '0' && s[1] <= '9')
         return true; /* loop variables i0, i1, ... */
     if (!strncmp(s, "klc_", 4) || !strncmp(s, "cblas", 5) || !strncmp(s, "Cblas", 5))
         return true;
     return false;
+}
+
+/* Also taken for buffers: the locals of softmax, crossentropy and batched
+ * GEMM code, which reads buffers inside their scope. */
+static bool buffer_reserved(const char *s)
+{
+    static const char *const words[] = {"k", "b", "e", "l", "base", "mx", "sum", "lse", "zr"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (!strcmp(words[i], s))
+            return true;
+    return c_reserved(s);
 }
 
 static const char *sanitize(Arena *a, const char *s)
@@ -92,9 +112,60 @@ static const char *sanitize(Arena *a, const char *s)
             *p = '_';
     if (r[0] >= '0' && r[0] <= '9')
         r = arena_printf(a, "v_%s", r);
-    if (c_reserved(r))
+    if (buffer_reserved(r))
         r = arena_printf(a, "%s_", r);
     return r;
+}
+
+/* The identifier the source text at loc starts with ("zeros" for
+ * `zeros([N, left, C])`), or NULL. */
+static const char *source_word(Arena *a, SrcLoc loc)
+{
+    if (!loc.file || loc.start < 0 || (size_t)loc.start >= loc.file->len)
+        return NULL;
+    const char *p = loc.file->text + loc.start, *q = p;
+    if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '_'))
+        return NULL;
+    while ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_')
+        q++;
+    return arena_strndup(a, p, (size_t)(q - p));
+}
+
+/*
+ * The name of v's buffer, from the source: "x" and "y" for the batch, a
+ * weight's C name ("dense_1_kernel"), a gradient "d_" and the name of what
+ * it is the gradient of ("d_conv_out", "d_dense_1_kernel"), anything else
+ * its layer's name and its own ("temporal_conv_y"), its own alone when it
+ * already starts with the layer's ("dense_out").  A value the source does
+ * not name is called after what it computes ("crossentropy") or the
+ * expression it comes from ("zeros"), else its operation.  Not yet unique,
+ * nor checked against C's names (cg_prepare does both).
+ */
+static const char *source_name(Codegen *g, const IrValue *v)
+{
+    switch (v->op) {
+    case IR_INPUT: return "x";
+    case IR_LABELS: return "y";
+    case IR_PARAM: case IR_STATE: return ((const Weight *)g->m->weights.items[v->index])->cname;
+    default: break;
+    }
+    if (v->grad_of) { /* after the C name the forward value got, if it has one */
+        const IrValue *x = v->grad_of;
+        const char *fw = x->id < g->p->n_ids && g->names[x->id] ? g->names[x->id] : source_name(g, x);
+        return arena_printf(g->a, "d_%s", fw);
+    }
+    const char *name = v->name;
+    bool grad = name && !strncmp(name, "d_", 2); /* a weight's zero gradient: "d_dense_kernel" */
+    const char *rest = name ? name + (grad ? 2 : 0) : NULL;
+    if (!rest && v->op == IR_XENT) /* per example; its source is the loss argument */
+        rest = "crossentropy";
+    if (!rest)
+        rest = source_word(g->a, v->loc);
+    if (!rest)
+        rest = irop_name(v->op);
+    if (v->layer && strncmp(rest, v->layer, strlen(v->layer)) != 0)
+        rest = arena_printf(g->a, "%s_%s", v->layer, rest);
+    return grad ? arena_printf(g->a, "d_%s", rest) : rest;
 }
 
 void cg_init(Codegen *g, Arena *a, CBuf *b, const Model *m, const WeightLayout *wl, IrFunc *f, const Plan *p,
@@ -119,7 +190,8 @@ static void mark_used(Codegen *g, IrValue *v)
     g->used[plan_root(g->p, v)->id] = true;
 }
 
-void cg_prepare(Codegen *g)
+/* Decide names and which roots are referenced. */
+static void cg_prepare(Codegen *g)
 {
     Arena *a = g->a;
     int n = g->f->insts.len;
@@ -139,28 +211,7 @@ void cg_prepare(Codegen *g)
         IrValue *v = g->f->insts.items[i];
         if (plan_root(g->p, v) != v || g->p->st[v->id].kind == ST_NONE)
             continue;
-        const char *base;
-        switch (v->op) {
-        case IR_INPUT: base = "x"; break;
-        case IR_LABELS: base = "y"; break;
-        case IR_PARAM: case IR_STATE: base = ((const Weight *)g->m->weights.items[v->index])->cname; break;
-        default: {
-            /* layer_name, or d_layer_name for gradients (backward values named
-             * d_<what they are the gradient of>); no prefix twice */
-            bool grad = g->f->grad_start_id > 0 && v->id >= g->f->grad_start_id && v->name &&
-                        !strncmp(v->name, "d_", 2);
-            const char *rest = v->name ? v->name + (grad ? 2 : 0) : NULL;
-            bool prefixed = rest && v->layer && !strncmp(rest, v->layer, strlen(v->layer));
-            if (v->name && v->layer && !prefixed)
-                base = arena_printf(a, "%s%s_%s", grad ? "d_" : "", v->layer, rest);
-            else if (v->name)
-                base = v->name;
-            else if (v->layer)
-                base = arena_printf(a, "%s_t%d", v->layer, v->id);
-            else
-                base = arena_printf(a, "t%d", v->id);
-        }
-        }
+        const char *base = source_name(g, v);
         if (v->op == IR_INPUT || v->op == IR_LABELS) {
             g->names[v->id] = base;
             continue;
@@ -201,13 +252,14 @@ static void comment_loc(Codegen *g, const IrValue *v, const char *what)
     if (v->loc.file) {
         int line, col;
         source_line_col(v->loc.file, v->loc.start, &line, &col);
-        where = v->loc.file->is_prelude ? arena_printf(g->a, "  (built-in %s)", v->layer ? "layer" : "code")
-                                        : arena_printf(g->a, "  %s:%d", v->loc.file->path, line);
+        where = arena_printf(g->a, "  %s%s:%d", v->loc.file->is_prelude ? "compiler/prelude/" : "", v->loc.file->path,
+                             line);
     }
     cb_line(g->b, "/* %s %s%s */", what, shape_str(g->a, &v->shape), where);
 }
 
-void cg_declare(Codegen *g)
+/* Pointer declarations for every referenced root. */
+static void cg_declare(Codegen *g)
 {
     Arena *a = g->a;
     for (int i = 0; i < g->f->insts.len; i++) {
@@ -244,8 +296,12 @@ void cg_declare(Codegen *g)
         case ST_WORK:
         case ST_IWORK: {
             const char *base = st->kind == ST_WORK ? g->work : g->iwork;
-            if (st->off_k == 0)
+            if (st->off_k == 0 && st->off_c == 0)
+                cb_line(g->b, "%s *const %s = %s; /* %s */", ty, nm, base, sh);
+            else if (st->off_k == 0)
                 cb_line(g->b, "%s *const %s = %s + %lld; /* %s */", ty, nm, base, (long long)st->off_c, sh);
+            else if (st->off_c == 0)
+                cb_line(g->b, "%s *const %s = %s + %lld * cap; /* %s */", ty, nm, base, (long long)st->off_k, sh);
             else
                 cb_line(g->b, "%s *const %s = %s + %lld + %lld * cap; /* %s */", ty, nm, base, (long long)st->off_c,
                         (long long)st->off_k, sh);
@@ -411,12 +467,39 @@ static const char *expr(Codegen *g, const Ctx *c, const Scalar *s)
  * Loops
  * --------------------------------------------------------------------- */
 
-static void set_vars(Ctx *c, int first, int count)
+/* May loop variable k of c be called `name`: no C word, local or helper of
+ * the generated code (c_reserved: i0, i1, ... included; "i" is free, as no
+ * loop nest of a map declares it), no argmax_grad index (b0, b1, ...), no
+ * buffer of the function, no earlier variable? */
+static bool var_name_free(const Codegen *g, const Ctx *c, int k, const char *name)
+{
+    if ((strcmp(name, "i") && c_reserved(name)) || (name[0] == 'b' && name[1] >= '0' && name[1] <= '9'))
+        return false;
+    for (int id = 0; id < g->p->n_ids; id++)
+        if (g->names[id] && !strcmp(g->names[id], name))
+            return false;
+    for (int j = 0; j < k; j++)
+        if (!strcmp(c->var[j], name))
+            return false;
+    return true;
+}
+
+/* Loop variables 0..count-1 of c: the source's index names where the map
+ * has them (comp may be NULL), "n_" where the name is taken, else i0, i1, ... */
+static void set_vars(Codegen *g, Ctx *c, const Comp *comp, int count)
 {
     static const char *const names[KLC_MAXVARS] = {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7",
                                                     "i8", "i9", "i10", "i11", "i12", "i13", "i14", "i15"};
-    for (int k = first; k < first + count; k++)
-        c->var[k] = names[k];
+    for (int k = 0; k < count; k++) {
+        const char *src = comp ? comp->var_name[k] : NULL;
+        const char *fixed = src ? arena_printf(g->a, "%s_", src) : NULL;
+        if (src && var_name_free(g, c, k, src))
+            c->var[k] = src;
+        else if (src && var_name_free(g, c, k, fixed))
+            c->var[k] = fixed;
+        else
+            c->var[k] = names[k];
+    }
 }
 
 static void open_loop(Codegen *g, const char *var, Dim ext)
@@ -652,7 +735,7 @@ static void emit_map(Codegen *g, IrValue *v)
     memset(&cx, 0, sizeof cx);
     cx.v = v;
     int nv = c->n_out + c->n_red;
-    set_vars(&cx, 0, nv);
+    set_vars(g, &cx, c, nv);
     const char *out = name_of(g, v);
     if (c->scatter) { /* out[out_sub(v)] += body over the whole domain */
         for (int k = 0; k < nv; k++)
@@ -742,8 +825,8 @@ static void emit_argmax_grad(Codegen *g, IrValue *v)
     fx.arg_base = 1; /* operand 0 is dy; the forward operands follow */
     cx.v = v;
     int nv = fc->n_out + fc->n_red;
-    set_vars(&fx, 0, nv);
-    set_vars(&cx, 0, nv);
+    set_vars(g, &fx, fc, nv);
+    set_vars(g, &cx, fc, nv);
     static const char *const best_names[KLC_MAXVARS] = {"b0", "b1", "b2", "b3", "b4", "b5", "b6", "b7",
                                                         "b8", "b9", "b10", "b11", "b12", "b13", "b14", "b15"};
     for (int k = fc->n_out; k < nv; k++)
@@ -912,7 +995,7 @@ static void emit_concat(Codegen *g, IrValue *v)
         Ctx cx;
         memset(&cx, 0, sizeof cx);
         cx.v = v;
-        set_vars(&cx, 0, x->shape.rank);
+        set_vars(g, &cx, NULL, x->shape.rank);
         Sub in[KLC_MAXRANK], out[KLC_MAXRANK];
         for (int j = 0; j < x->shape.rank; j++) {
             in[j] = out[j] = sub_var(j);
@@ -944,7 +1027,8 @@ static const char *describe(Codegen *g, IrValue *v)
     }
 }
 
-void cg_body(Codegen *g)
+/* The statements of the whole function, in order. */
+static void cg_body(Codegen *g)
 {
     Arena *a = g->a;
     bool in_backward = false;
@@ -1061,6 +1145,57 @@ void cg_body(Codegen *g)
             KLC_UNREACHABLE();
         }
     }
+}
+
+const char *cg_function(Codegen *g)
+{
+    CBuf *out = g->b;
+    CBuf code;
+    cb_init(&code);
+    code.indent = out->indent;
+    g->b = &code;
+    cg_prepare(g);
+    cg_declare(g);
+    cb_printf(g->b, "\n");
+    cg_body(g);
+    g->b = out;
+    const char *r = arena_strndup(g->a, code.data ? code.data : "", code.len);
+    cb_free(&code);
+    return r;
+}
+
+static bool ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Identifiers outside comments and string literals, not after -> or . */
+bool cg_uses(const char *code, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = code; *p;) {
+        if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            p = e ? e + 2 : p + strlen(p);
+        } else if (*p == '"') {
+            for (p++; *p && *p != '"'; p++)
+                if (*p == '\\' && p[1])
+                    p++;
+            if (*p)
+                p++;
+        } else if (ident_char(*p)) {
+            const char *q = p;
+            while (ident_char(*q))
+                q++;
+            bool member = p > code && (p[-1] == '.' || p[-1] == '>');
+            if (!member && (size_t)(q - p) == n && !strncmp(p, name, n))
+                return true;
+            p = q;
+        } else {
+            p++;
+        }
+    }
+    return false;
 }
 
 /* Emit only what `code` uses, so the file compiles warning-free everywhere

@@ -5,7 +5,11 @@
  * both turn planned KIR into C statements: one loop nest per map (or a
  * cblas_?gemm call for contractions), softmax and the fused crossentropy,
  * random masks, copies.  They differ in where buffers come from and in what
- * the sinks do, which a Codegen describes.
+ * the sinks do, which a Codegen describes.  The C reads like the source:
+ * buffers are named after what they hold (a weight, a layer's value,
+ * d_<value> for a gradient), loops of a comprehension after its index
+ * names, and each block's comment points at its .kl line (built-in layers:
+ * compiler/prelude/core.kl).
  */
 #ifndef KLC_CODEGEN_H
 #define KLC_CODEGEN_H
@@ -38,7 +42,7 @@ typedef struct Codegen {
     bool grads_out;           /* GRAD copies into `grads` unless computed in place */
     const char *seed;         /* RANDOM: the step's seed expression */
     const char *stop_before_grads; /* if set, emitted before the backward pass (e.g. "if (!s->compute_grads) return;") */
-    /* filled by cg_prepare */
+    /* filled by cg_function */
     const char **names;       /* by value id: C name of the value's storage root */
     bool *used;               /* by value id: root referenced by the code */
 } Codegen;
@@ -48,12 +52,15 @@ typedef struct Codegen {
  * workspace pointers "work" and "iwork".  The caller sets the rest. */
 void cg_init(Codegen *g, Arena *a, CBuf *b, const Model *m, const WeightLayout *wl, IrFunc *f, const Plan *p,
              bool f64);
-/* Decide names and which roots are referenced; call after cg_init and the caller's settings. */
-void cg_prepare(Codegen *g);
-/* Pointer declarations for every referenced root. */
-void cg_declare(Codegen *g);
-/* The statements of the whole function, in order. */
-void cg_body(Codegen *g);
+/* The code of the whole function after its locals, as both emitters write
+ * it (call after cg_init and the caller's settings): names decided, the
+ * pointer declarations of every referenced root, a blank line, the
+ * statements in order; indented by g->b->indent.  Not written to g->b but
+ * returned, so the caller declares only the locals it uses (cg_uses). */
+const char *cg_function(Codegen *g);
+/* Does C text `code` use the identifier `name` ("n", "work"), outside
+ * comments and string literals and not as a member (s->n)? */
+bool cg_uses(const char *code, const char *name);
 /* C text of a dimension at run time: "64", "n", "(49 * n)". */
 const char *cg_dim(Arena *a, Dim d);
 /* A real literal in the target type: "0.5f", "1e-07f", "0.5". */

@@ -1,10 +1,8 @@
 /*
  * emit_c.c — the training C file: descriptors, step functions, optimizer.
  *
- * For each model: the forward/loss functions from the checker are
- * simplified, the training one is differentiated, each is planned, and the
- * four step functions of klc/abi.h are written, followed by the model's
- * klc_model_def.  The optimizer update follows Keras' formulas and order
+ * For each planned model (plan.h): the four step functions of klc/abi.h,
+ * followed by the model's klc_model_def.  The optimizer update follows Keras' formulas and order
  * (keras-semantics.md §3): clipping, decoupled weight decay, update_step.
  */
 #include "back/emit_c.h"
@@ -15,7 +13,6 @@
 
 #include "base/cbuf.h"
 #include "back/codegen.h"
-#include "opt/pipeline.h"
 #include "back/plan.h"
 
 #ifndef KLC_VERSION
@@ -28,16 +25,19 @@ typedef struct Gen {
     const EmitOptions *o;
 } Gen;
 
-/* The locals every step function starts with, then its pointer declarations. */
-static void func_prologue(Codegen *cg)
+/* A step function's code (cg_function) after the locals of the step it uses. */
+static void emit_step_code(Codegen *cg)
 {
-    cb_line(cg->b, "const int64_t n = s->n;");
-    cb_line(cg->b, "const int64_t cap = s->cap;");
-    cb_line(cg->b, "%s *const work = s->work;", cg->real);
-    cb_line(cg->b, "int32_t *const iwork = s->iwork;");
-    cb_line(cg->b, "(void)n; (void)cap; (void)work; (void)iwork;");
-    cg_declare(cg);
-    cb_printf(cg->b, "\n");
+    const char *code = cg_function(cg);
+    if (cg_uses(code, "n"))
+        cb_line(cg->b, "const int64_t n = s->n;");
+    if (cg_uses(code, "cap"))
+        cb_line(cg->b, "const int64_t cap = s->cap;");
+    if (cg_uses(code, "work"))
+        cb_line(cg->b, "%s *const work = s->work;", cg->real);
+    if (cg_uses(code, "iwork"))
+        cb_line(cg->b, "int32_t *const iwork = s->iwork;");
+    cb_printf(cg->b, "%s", code);
 }
 
 static Codegen codegen_for(Gen *g, const Model *m, const WeightLayout *wl, IrFunc *f, const Plan *p, bool f64)
@@ -125,8 +125,21 @@ static bool updates_any(const Model *m)
     return false;
 }
 
+static bool is_adam(const OptimizerCfg *o)
+{
+    return o->kind == OPT_ADAM || o->kind == OPT_ADAMW;
+}
+
+/* Does the update of one weight read the learning rate?  (Adam's reads the
+ * bias-corrected step alpha instead, unless it decays weights.) */
+static bool update_uses_lr(const OptimizerCfg *o)
+{
+    return !is_adam(o) || o->weight_decay > 0;
+}
+
 /* The update of one weight tensor, as a helper with restrict pointers (so it
- * vectorizes), called once per trainable weight from train_step. */
+ * vectorizes), called once per trainable weight from train_step.  Each
+ * statement carries its formula from Keras (keras-semantics.md §3). */
 static void emit_update_helper(Gen *g, const Model *m)
 {
     const OptimizerCfg *o = &m->opt;
@@ -138,9 +151,8 @@ static void emit_update_helper(Gen *g, const Model *m)
     cb_printf(b, "KLC_CLONES static void %s_update(float *restrict w, float *restrict g", m->var);
     for (int k = 0; k < si.n; k++)
         cb_printf(b, ", float *restrict %s", si.names[k]);
-    cb_printf(b, ", int64_t size, float lr%s)\n{\n", o->kind == OPT_ADAM || o->kind == OPT_ADAMW ? ", float alpha" : "");
+    cb_printf(b, ", int64_t size%s%s)\n{\n", update_uses_lr(o) ? ", float lr" : "", is_adam(o) ? ", float alpha" : "");
     b->indent = 4;
-    cb_line(b, "(void)lr;");
     if (o->clipnorm > 0) {
         cb_line(b, "/* clipnorm: g = g * c / max(|g|, c) */");
         cb_line(b, "double sq = 0;");
@@ -152,48 +164,56 @@ static void emit_update_helper(Gen *g, const Model *m)
     cb_line(b, "for (int64_t i = 0; i < size; i++) {");
     b->indent += 4;
     if (o->clipvalue > 0)
-        cb_line(b, "g[i] = klc_minf(klc_maxf(g[i], %s), %s);", R(g, -o->clipvalue), R(g, o->clipvalue));
+        cb_line(b, "g[i] = klc_minf(klc_maxf(g[i], %s), %s); /* clipvalue v: g <- clamp(g, -v, v) */",
+                R(g, -o->clipvalue), R(g, o->clipvalue));
     if (o->weight_decay > 0)
-        cb_line(b, "w[i] = w[i] - w[i] * %s * lr;", R(g, o->weight_decay));
+        cb_line(b, "w[i] = w[i] - w[i] * %s * lr; /* weight decay wd: w <- w - w * wd * lr */", R(g, o->weight_decay));
     switch (o->kind) {
     case OPT_SGD:
         if (o->momentum > 0) {
-            cb_line(b, "momentum[i] = -g[i] * lr + momentum[i] * %s;", R(g, o->momentum));
+            cb_line(b, "momentum[i] = -g[i] * lr + momentum[i] * %s; /* m <- mu * m - lr * g */", R(g, o->momentum));
             if (o->nesterov)
-                cb_line(b, "w[i] += -g[i] * lr + momentum[i] * %s;", R(g, o->momentum));
+                cb_line(b, "w[i] += -g[i] * lr + momentum[i] * %s; /* nesterov: w <- w + mu * m - lr * g */",
+                        R(g, o->momentum));
             else
-                cb_line(b, "w[i] += momentum[i];");
+                cb_line(b, "w[i] += momentum[i]; /* w <- w + m */");
         } else {
-            cb_line(b, "w[i] -= g[i] * lr;");
+            cb_line(b, "w[i] -= g[i] * lr; /* w <- w - lr * g */");
         }
         break;
     case OPT_ADAM:
     case OPT_ADAMW:
-        cb_line(b, "momentum[i] += (g[i] - momentum[i]) * %s;", R(g, 1 - o->beta_1));
-        cb_line(b, "velocity[i] += (g[i] * g[i] - velocity[i]) * %s;", R(g, 1 - o->beta_2));
+        cb_line(b, "momentum[i] += (g[i] - momentum[i]) * %s; /* m <- m + (g - m) * (1 - beta_1) */",
+                R(g, 1 - o->beta_1));
+        cb_line(b, "velocity[i] += (g[i] * g[i] - velocity[i]) * %s; /* v <- v + (g^2 - v) * (1 - beta_2) */",
+                R(g, 1 - o->beta_2));
         if (o->amsgrad) {
-            cb_line(b, "velocity_hat[i] = klc_maxf(velocity_hat[i], velocity[i]);");
-            cb_line(b, "w[i] -= (momentum[i] * alpha) / (sqrtf(velocity_hat[i]) + %s);", R(g, o->epsilon));
+            cb_line(b, "velocity_hat[i] = klc_maxf(velocity_hat[i], velocity[i]); "
+                       "/* amsgrad: v_hat <- max(v_hat, v) */");
+            cb_line(b, "w[i] -= (momentum[i] * alpha) / (sqrtf(velocity_hat[i]) + %s); "
+                       "/* w <- w - alpha * m / (sqrt(v_hat) + epsilon) */", R(g, o->epsilon));
         } else {
-            cb_line(b, "w[i] -= (momentum[i] * alpha) / (sqrtf(velocity[i]) + %s);", R(g, o->epsilon));
+            cb_line(b, "w[i] -= (momentum[i] * alpha) / (sqrtf(velocity[i]) + %s); "
+                       "/* w <- w - alpha * m / (sqrt(v) + epsilon) */", R(g, o->epsilon));
         }
         break;
     case OPT_RMSPROP:
-        cb_line(b, "velocity[i] = %s * velocity[i] + %s * (g[i] * g[i]);", R(g, o->rho), R(g, 1 - o->rho));
+        cb_line(b, "velocity[i] = %s * velocity[i] + %s * (g[i] * g[i]); /* v <- rho * v + (1 - rho) * g^2 */",
+                R(g, o->rho), R(g, 1 - o->rho));
         if (o->centered) {
-            cb_line(b, "average_gradient[i] = %s * average_gradient[i] + %s * g[i];", R(g, o->rho),
-                    R(g, 1 - o->rho));
-            cb_line(b, "const float den = velocity[i] - average_gradient[i] * average_gradient[i] + %s;",
-                    R(g, o->epsilon));
+            cb_line(b, "average_gradient[i] = %s * average_gradient[i] + %s * g[i]; /* a <- rho * a + (1 - rho) * g */",
+                    R(g, o->rho), R(g, 1 - o->rho));
+            cb_line(b, "const float den = velocity[i] - average_gradient[i] * average_gradient[i] + %s; "
+                       "/* v - a^2 + epsilon */", R(g, o->epsilon));
         } else {
-            cb_line(b, "const float den = velocity[i] + %s;", R(g, o->epsilon));
+            cb_line(b, "const float den = velocity[i] + %s; /* v + epsilon */", R(g, o->epsilon));
         }
-        cb_line(b, "const float increment = lr * g[i] / sqrtf(den);");
+        cb_line(b, "const float increment = lr * g[i] / sqrtf(den); /* delta = lr * g / sqrt(den) */");
         if (o->momentum > 0) {
-            cb_line(b, "momentum[i] = %s * momentum[i] + increment;", R(g, o->momentum));
-            cb_line(b, "w[i] -= momentum[i];");
+            cb_line(b, "momentum[i] = %s * momentum[i] + increment; /* mom <- mu * mom + delta */", R(g, o->momentum));
+            cb_line(b, "w[i] -= momentum[i]; /* w <- w - mom */");
         } else {
-            cb_line(b, "w[i] -= increment;");
+            cb_line(b, "w[i] -= increment; /* w <- w - delta */");
         }
         break;
     }
@@ -212,7 +232,8 @@ static void emit_optimizer(Gen *g, const Model *m, const WeightLayout *wl, const
     cb_line(b, "/* ---- optimizer: %s ---- */", o->name);
     cb_line(b, "{");
     b->indent += 4;
-    cb_line(b, "const float lr = s->learning_rate;");
+    if (updates_any(m))
+        cb_line(b, "const float lr = s->learning_rate;");
     if (o->global_clipnorm > 0) {
         cb_line(b, "/* global_clipnorm: every gradient scaled by c * min(1 / N, 1 / c), N the global norm */");
         cb_line(b, "double sq = 0;");
@@ -233,10 +254,12 @@ static void emit_optimizer(Gen *g, const Model *m, const WeightLayout *wl, const
                         (long long)wl->offset[i]);
         }
     }
-    bool adam = (o->kind == OPT_ADAM || o->kind == OPT_ADAMW) && updates_any(m);
+    bool adam = is_adam(o) && updates_any(m);
+    const char *lr_arg = update_uses_lr(o) ? ", lr" : "";
     if (!updates_any(m))
-        cb_line(b, "(void)lr; /* no weight to update */");
+        cb_line(b, "/* no weight to update */");
     if (adam) {
+        cb_line(b, "/* Adam's bias-corrected step: alpha = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) */");
         cb_line(b, "const float t = (float)(s->iteration + 1);");
         cb_line(b, "const float alpha = lr * sqrtf(1.0f - powf(%s, t)) / (1.0f - powf(%s, t));", R(g, o->beta_2),
                 R(g, o->beta_1));
@@ -254,9 +277,9 @@ static void emit_optimizer(Gen *g, const Model *m, const WeightLayout *wl, const
         for (int k = 0; k < si.n; k++)
             len += (size_t)snprintf(slots + len, sizeof slots - len, ", s->slots + %lld",
                                     (long long)slot_offset(m, slot_base, i, k));
-        cb_line(b, "%s_update(s->params + %lld, s->grads + %lld%s, %lld, lr%s); /* %s %s */", m->var,
-                (long long)wl->offset[i], (long long)wl->offset[i], slots, (long long)w->size, adam ? ", alpha" : "",
-                w->key, shape_str(g->a, &w->shape));
+        cb_line(b, "%s_update(s->params + %lld, s->grads + %lld%s, %lld%s%s); /* %s %s */", m->var,
+                (long long)wl->offset[i], (long long)wl->offset[i], slots, (long long)w->size, lr_arg,
+                adam ? ", alpha" : "", w->key, shape_str(g->a, &w->shape));
     }
     b->indent -= 4;
     cb_line(b, "}");
@@ -348,19 +371,16 @@ static void max_work(const Plan *p, int64_t *c, int64_t *k, int64_t *ic, int64_t
         *ik = p->iwork_k;
 }
 
-static void emit_model(Gen *g, Model *m)
+static void emit_model(Gen *g, const PlannedModel *pm)
 {
     Arena *a = g->a;
     CBuf *b = g->b;
+    const Model *m = pm->m;
     const char *P = m->var;
-    WeightLayout wl = plan_weights(a, m);
-
-    pipeline_prepare(m, NULL);
+    const WeightLayout wl = pm->wl;
     IrFunc *test = m->infer;
     IrFunc *predict = m->predict;
-    Plan *ptrain = plan_function(a, m->train, &wl);
-    Plan *ptest = plan_function(a, test, &wl);
-    Plan *ppred = plan_function(a, predict, &wl);
+    const Plan *ptrain = pm->train, *ptest = pm->test, *ppred = pm->predict;
 
     SlotInfo si = slots_of(&m->opt);
     int64_t n_slots;
@@ -381,9 +401,7 @@ static void emit_model(Gen *g, Model *m)
     cg.metrics = "s->added_metrics";
     cg.grads_out = true;
     cg.stop_before_grads = NULL;
-    cg_prepare(&cg);
-    func_prologue(&cg);
-    cg_body(&cg);
+    emit_step_code(&cg);
     emit_optimizer(g, m, &wl, slot_base);
     bool any_assign = false;
     for (int i = 0; i < m->train->insts.len; i++) {
@@ -410,9 +428,7 @@ static void emit_model(Gen *g, Model *m)
     cg.y_pred = "s->y_pred";
     cg.loss = "s->loss";
     cg.metrics = "s->added_metrics";
-    cg_prepare(&cg);
-    func_prologue(&cg);
-    cg_body(&cg);
+    emit_step_code(&cg);
     b->indent = 0;
     cb_printf(b, "}\n\n");
 
@@ -422,9 +438,7 @@ static void emit_model(Gen *g, Model *m)
     b->indent = 4;
     cg = codegen_for(g, m, &wl, predict, ppred, false);
     cg.y_pred = "s->y_pred";
-    cg_prepare(&cg);
-    func_prologue(&cg);
-    cg_body(&cg);
+    emit_step_code(&cg);
     b->indent = 0;
     cb_printf(b, "}\n\n");
 
@@ -436,9 +450,7 @@ static void emit_model(Gen *g, Model *m)
     cg.loss = "s->loss";
     cg.grads_out = true;
     cg.stop_before_grads = "if (!s->compute_grads) return;";
-    cg_prepare(&cg);
-    func_prologue(&cg);
-    cg_body(&cg);
+    emit_step_code(&cg);
     b->indent = 0;
     cb_printf(b, "}\n\n");
 
@@ -446,15 +458,17 @@ static void emit_model(Gen *g, Model *m)
     cb_printf(b, "static const klc_tensor_def %s_tensors[] = {\n", P);
     for (int i = 0; i < m->weights.len; i++) {
         const Weight *w = m->weights.items[i];
-        cb_printf(b, "    {%s, %s, %s, %s, %d, {", c_string(a, w->key), c_string(a, w->layer), c_string(a, w->name),
-                  w->trainable ? "KLC_TENSOR_PARAM" : "KLC_TENSOR_STATE", w->shape.rank);
+        cb_printf(b, "    {.name = %s, .layer = %s, .weight = %s, .kind = %s,\n", c_string(a, w->key),
+                  c_string(a, w->layer), c_string(a, w->name), w->trainable ? "KLC_TENSOR_PARAM" : "KLC_TENSOR_STATE");
+        cb_printf(b, "     .rank = %d, .shape = {", w->shape.rank);
         for (int j = 0; j < w->shape.rank; j++)
             cb_printf(b, "%s%lld", j ? ", " : "", (long long)w->shape.d[j].c);
         if (w->shape.rank == 0)
             cb_printf(b, "0");
-        cb_printf(b, "}, %lld, %lld, %s, {%.17g, %.17g, %.17g}, %lld, %lld},\n", (long long)w->size,
-                  (long long)wl.offset[i], init_kind_name(w->init.kind), w->init.args[0], w->init.args[1],
-                  w->init.args[2], (long long)w->fan_in, (long long)w->fan_out);
+        cb_printf(b, "}, .size = %lld, .offset = %lld,\n", (long long)w->size, (long long)wl.offset[i]);
+        cb_printf(b, "     .init = %s, .init_args = {%.17g, %.17g, %.17g}, .fan_in = %lld, .fan_out = %lld},\n",
+                  init_kind_name(w->init.kind), w->init.args[0], w->init.args[1], w->init.args[2],
+                  (long long)w->fan_in, (long long)w->fan_out);
     }
     if (m->weights.len == 0)
         cb_printf(b, "    {0}\n");
@@ -467,7 +481,8 @@ static void emit_model(Gen *g, Model *m)
         if (!w->trainable)
             continue;
         for (int k = 0; k < si.n; k++) {
-            cb_printf(b, "    {%s, %d, %lld},\n", c_string(a, arena_printf(a, "optimizer.%s.%s", w->key, si.names[k])), i,
+            cb_printf(b, "    {.name = %s, .param = %d, .offset = %lld},\n",
+                      c_string(a, arena_printf(a, "optimizer.%s.%s", w->key, si.names[k])), i,
                       (long long)slot_offset(m, slot_base, i, k));
             n_slot_defs++;
         }
@@ -479,8 +494,9 @@ static void emit_model(Gen *g, Model *m)
     cb_printf(b, "static const klc_layer_def %s_layers[] = {\n", P);
     for (int i = 0; i < m->layers.len; i++) {
         const LayerInst *li = m->layers.items[i];
-        cb_printf(b, "    {%s, %s, %s, %lld, %lld},\n", c_string(a, li->name), c_string(a, li->type),
-                  c_string(a, shape_keras(a, &li->out_shape)), (long long)li->params, (long long)li->trainable_params);
+        cb_printf(b, "    {.name = %s, .type = %s, .output_shape = %s, .params = %lld, .trainable_params = %lld},\n",
+                  c_string(a, li->name), c_string(a, li->type), c_string(a, shape_keras(a, &li->out_shape)),
+                  (long long)li->params, (long long)li->trainable_params);
     }
     if (m->layers.len == 0)
         cb_printf(b, "    {0}\n");
@@ -493,7 +509,7 @@ static void emit_model(Gen *g, Model *m)
     cb_printf(b, "static const klc_metric_def %s_metrics[] = {\n", P);
     for (int i = 0; i < m->metrics.len; i++) {
         const MetricCfg *mc = m->metrics.items[i];
-        cb_printf(b, "    {%s, %s},\n", c_string(a, mc->name), metric_kinds[mc->kind]);
+        cb_printf(b, "    {.name = %s, .kind = %s},\n", c_string(a, mc->name), metric_kinds[mc->kind]);
     }
     if (m->metrics.len == 0)
         cb_printf(b, "    {0}\n");
@@ -546,15 +562,18 @@ static void emit_model(Gen *g, Model *m)
     cb_printf(b, "    .n_params = %lld,\n    .n_state = %lld,\n    .n_slots = %lld,\n", (long long)wl.n_params,
               (long long)wl.n_state, (long long)n_slots);
     cb_printf(b, "    .n_layers = %d,\n    .layers = %s_layers,\n", m->layers.len, P);
-    cb_printf(b, "    .optimizer = {%s, %s, %s, %d, %s_slots},\n", opt_kinds[m->opt.kind], c_string(a, m->opt.name),
-              cg_real(a, m->opt.learning_rate, true), n_slot_defs, P);
+    cb_printf(b, "    .optimizer = {.kind = %s, .name = %s, .learning_rate = %s, .n_slots = %d, .slots = %s_slots},\n",
+              opt_kinds[m->opt.kind], c_string(a, m->opt.name), cg_real(a, m->opt.learning_rate, true), n_slot_defs, P);
     const FitCfg *fc = &m->fit;
-    cb_printf(b, "    .fit = {%d, %d, %s, %d, %d, %d, %s, %s, %d, %d, %s, %s, %d, %d},\n", fc->epochs, fc->batch_size,
-              cg_real(a, fc->validation_split, true), fc->shuffle ? 1 : 0, fc->verbose, fc->early_stopping ? 1 : 0,
-              fc->early_stopping ? c_string(a, fc->es_monitor) : "NULL", cg_real(a, fc->es_min_delta, true),
-              fc->es_patience, fc->es_restore_best ? 1 : 0,
-              fc->checkpoint_path ? c_string(a, fc->checkpoint_path) : "NULL",
-              fc->checkpoint_path ? c_string(a, fc->checkpoint_monitor) : "NULL", fc->checkpoint_best_only ? 1 : 0,
+    cb_printf(b, "    .fit = {.epochs = %d, .batch_size = %d, .validation_split = %s, .shuffle = %d, .verbose = %d,\n",
+              fc->epochs, fc->batch_size, cg_real(a, fc->validation_split, true), fc->shuffle ? 1 : 0, fc->verbose);
+    cb_printf(b, "            .early_stopping = %d, .es_monitor = %s, .es_min_delta = %s, .es_patience = %d,\n",
+              fc->early_stopping ? 1 : 0, fc->early_stopping ? c_string(a, fc->es_monitor) : "NULL",
+              cg_real(a, fc->es_min_delta, true), fc->es_patience);
+    cb_printf(b, "            .es_restore_best_weights = %d, .checkpoint_path = %s, .checkpoint_monitor = %s,\n",
+              fc->es_restore_best ? 1 : 0, fc->checkpoint_path ? c_string(a, fc->checkpoint_path) : "NULL",
+              fc->checkpoint_path ? c_string(a, fc->checkpoint_monitor) : "NULL");
+    cb_printf(b, "            .checkpoint_best_only = %d, .terminate_on_nan = %d},\n", fc->checkpoint_best_only ? 1 : 0,
               fc->terminate_on_nan ? 1 : 0);
     cb_printf(b, "    .work_c = %lld,\n    .work_k = %lld,\n", (long long)wc, (long long)wk);
     cb_printf(b, "    .iwork_c = %lld,\n    .iwork_k = %lld,\n", (long long)ic, (long long)ik);
@@ -591,7 +610,7 @@ static const char *guard_of(Arena *a, const char *h_path)
     return g;
 }
 
-int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
+int emit_training(Arena *a, PlannedModel *const *models, int n_models, const EmitOptions *o)
 {
     CBuf c, h, code;
     cb_init(&c);
@@ -631,14 +650,14 @@ int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
     if (o->with_main) {
         cb_printf(&c, "\n/* The trainer program: fit, evaluate, predict, summary, gradcheck. */\n");
         cb_printf(&c, "int main(int argc, char **argv)\n{\n    return klc_main(&%s_def, argc, argv);\n}\n",
-                  models[0]->var);
+                  models[0]->m->var);
     }
 
     /* every model of the file, for programs that handle several */
     const char *reg = registry_name(a, o->h_path);
     cb_printf(&c, "\n/* All models of this file. */\nconst klc_model_def *const %s_models[] = {", reg);
     for (int i = 0; i < n_models; i++)
-        cb_printf(&c, "%s&%s_def", i ? ", " : "", models[i]->var);
+        cb_printf(&c, "%s&%s_def", i ? ", " : "", models[i]->m->var);
     cb_printf(&c, "};\nconst int %s_n_models = %d;\n", reg, n_models);
 
     const char *guard = guard_of(a, o->h_path);
@@ -646,7 +665,7 @@ int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o)
     cb_printf(&h, "#ifndef %s\n#define %s\n\n#include <klc/abi.h>\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
               guard, guard);
     for (int i = 0; i < n_models; i++) {
-        const Model *m = models[i];
+        const Model *m = models[i]->m;
         cb_printf(&h, "/* Model '%s' (Keras name \"%s\"): input [N", m->var, m->keras_name);
         for (int j = 1; j < m->input_shape.rank; j++)
             cb_printf(&h, ", %lld", (long long)m->input_shape.d[j].c);

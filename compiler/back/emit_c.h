@@ -1,7 +1,8 @@
 /*
  * emit_c.h — C code generation.
  *
- * emit_training writes the training code of the given models: for each, a
+ * emit_training writes the training code of the given planned models
+ * (plan_model; the driver prepares and plans them): for each, a
  * klc_model_def (klc/abi.h) whose step functions are specialised C —
  * train_step (forward with training = true, loss, backward, clipping and the
  * optimizer's update, assign() commits), test_step (forward with training =
@@ -16,7 +17,7 @@
 
 #include <stdbool.h>
 
-#include "ir/program.h"
+#include "back/plan.h"
 
 typedef struct EmitOptions {
     const char *c_path;       /* model.c */
@@ -26,6 +27,6 @@ typedef struct EmitOptions {
 } EmitOptions;
 
 /* Returns 0, or -1 with a message on stderr (I/O errors). */
-int emit_training(Arena *a, Model **models, int n_models, const EmitOptions *o);
+int emit_training(Arena *a, PlannedModel *const *models, int n_models, const EmitOptions *o);
 
 #endif /* KLC_EMIT_C_H */

@@ -7,7 +7,6 @@
 
 #include "base/cbuf.h"
 #include "back/codegen.h"
-#include "opt/pipeline.h"
 #include "back/plan.h"
 #include "safetensors.h"
 
@@ -91,12 +90,12 @@ static void emit_array(CBuf *b, Arena *a, const char *name, const float *v, int6
     cb_printf(b, "\n};\n\n");
 }
 
-int emit_inference(Arena *a, Model *m, const InferOptions *o)
+int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
 {
-    pipeline_prepare(m, NULL);
-    WeightLayout wl = plan_weights(a, m);
+    const Model *m = pm->m;
+    const WeightLayout wl = pm->wl;
     IrFunc *f = m->predict;
-    Plan *p = plan_function(a, f, &wl);
+    const Plan *p = pm->predict;
     const char *P = m->var, *U = upper(a, m->var);
 
     float *params = NULL, *state = NULL;
@@ -161,7 +160,8 @@ int emit_inference(Arena *a, Model *m, const InferOptions *o)
     }
     const char *wargs = o->weights ? "" : "const float *params, const float *state, ";
     cb_printf(&h, "/* Forward pass of n rows (1 <= n <= %s_BATCH_CAPACITY) with the file's static\n"
-                  " * workspace (not reentrant).  Returns 0, or -1 if n is out of range. */\n", U);
+                  " * workspace (not reentrant).  Returns 0, or -1 if n is out of range or a buffer\n"
+                  " * it needs is NULL. */\n", U);
     cb_printf(&h, "int %s_predict(%sconst %s *x, int64_t n, float *y);\n\n", P, wargs, xt);
     cb_printf(&h, "/* The same with the caller's workspace: work holds %s_WORK_FLOATS(n) floats,\n"
                   " * iwork %s_WORK_INTS(n) int32s; reentrant. */\n", U, U);
@@ -202,11 +202,8 @@ int emit_inference(Arena *a, Model *m, const InferOptions *o)
         cb_printf(&code, "};\n\n");
     }
 
-    /* the forward pass */
-    cb_printf(&code, "static void %s_forward(const float *params, const float *state, const %s *x_in, int64_t n,\n"
-                  "                      int64_t cap, float *y_out, float *work, int32_t *iwork)\n{\n", P, xt);
+    /* the forward pass, taking the arguments it uses */
     code.indent = 4;
-    cb_line(&code, "(void)params; (void)state; (void)n; (void)cap; (void)work; (void)iwork;");
     Codegen cg;
     cg_init(&cg, a, &code, m, &wl, f, p, false);
     cg.blas = !o->no_blas;
@@ -218,24 +215,54 @@ int emit_inference(Arena *a, Model *m, const InferOptions *o)
     cg.grads = "NULL";
     cg.seed = "(uint64_t)0";
     cg.y_pred = "y_out";
-    cg_prepare(&cg);
-    cg_declare(&cg);
-    cb_printf(&code, "\n");
-    cg_body(&cg);
+    const char *body = cg_function(&cg);
     code.indent = 0;
-    cb_printf(&code, "}\n\n");
+    /* the parameters of the forward pass, and what predict_ex and predict pass */
+    const char *pw = o->weights ? arena_printf(a, "%s_params", P) : "params";
+    const char *sw = o->weights ? arena_printf(a, "%s_state", P) : "state";
+    const struct {
+        const char *name, *decl, *arg_ex, *arg;
+    } fp[] = {
+        {"params", "const float *params", pw, pw},
+        {"state", "const float *state", sw, sw},
+        {"x_in", arena_printf(a, "const %s *x_in", xt), "x", "x"},
+        {"n", "int64_t n", "n", "n"},
+        {"cap", "int64_t cap", "n", arena_printf(a, "%s_BATCH_CAPACITY", U)},
+        {"y_out", "float *y_out", "y", "y"},
+        {"work", "float *work", "work", arena_printf(a, "%s_work", P)},
+        {"iwork", "int32_t *iwork", "iwork", arena_printf(a, "%s_iwork", P)},
+    };
+    int nfp = (int)(sizeof fp / sizeof fp[0]);
+    bool used[sizeof fp / sizeof fp[0]];
+    const char *decls = "", *args_ex = "", *args = "";
+    for (int i = 0, k = 0; i < nfp; i++) {
+        used[i] = cg_uses(body, fp[i].name);
+        if (!used[i])
+            continue;
+        decls = arena_printf(a, "%s%s%s", decls, k ? ", " : "", fp[i].decl);
+        args_ex = arena_printf(a, "%s%s%s", args_ex, k ? ", " : "", fp[i].arg_ex);
+        args = arena_printf(a, "%s%s%s", args, k ? ", " : "", fp[i].arg);
+        k++;
+    }
+    cb_printf(&code, "static void %s_forward(%s)\n{\n%s}\n\n", P, *decls ? decls : "void", body);
 
-    const char *wp = o->weights ? arena_printf(a, "%s_params, %s_state", P, P) : "params, state";
     cb_printf(&code, "int %s_predict_ex(%sconst %s *x, int64_t n, float *y, float *work, int32_t *iwork)\n{\n", P,
               wargs, xt);
-    cb_printf(&code, "    if (n < 1 || !x || !y || (%s_WORK_FLOATS(n) > 0 && !work))\n        return -1;\n", U);
-    cb_printf(&code, "    %s_forward(%s, x, n, n, y, work, iwork);\n    return 0;\n}\n\n", P, wp);
-    cb_printf(&code, "static float %s_work[%s_WORK_FLOATS(%s_BATCH_CAPACITY) + 1];\n", P, U, U);
-    cb_printf(&code, "static int32_t %s_iwork[%s_WORK_INTS(%s_BATCH_CAPACITY) + 1];\n\n", P, U, U);
-    cb_printf(&code, "int %s_predict(%sconst %s *x, int64_t n, float *y)\n{\n", P, wargs, xt);
-    cb_printf(&code, "    if (n < 1 || n > %s_BATCH_CAPACITY || !x || !y)\n        return -1;\n", U);
-    cb_printf(&code, "    %s_forward(%s, x, n, %s_BATCH_CAPACITY, y, %s_work, %s_iwork);\n    return 0;\n}\n", P, wp, U, P,
-              P);
+    /* the caller's weights (when not embedded) are checked too, which also
+     * uses them when the forward pass does not */
+    const char *wcheck =
+        o->weights ? "" : arena_printf(a, " || (%s_N_PARAMS > 0 && !params) || (%s_N_STATE > 0 && !state)", U, U);
+    cb_printf(&code, "    if (n < 1 || !x || !y || (%s_WORK_FLOATS(n) > 0 && !work) ||\n"
+                     "        (%s_WORK_INTS(n) > 0 && !iwork)%s)\n        return -1;\n", U, U, wcheck);
+    cb_printf(&code, "    %s_forward(%s);\n    return 0;\n}\n\n", P, args_ex);
+    if (used[6])
+        cb_printf(&code, "static float %s_work[%s_WORK_FLOATS(%s_BATCH_CAPACITY) + 1];\n", P, U, U);
+    if (used[7])
+        cb_printf(&code, "static int32_t %s_iwork[%s_WORK_INTS(%s_BATCH_CAPACITY) + 1];\n", P, U, U);
+    cb_printf(&code, "%sint %s_predict(%sconst %s *x, int64_t n, float *y)\n{\n", used[6] || used[7] ? "\n" : "", P,
+              wargs, xt);
+    cb_printf(&code, "    if (n < 1 || n > %s_BATCH_CAPACITY || !x || !y%s)\n        return -1;\n", U, wcheck);
+    cb_printf(&code, "    %s_forward(%s);\n    return 0;\n}\n", P, args);
 
     cg_helpers(&c, code.len ? code.data : "");
     cb_printf(&c, "\n%s", code.len ? code.data : "");

@@ -1,8 +1,8 @@
 /*
  * emit_infer.h — the standalone inference file (klc --inference).
  *
- * One C file and its header holding the forward pass of one model
- * (training = false): no klc runtime, no malloc.  The workspace is a static
+ * One C file and its header holding the forward pass (training = false) of
+ * one planned model (plan_model; its predict function): no klc runtime, no malloc.  The workspace is a static
  * array sized by <MODEL>_BATCH_CAPACITY (overridable with -D), or the
  * caller's buffer.  With --weights the trained weights are static const
  * arrays in the file; without, the caller passes the flat parameter and
@@ -15,7 +15,7 @@
 
 #include <stdbool.h>
 
-#include "ir/program.h"
+#include "back/plan.h"
 
 typedef struct InferOptions {
     const char *c_path, *h_path;
@@ -26,6 +26,6 @@ typedef struct InferOptions {
 } InferOptions;
 
 /* Returns 0; 1 if the weights file is unusable (message printed); 2 on I/O errors. */
-int emit_inference(Arena *a, Model *m, const InferOptions *o);
+int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o);
 
 #endif /* KLC_EMIT_INFER_H */

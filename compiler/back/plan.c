@@ -231,3 +231,72 @@ bool plan_disjoint(const Plan *p, IrValue *x, IrValue *y)
     storage_size(ry, &cy.c, &cy.k);
     return ranges_disjoint((Dim){sx->off_c, sx->off_k}, cx, (Dim){sy->off_c, sy->off_k}, cy);
 }
+
+PlannedModel *plan_model(Arena *a, Model *m)
+{
+    PlannedModel *pm = arena_alloc(a, sizeof *pm);
+    pm->m = m;
+    pm->wl = plan_weights(a, m);
+    pm->train = plan_function(a, m->train, &pm->wl);
+    pm->test = plan_function(a, m->infer, &pm->wl);
+    pm->predict = plan_function(a, m->predict, &pm->wl);
+    return pm;
+}
+
+/* c + k*cap: "16", "784*cap", "16 + 784*cap". */
+static void dump_lin(FILE *out, int64_t c, int64_t k)
+{
+    if (k && c)
+        fprintf(out, "%lld + %lld*cap", (long long)c, (long long)k);
+    else if (k)
+        fprintf(out, "%lld*cap", (long long)k);
+    else
+        fprintf(out, "%lld", (long long)c);
+}
+
+static void dump_plan(FILE *out, const IrFunc *f, const Plan *p)
+{
+    static const char *const kinds[] = {"none", "input", "labels", "params", "state", "grads", "work", "iwork", "alias"};
+    fprintf(out, "plan %s {\n  work: ", f->name);
+    dump_lin(out, p->work_c, p->work_k);
+    fputs(" floats, iwork: ", out);
+    dump_lin(out, p->iwork_c, p->iwork_k);
+    fputs(" int32s\n", out);
+    for (int i = 0; i < f->insts.len; i++) {
+        IrValue *v = f->insts.items[i];
+        const Storage *st = &p->st[v->id];
+        if (st->kind == ST_NONE)
+            continue;
+        fprintf(out, "  %%%d %s", v->id, kinds[st->kind]);
+        switch (st->kind) {
+        case ST_PARAM: case ST_STATE: case ST_GRAD:
+            fprintf(out, " @ %lld", (long long)st->offset);
+            break;
+        case ST_WORK: case ST_IWORK:
+            fputs(" @ ", out);
+            dump_lin(out, st->off_c, st->off_k);
+            break;
+        case ST_ALIAS:
+            fprintf(out, " of %%%d\n", st->alias->id);
+            continue;
+        default:
+            break;
+        }
+        int64_t c, k;
+        storage_size(v, &c, &k);
+        fputs(", size ", out);
+        dump_lin(out, c, k);
+        fputc('\n', out);
+    }
+    fputs("}\n", out);
+}
+
+void plan_dump(FILE *out, const PlannedModel *pm)
+{
+    const IrFunc *fs[3] = {pm->m->train, pm->m->infer, pm->m->predict};
+    const Plan *ps[3] = {pm->train, pm->test, pm->predict};
+    for (int i = 0; i < 3; i++) {
+        ir_dump(out, fs[i]);
+        dump_plan(out, fs[i], ps[i]);
+    }
+}

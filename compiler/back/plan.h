@@ -14,6 +14,7 @@
 #define KLC_PLAN_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "ir/ir.h"
 #include "ir/program.h"
@@ -59,6 +60,20 @@ typedef struct WeightLayout {
 
 WeightLayout plan_weights(Arena *a, const Model *m);
 Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl);
+/* A prepared model (opt/pipeline.h) with its weights laid out and its three
+ * functions planned: what the emitters receive. */
+typedef struct PlannedModel {
+    Model *m;
+    WeightLayout wl;
+    Plan *train, *test, *predict;   /* of m->train, m->infer, m->predict */
+} PlannedModel;
+
+PlannedModel *plan_model(Arena *a, Model *m);
+/* The model's functions as ir_dump prints them, each followed by its plan:
+ * the workspace sizes and, per value that owns storage, where it lives and
+ * how many elements it holds (c + k*cap, padded). */
+void plan_dump(FILE *out, const PlannedModel *pm);
+
 /* The value whose storage v uses (v itself if it owns storage). */
 IrValue *plan_root(const Plan *p, IrValue *v);
 /* Do the storages of x and y never overlap, whatever the batch capacity?

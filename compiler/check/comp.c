@@ -311,11 +311,13 @@ static IrValue *materialise(Elab *e, CompStmt *st, CompCtx *c)
     for (int k = 0; k < c->n_out; k++) {
         map[c->out[k]] = k;
         comp->ext[k] = st->ext[c->out[k]];
+        comp->var_name[k] = st->names[c->out[k]];
         out.d[out.rank++] = st->ext[c->out[k]];
     }
     for (int k = 0; k < n_red; k++) {
         map[c->binders[k]] = c->n_out + k;
         comp->ext[c->n_out + k] = st->ext[c->binders[k]];
+        comp->var_name[c->n_out + k] = st->names[c->binders[k]];
     }
     comp->red = c->top ? RED_NONE : c->red;
     ChildReads cr = {c, map};

@@ -20,7 +20,7 @@
 #define EPS 1e-7 /* keras.config.epsilon() */
 
 typedef struct LB {
-    Sema *s;
+    Diag *diag;
     Model *m;
     IrFunc *f;
     Arena *a;
@@ -112,7 +112,7 @@ static IrValue *per_sample_loss(LB *b, IrValue *y, IrValue *labels)
         if (y->op == IR_SOFTMAX && y->axis == s->rank - 1) {
             logits = y->args[0];
             if (l->from_logits)
-                diag_warning(b->s->diag, l->loc,
+                diag_warning(b->diag, l->loc,
                              "from_logits = true, but the model's output comes from a softmax; the loss uses its "
                              "logits, as TensorFlow does");
         } else if (l->from_logits) {
@@ -169,7 +169,7 @@ static IrValue *per_sample_loss(LB *b, IrValue *y, IrValue *labels)
          * (it warns), as it does for a softmax output */
         IrValue *z = sigmoid_input(y);
         if (z && l->from_logits)
-            diag_warning(b->s->diag, l->loc,
+            diag_warning(b->diag, l->loc,
                          "from_logits = true, but the model's output comes from a sigmoid; the loss uses its "
                          "logits, as TensorFlow does");
         if (!z && l->from_logits)
@@ -222,7 +222,7 @@ static IrValue *per_sample_loss(LB *b, IrValue *y, IrValue *labels)
 /* Check the loss and metrics against the output; decide the labels' form. */
 static bool check_compat(LB *b, IrValue *y, bool *sparse)
 {
-    Diag *d = b->s->diag;
+    Diag *d = b->diag;
     Model *m = b->m;
     LossCfg *l = &m->loss;
     Arena *a = b->a;
@@ -310,10 +310,9 @@ static IrValue *penalty(LB *b, Weight *w)
     return v;
 }
 
-void loss_build(Sema *s, Model *m, IrFunc *f)
+void loss_build(Arena *a, Diag *d, Model *m, IrFunc *f)
 {
-    LB b = {s, m, f, s->arena, m->loss.loc};
-    Arena *a = s->arena;
+    LB b = {d, m, f, a, m->loss.loc};
     IrValue *y = f->output;
     bool sparse;
     if (!check_compat(&b, y, &sparse)) {
@@ -343,7 +342,7 @@ void loss_build(Sema *s, Model *m, IrFunc *f)
     if (terms.len == 0) {
         if (!f->training) /* reported once, for the training function */
             return;
-        diag_error(s->diag, m->loss.loc, "model '%s' has no loss to compute: give compile() a loss, or call "
+        diag_error(d, m->loss.loc, "model '%s' has no loss to compute: give compile() a loss, or call "
                    "add_loss() in a layer", m->var);
         m->broken = true;
         return;

@@ -9,6 +9,6 @@
 
 /* Add m's compiled loss, its add_loss terms and its regularizer penalties to
  * f (m->train or m->infer), after the forward pass and its IR_OUTPUT. */
-void loss_build(Sema *sema, Model *m, IrFunc *f);
+void loss_build(Arena *a, Diag *d, Model *m, IrFunc *f);
 
 #endif /* KLC_CHECK_LOSS_H */

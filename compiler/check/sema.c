@@ -393,28 +393,23 @@ static void run_statements(Sema *s, Node *prog)
     }
 }
 
-static void finish_models(Sema *s)
+bool sema_finish_model(Arena *a, Diag *d, Model *m)
 {
-    for (int i = 0; i < s->program->models.len; i++) {
-        Model *m = s->program->models.items[i];
-        if (m->broken && diag_error_count(s->diag) == 0) /* a wrong model must never pass as correct */
-            klc_internal_fault(__FILE__, __LINE__, "model '%s' failed to check without a message", m->var);
-        if (m->broken || !m->train->input)
-            continue;
-        IrValue *outs[2] = {m->train->output, m->infer->output};
-        IrFunc *fs[2] = {m->train, m->infer};
-        for (int t = 0; t < 2; t++) {
-            IrValue *o = ir_new(fs[t], IR_OUTPUT, NULL, outs[t]->type, m->loc);
-            ir_add_arg(fs[t], o, outs[t]);
-        }
-        if (m->compiled) {
-            loss_build(s, m, m->train);
-            loss_build(s, m, m->infer);
-        }
-        /* the driver derives the gradients now, so --check reports weights without one */
-        if (!m->broken && diag_error_count(s->diag) == 0 && s->finish_model)
-            s->finish_model(m, s->diag);
+    if (m->broken && diag_error_count(d) == 0) /* a wrong model must never pass as correct */
+        klc_internal_fault(__FILE__, __LINE__, "model '%s' failed to check without a message", m->var);
+    if (m->broken || !m->train->input)
+        return false;
+    IrValue *outs[2] = {m->train->output, m->infer->output};
+    IrFunc *fs[2] = {m->train, m->infer};
+    for (int t = 0; t < 2; t++) {
+        IrValue *o = ir_new(fs[t], IR_OUTPUT, NULL, outs[t]->type, m->loc);
+        ir_add_arg(fs[t], o, outs[t]);
     }
+    if (m->compiled) {
+        loss_build(a, d, m, m->train);
+        loss_build(a, d, m, m->infer);
+    }
+    return !m->broken;
 }
 
 /* ------------------------------------------------------------------------
@@ -454,12 +449,11 @@ static void register_natives(Sema *s)
     s->index_forms = &index_forms;
 }
 
-static Program *run(Arena *a, Diag *d, SourceFile *main_file, ModelFinisher finish, int *errors)
+static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
 {
     Sema *s = arena_alloc(a, sizeof *s);
     s->arena = a;
     s->diag = d;
-    s->finish_model = finish;
     s->program = arena_alloc(a, sizeof *s->program);
     register_natives(s);
     Scope *prelude_scope = scope_new(a, s->builtins);
@@ -505,12 +499,11 @@ static Program *run(Arena *a, Diag *d, SourceFile *main_file, ModelFinisher fini
         diag_pop_context(d);
     }
     run_statements(s, prog);
-    finish_models(s);
     *errors += diag_error_count(d) - before;
     return s->program;
 }
 
-Program *sema_run(Arena *a, Diag *d, const char *path, ModelFinisher finish, int *errors)
+Program *sema_run(Arena *a, Diag *d, const char *path, int *errors)
 {
     SourceFile *f = source_read(a, path);
     if (!f) {
@@ -518,11 +511,10 @@ Program *sema_run(Arena *a, Diag *d, const char *path, ModelFinisher finish, int
         *errors += 1;
         return NULL;
     }
-    return run(a, d, f, finish, errors);
+    return run(a, d, f, errors);
 }
 
-Program *sema_run_source(Arena *a, Diag *d, const char *path, const char *text, size_t len, ModelFinisher finish,
-                         int *errors)
+Program *sema_run_source(Arena *a, Diag *d, const char *path, const char *text, size_t len, int *errors)
 {
-    return run(a, d, source_from_memory(a, path, text, len), finish, errors);
+    return run(a, d, source_from_memory(a, path, text, len), errors);
 }

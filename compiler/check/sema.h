@@ -5,8 +5,13 @@
  * main file and its imports, checks every declaration, runs the top-level
  * statements (models, compile, fit), instantiates each model's layers with
  * the shapes that reach them, and returns the models with their forward
- * and loss functions in KIR.  Every problem is a located diagnostic; the
- * result is only meaningful when *errors is 0.
+ * functions in KIR.  Every problem is a located diagnostic.
+ *
+ * sema_finish_model is checking's last step for one model: the output and,
+ * for a compiled model, the loss of both functions.  The driver calls it
+ * for each model in order, and differentiates each model right after it
+ * (opt/pipeline.h), so each model's diagnostics come together.  The result
+ * is only meaningful when no error was reported.
  */
 #ifndef KLC_SEMA_H
 #define KLC_SEMA_H
@@ -14,14 +19,10 @@
 #include "base/diag.h"
 #include "ir/program.h"
 
-/* Called on each model right after its loss is built, when no error was
- * reported so far (the driver derives the gradients there, so that --check
- * reports weights without one); it may report diagnostics.  May be NULL. */
-typedef int (*ModelFinisher)(Model *m, Diag *d);
-
-Program *sema_run(Arena *a, Diag *d, const char *path, ModelFinisher finish, int *errors);
+Program *sema_run(Arena *a, Diag *d, const char *path, int *errors);
 /* Same for a program held in memory (tests). */
-Program *sema_run_source(Arena *a, Diag *d, const char *path, const char *text, size_t len, ModelFinisher finish,
-                         int *errors);
+Program *sema_run_source(Arena *a, Diag *d, const char *path, const char *text, size_t len, int *errors);
+/* Returns false if the model cannot be used further (it failed to check). */
+bool sema_finish_model(Arena *a, Diag *d, Model *m);
 
 #endif /* KLC_SEMA_H */

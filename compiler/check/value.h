@@ -159,7 +159,6 @@ struct Sema {
     int n_models;             /* for Keras' "sequential", "sequential_1" */
     long steps;               /* eval() calls so far, against a budget (defs inline exponentially) */
     const SourceFile *main_file;
-    int (*finish_model)(Model *m, Diag *d); /* sema_run's ModelFinisher, or NULL */
 };
 
 /* ---- values ---- */

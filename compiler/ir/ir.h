@@ -125,6 +125,7 @@ typedef struct Comp {
     int n_out;                /* output variables 0..n_out-1, one per output axis */
     int n_red;                /* reduction variables n_out..n_out+n_red-1 */
     Dim ext[KLC_MAXVARS];     /* extents of all variables */
+    const char *var_name[KLC_MAXVARS]; /* the source's index names ("n", "k"), NULL where none */
     RedOp red;
     Scalar *body;
     /* Scatter form (gradients of strided/gathered reads): the output element
@@ -186,6 +187,7 @@ struct IrValue {
     int fwd_read;             /* ARGMAX_GRAD: which read of the forward body */
     /* filled in by later passes */
     bool active;              /* depends on a parameter and reaches the loss */
+    const IrValue *grad_of;   /* autodiff: the forward value whose gradient this is (or starts) */
     int n_uses;
     void *aux;
 };

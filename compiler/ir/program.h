@@ -127,8 +127,7 @@ typedef struct Model {
     PtrVec added_metrics;     /* const char*: add_metric names, first appearance order */
     IrFunc *train;            /* forward (training), loss */
     IrFunc *infer;            /* forward (inference), loss */
-    IrFunc *predict;          /* forward (inference) only: made by pipeline_prepare */
-    bool prepared;            /* pipeline_prepare ran */
+    IrFunc *predict;          /* forward (inference) only: made by pipeline_fuse */
     bool broken;              /* a layer failed to check: later layers are not checked */
 } Model;
 

@@ -239,6 +239,7 @@ static void set_adj(AD *ad, const IrValue *v, IrValue *g)
 static IrValue *zeros(AD *ad, const IrValue *like)
 {
     IrValue *z = ir_new(ad->f, IR_ZERO, &like->shape, DT_F32, like->loc);
+    z->grad_of = like;
     return z;
 }
 
@@ -257,6 +258,7 @@ static IrValue *contribution_map(AD *ad, const IrValue *x, Comp *c, SrcLoc loc)
     IrValue *g = ir_map(ad->f, &x->shape, DT_F32, c, loc);
     g->into = prev;
     g->name = x->name ? arena_printf(ad->a, "d_%s", x->name) : NULL;
+    g->grad_of = x;
     set_adj(ad, x, g);
     return g;
 }
@@ -266,6 +268,8 @@ static void add_tensor(AD *ad, const IrValue *x, IrValue *t)
 {
     IrValue *prev = adj_of(ad, x);
     if (!prev) {
+        if (!t->grad_of)
+            t->grad_of = x;
         set_adj(ad, x, t);
         return;
     }
@@ -360,6 +364,7 @@ static void map_group(AD *ad, IrValue *v, const Scalar *g, Scalar *partial, IrVa
         contrib->into = prev;
         contrib->fwd = v;
         contrib->name = x->name ? arena_printf(a, "d_%s", x->name) : NULL;
+        contrib->grad_of = x;
         set_adj(ad, x, contrib);
     } else {
         contrib = contribution_map(ad, x, nc, v->loc);
@@ -697,6 +702,7 @@ int ad_differentiate(IrFunc *f, Model *m, Diag *d)
     Shape scalar = {0};
     IrValue *seed = ir_map(f, &scalar, DT_F32, one, f->loss->loc);
     seed->name = "d_loss";
+    seed->grad_of = f->loss;
     ad.adj[f->loss->id] = seed;
 
     for (int i = n - 1; i >= 0; i--) {

@@ -28,11 +28,8 @@ static IrFunc *without_loss(Arena *a, const IrFunc *f, const char *name)
     return r;
 }
 
-int pipeline_prepare(Model *m, Diag *d)
+int pipeline_differentiate(Model *m, Diag *d)
 {
-    if (m->prepared)
-        return 0;
-    m->prepared = true;
     int errors = 0;
     m->train->name = "train";
     m->infer->name = "test";
@@ -40,9 +37,13 @@ int pipeline_prepare(Model *m, Diag *d)
     if (m->compiled)
         errors = ad_differentiate(m->train, m, d);
     ir_simplify(m->train);
+    return errors;
+}
+
+void pipeline_fuse(Model *m)
+{
     ir_fuse(m->train);
     ir_simplify(m->infer);
     ir_fuse(m->infer);
     m->predict = without_loss(m->train->arena, m->infer, "predict");
-    return errors;
 }

@@ -1,10 +1,16 @@
 /*
  * pipeline.h — from a checked model to the functions code is generated from.
  *
- * pipeline_prepare simplifies the model's functions, differentiates the
- * training one (autodiff.c), fuses elementwise chains (fuse.c) and derives
- * the predict function (the inference function without its loss).  Both the
- * emitters and --dump-ir use it, so the dump shows exactly what becomes C.
+ * Two steps, run by the driver once per checked model, in this order:
+ *   pipeline_differentiate  simplifies the training function and, for a
+ *                           compiled model, appends its backward pass
+ *                           (autodiff.c), then simplifies it again;
+ *   pipeline_fuse           fuses elementwise chains of the training function
+ *                           (fuse.c), simplifies and fuses the inference one,
+ *                           and derives the predict function (the inference
+ *                           function without its loss).
+ * After them m->train ("train"), m->infer ("test") and m->predict are what
+ * back/ plans and emits, and what --dump-ir shows.
  */
 #ifndef KLC_PIPELINE_H
 #define KLC_PIPELINE_H
@@ -13,7 +19,9 @@
 #include "ir/program.h"
 
 /* Returns the number of errors (non-differentiable uses of weights), reported
- * through d; idempotent (a second call does nothing and returns 0). */
-int pipeline_prepare(Model *m, Diag *d);
+ * through d with the warnings about weights that get no gradient. */
+int pipeline_differentiate(Model *m, Diag *d);
+/* After pipeline_differentiate. */
+void pipeline_fuse(Model *m);
 
 #endif /* KLC_PIPELINE_H */

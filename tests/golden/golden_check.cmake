@@ -1,7 +1,7 @@
 # golden_check.cmake — run klc on one golden file and compare with its .expected.
 #
 #   cmake -DKLC=path/to/klc -DINPUT=name.kl -DEXPECTED=/abs/name.expected
-#         -DMODE=check|summary|dump-ast|dump-ir|dot [-DACTUAL=/abs/scratch/name.actual]
+#         -DMODE=check|summary|dump-ast|dump-ir[=STAGE]|dot [-DACTUAL=/abs/scratch/name.actual]
 #         -P golden_check.cmake
 #
 # Run it in the directory holding INPUT (ctest's WORKING_DIRECTORY), so the
@@ -9,7 +9,7 @@
 #   check      klc INPUT --check: its stderr, then a last line "exit: N";
 #              stdout must be empty;
 #   summary    klc INPUT --summary: its stdout, then "exit: N"; stderr empty;
-#   dump-ast   klc INPUT --dump-ast: likewise (and dump-ir, dot).
+#   dump-ast   klc INPUT --dump-ast: likewise (and dump-ir, dump-ir=STAGE, dot).
 # With KLC_UPDATE_GOLDEN=1 in the environment the .expected file is
 # (re)written from what klc printed and the check passes.
 cmake_minimum_required(VERSION 3.20)
@@ -20,7 +20,7 @@ foreach(var KLC INPUT EXPECTED MODE)
   endif()
 endforeach()
 # MODE is klc's flag without "--".
-set(modes check summary dump-ast dump-ir dot)
+set(modes check summary dump-ast dump-ir dump-ir=check dump-ir=ad dump-ir=fuse dump-ir=plan dot)
 if(NOT MODE IN_LIST modes)
   message(FATAL_ERROR "golden_check.cmake: unknown MODE '${MODE}'")
 endif()
