@@ -8,9 +8,11 @@ static const struct {
     const char *name;
     int arity;
 } sop_info[] = {
-#define X(name, arity, text) {text, arity},
-    KLC_SCALAR_OPS(X)
-#undef X
+#define LEAF(name, text) {text, 0},
+#define OP(name, arity, text, c_real, c_int, eval, deriv) {text, arity},
+#include "ir/scalar_ops.def"
+#undef LEAF
+#undef OP
 };
 
 static const char *const irop_names[] = {
@@ -32,6 +34,41 @@ const char *sop_name(SOp op)
 const char *irop_name(IrOp op)
 {
     return irop_names[op];
+}
+
+/* op (an operation, not a leaf) applied to a, b, c: the `eval` column. */
+static double sop_apply(SOp op, double a, double b, double c)
+{
+    (void)b;
+    (void)c;
+    switch (op) {
+#define LEAF(name, text)
+#define OP(name, arity, text, c_real, c_int, eval, deriv) \
+    case S_##name:                                        \
+        return (double)(eval);
+#include "ir/scalar_ops.def"
+#undef LEAF
+#undef OP
+    default:
+        KLC_UNREACHABLE();
+    }
+}
+
+bool sop_eval(const Scalar *s, double *out)
+{
+    if (s->op == S_CONST) {
+        *out = s->cval;
+        return true;
+    }
+    if (sop_arity(s->op) == 0)
+        return false;
+    double x[3] = {0, 0, 0};
+    const Scalar *ops[3] = {s->a, s->b, s->c};
+    for (int i = 0; i < sop_arity(s->op); i++)
+        if (!sop_eval(ops[i], &x[i]))
+            return false;
+    *out = sop_apply(s->op, x[0], x[1], x[2]);
+    return true;
 }
 
 IrFunc *ir_func_new(Arena *a, const char *name, bool training)
