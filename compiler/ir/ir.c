@@ -412,61 +412,65 @@ static void dump_shape(FILE *out, const Shape *s)
     fputc(']', out);
 }
 
+void ir_dump_inst(FILE *out, const IrValue *v)
+{
+    fprintf(out, "  %%%d", v->id);
+    if (v->name)
+        fprintf(out, " \"%s\"", v->name);
+    bool sink = v->op == IR_OUTPUT || v->op == IR_LOSS || v->op == IR_ADD_LOSS || v->op == IR_ADD_METRIC ||
+                v->op == IR_ASSIGN || v->op == IR_GRAD;
+    if (!sink) {
+        fprintf(out, " : %s", type_name(v->type));
+        dump_shape(out, &v->shape);
+        fputs(" =", out);
+    }
+    fprintf(out, " %s", irop_name(v->op));
+    if (v->into)
+        fprintf(out, " into %%%d", v->into->id);
+    if (v->op == IR_MAP) {
+        const Comp *c = v->comp;
+        fputs(" [", out);
+        for (int k = 0; k < c->n_out + c->n_red; k++) {
+            if (k == c->n_out)
+                fprintf(out, " | %s", c->red == RED_SUM ? "sum" : c->red == RED_MEAN ? "mean" : c->red == RED_MAX ? "max" : "min");
+            fprintf(out, "%sv%d:", k && k != c->n_out ? ", " : " ", k);
+            dump_dim(out, c->ext[k]);
+        }
+        fputs(" ]", out);
+        if (c->scatter) {
+            fputs(" at [", out);
+            for (int k = 0; k < v->shape.rank; k++) {
+                if (k)
+                    fputs(", ", out);
+                dump_sub(out, &c->out_sub[k], v);
+            }
+            fputc(']', out);
+        }
+        fputc(' ', out);
+        scalar_dump(out, c->body, v);
+    } else {
+        for (int k = 0; k < v->nargs; k++)
+            fprintf(out, "%s%%%d", k ? ", " : " ", v->args[k]->id);
+        if (v->index >= 0)
+            fprintf(out, " #%d", v->index);
+        if (v->op == IR_SOFTMAX || v->op == IR_LOG_SOFTMAX || v->op == IR_CONCAT)
+            fprintf(out, " axis=%d", v->axis);
+        if (v->op == IR_ARGMAX_GRAD)
+            fprintf(out, " of %%%d read %d", v->fwd->id, v->fwd_read);
+    }
+    if (v->loc.file) {
+        int line, col;
+        source_line_col(v->loc.file, v->loc.start, &line, &col);
+        fprintf(out, "    # %s:%d:%d", v->loc.file->is_prelude ? "<prelude>" : v->loc.file->path,
+                line, col);
+    }
+}
+
 void ir_dump(FILE *out, const IrFunc *f)
 {
     fprintf(out, "func %s {\n", f->name);
     for (int i = 0; i < f->insts.len; i++) {
-        const IrValue *v = f->insts.items[i];
-        fprintf(out, "  %%%d", v->id);
-        if (v->name)
-            fprintf(out, " \"%s\"", v->name);
-        bool sink = v->op == IR_OUTPUT || v->op == IR_LOSS || v->op == IR_ADD_LOSS || v->op == IR_ADD_METRIC ||
-                    v->op == IR_ASSIGN || v->op == IR_GRAD;
-        if (!sink) {
-            fprintf(out, " : %s", type_name(v->type));
-            dump_shape(out, &v->shape);
-            fputs(" =", out);
-        }
-        fprintf(out, " %s", irop_name(v->op));
-        if (v->into)
-            fprintf(out, " into %%%d", v->into->id);
-        if (v->op == IR_MAP) {
-            const Comp *c = v->comp;
-            fputs(" [", out);
-            for (int k = 0; k < c->n_out + c->n_red; k++) {
-                if (k == c->n_out)
-                    fprintf(out, " | %s", c->red == RED_SUM ? "sum" : c->red == RED_MEAN ? "mean" : c->red == RED_MAX ? "max" : "min");
-                fprintf(out, "%sv%d:", k && k != c->n_out ? ", " : " ", k);
-                dump_dim(out, c->ext[k]);
-            }
-            fputs(" ]", out);
-            if (c->scatter) {
-                fputs(" at [", out);
-                for (int k = 0; k < v->shape.rank; k++) {
-                    if (k)
-                        fputs(", ", out);
-                    dump_sub(out, &c->out_sub[k], v);
-                }
-                fputc(']', out);
-            }
-            fputc(' ', out);
-            scalar_dump(out, c->body, v);
-        } else {
-            for (int k = 0; k < v->nargs; k++)
-                fprintf(out, "%s%%%d", k ? ", " : " ", v->args[k]->id);
-            if (v->index >= 0)
-                fprintf(out, " #%d", v->index);
-            if (v->op == IR_SOFTMAX || v->op == IR_LOG_SOFTMAX || v->op == IR_CONCAT)
-                fprintf(out, " axis=%d", v->axis);
-            if (v->op == IR_ARGMAX_GRAD)
-                fprintf(out, " of %%%d read %d", v->fwd->id, v->fwd_read);
-        }
-        if (v->loc.file) {
-            int line, col;
-            source_line_col(v->loc.file, v->loc.start, &line, &col);
-            fprintf(out, "    # %s:%d:%d", v->loc.file->is_prelude ? "<prelude>" : v->loc.file->path,
-                    line, col);
-        }
+        ir_dump_inst(out, f->insts.items[i]);
         fputc('\n', out);
     }
     fputs("}\n", out);

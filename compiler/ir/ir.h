@@ -204,6 +204,8 @@ Dim comp_red_count(const Comp *c);
 
 /* Deterministic textual dump (--dump-ir). */
 void ir_dump(FILE *out, const IrFunc *f);
+/* One instruction as ir_dump writes it, without the newline. */
+void ir_dump_inst(FILE *out, const IrValue *v);
 void scalar_dump(FILE *out, const Scalar *s, const IrValue *v);
 
 #endif /* KLC_IR_H */
