@@ -445,14 +445,6 @@ static const char *store_cast(const Codegen *g, const IrValue *v, const char *e)
     return e;
 }
 
-/* A contraction that BLAS computes: C[M, N] (+)= alpha A·B with A, B possibly transposed. */
-typedef struct Gemm {
-    const Scalar *ra, *rb;    /* the reads of A and B */
-    bool ta, tb;
-    Dim M, N, K;
-    Dim batch;                /* independent products (leading axes common to A, B, C); 1 if none */
-} Gemm;
-
 static bool var_in(const Scalar *r, int var, int *axis)
 {
     for (int j = 0; j < r->rank; j++) {
@@ -487,7 +479,7 @@ static bool product(const Comp *c, const int *vars, int nv, Dim *out)
     return true;
 }
 
-static bool classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
+bool cg_classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
 {
     const Comp *c = v->comp;
     if (!g->blas || v->op != IR_MAP || c->scatter || c->n_red < 1 || (c->red != RED_SUM && c->red != RED_MEAN))
@@ -953,7 +945,7 @@ void cg_body(Codegen *g)
             continue;
         case IR_MAP: {
             Gemm gm;
-            bool gemm = classify_gemm(g, v, &gm);
+            bool gemm = cg_classify_gemm(g, v, &gm);
             comment_loc(g, v, describe(g, v));
             if (gemm && g->blas_optional) {
                 cb_printf(g->b, "#ifndef KLC_NO_BLAS\n");
