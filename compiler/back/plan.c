@@ -252,7 +252,7 @@ bool plan_verify(const Plan *p, const IrFunc *f, FILE *err)
      * liveness rule of plan_function states it */
     int *first = calloc((size_t)p->n_ids + 1, sizeof(int)), *last = calloc((size_t)p->n_ids + 1, sizeof(int));
     if (!first || !last)
-        KLC_UNREACHABLE();
+        klc_internal_fault(__FILE__, __LINE__, "out of memory");
     bool ok = true;
     for (int i = 0; i < n && ok; i++) {
         IrValue *v = f->insts.items[i];

@@ -292,7 +292,7 @@ bool ir_verify(const IrFunc *f, FILE *err)
     vf.pos = malloc(n * sizeof(int));
     vf.accumulated = malloc(n * sizeof(int));
     if (!vf.pos || !vf.accumulated)
-        KLC_UNREACHABLE();
+        klc_internal_fault(__FILE__, __LINE__, "out of memory");
     for (size_t k = 0; k < n; k++)
         vf.pos[k] = vf.accumulated[k] = -1;
     bool ok = true;
