@@ -394,13 +394,50 @@ static const char *read_text(Codegen *g, const Ctx *c, const Scalar *s)
     return r;
 }
 
+/* The C spellings of the operations (ir/scalar_ops.def): for real or bool
+ * results, and for integer ones (NULL: the same). */
+static const struct {
+    const char *real, *integer;
+} sop_c[S__COUNT] = {
+#define LEAF(name, text) [S_##name] = {NULL, NULL},
+#define OP(name, arity, text, c_real, c_int, eval, deriv) [S_##name] = {c_real, c_int},
+#include "ir/scalar_ops.def"
+#undef LEAF
+#undef OP
+};
+
+/* A spelling with its escapes replaced: $a $b $c by the operands' text
+ * x y z, $f by the float functions' suffix, $r by the real type, $1 by the
+ * real literal 1. */
+static const char *spell(Codegen *g, const char *t, const char *x, const char *y, const char *z)
+{
+    const char *r = "";
+    for (const char *p = t; *p; p++) {
+        const char *piece = NULL;
+        if (*p == '$') {
+            switch (p[1]) {
+            case 'a': piece = x; break;
+            case 'b': piece = y; break;
+            case 'c': piece = z; break;
+            case 'f': piece = g->f64 ? "" : "f"; break;
+            case 'r': piece = g->real; break;
+            case '1': piece = cg_real(g->a, 1, g->f64); break;
+            default: KLC_UNREACHABLE();
+            }
+            p++;
+            r = arena_printf(g->a, "%s%s", r, piece);
+        } else {
+            size_t n = strcspn(p, "$");
+            r = arena_printf(g->a, "%s%.*s", r, (int)n, p);
+            p += n - 1;
+        }
+    }
+    return r;
+}
+
 static const char *expr(Codegen *g, const Ctx *c, const Scalar *s)
 {
     Arena *a = g->a;
-    const char *x = s->a ? expr(g, c, s->a) : NULL;
-    const char *y = s->b ? expr(g, c, s->b) : NULL;
-    const char *z = s->c ? expr(g, c, s->c) : NULL;
-    const char *sfx = g->f64 ? "" : "f";
     switch (s->op) {
     case S_CONST:
         if (s->type == DT_I32 || s->type == DT_BOOL)
@@ -409,58 +446,15 @@ static const char *expr(Codegen *g, const Ctx *c, const Scalar *s)
     case S_READ: return read_text(g, c, s);
     case S_VAR: return c->var[s->var];
     case S_DIM: return arena_printf(a, "(%s)%s", g->real, cg_dim(a, s->dim));
-    case S_NEG: return arena_printf(a, "(-%s)", x);
-    case S_EXP: return arena_printf(a, "%s(%s)", fn(g, "exp"), x);
-    case S_LOG: return arena_printf(a, "%s(%s)", fn(g, "log"), x);
-    case S_LOG1P: return arena_printf(a, "%s(%s)", fn(g, "log1p"), x);
-    case S_EXPM1: return arena_printf(a, "%s(%s)", fn(g, "expm1"), x);
-    case S_SQRT: return arena_printf(a, "%s(%s)", fn(g, "sqrt"), x);
-    case S_RSQRT: return arena_printf(a, "(%s / %s(%s))", cg_real(a, 1, g->f64), fn(g, "sqrt"), x);
-    case S_ABS: return arena_printf(a, "%s(%s)", fn(g, "fabs"), x);
-    case S_SIGN: return arena_printf(a, "klc_sign%s(%s)", sfx, x);
-    case S_TANH: return arena_printf(a, "%s(%s)", fn(g, "tanh"), x);
-    case S_SIGMOID: return arena_printf(a, "klc_sigmoid%s(%s)", sfx, x);
-    case S_SOFTPLUS: return arena_printf(a, "klc_softplus%s(%s)", sfx, x);
-    case S_RELU: return arena_printf(a, "klc_relu%s(%s)", sfx, x);
-    case S_ERF: return arena_printf(a, "%s(%s)", fn(g, "erf"), x);
-    case S_SIN: return arena_printf(a, "%s(%s)", fn(g, "sin"), x);
-    case S_COS: return arena_printf(a, "%s(%s)", fn(g, "cos"), x);
-    case S_FLOOR: return arena_printf(a, "%s(%s)", fn(g, "floor"), x);
-    case S_CEIL: return arena_printf(a, "%s(%s)", fn(g, "ceil"), x);
-    case S_ROUND: return arena_printf(a, "%s(%s)", fn(g, "nearbyint"), x);
-    case S_NOT: return arena_printf(a, "(!%s)", x);
-    case S_TOFLOAT: return arena_printf(a, "(%s)%s", g->real, x);
-    case S_ADD: return arena_printf(a, "(%s + %s)", x, y);
-    case S_SUB: return arena_printf(a, "(%s - %s)", x, y);
-    case S_MUL: return arena_printf(a, "(%s * %s)", x, y);
-    case S_DIV: return arena_printf(a, "(%s / %s)", x, y);
-    case S_POW:
-        if (s->b->op == S_CONST && s->b->cval == 2)
-            return arena_printf(a, "klc_square%s(%s)", sfx, x);
-        return arena_printf(a, "%s(%s, %s)", fn(g, "pow"), x, y);
-    case S_MOD:
-        if (s->type == DT_I32)
-            return arena_printf(a, "klc_imod(%s, %s)", x, y);
-        return arena_printf(a, "klc_mod%s(%s, %s)", sfx, x, y);
-    case S_MAX2:
-        if (s->type == DT_I32)
-            return arena_printf(a, "((%s) >= (%s) ? (%s) : (%s))", x, y, x, y);
-        return arena_printf(a, "klc_max%s(%s, %s)", sfx, x, y);
-    case S_MIN2:
-        if (s->type == DT_I32)
-            return arena_printf(a, "((%s) <= (%s) ? (%s) : (%s))", x, y, x, y);
-        return arena_printf(a, "klc_min%s(%s, %s)", sfx, x, y);
-    case S_EQ: return arena_printf(a, "(%s == %s)", x, y);
-    case S_NE: return arena_printf(a, "(%s != %s)", x, y);
-    case S_LT: return arena_printf(a, "(%s < %s)", x, y);
-    case S_LE: return arena_printf(a, "(%s <= %s)", x, y);
-    case S_GT: return arena_printf(a, "(%s > %s)", x, y);
-    case S_GE: return arena_printf(a, "(%s >= %s)", x, y);
-    case S_AND: return arena_printf(a, "(%s && %s)", x, y);
-    case S_OR: return arena_printf(a, "(%s || %s)", x, y);
-    case S_SELECT: return arena_printf(a, "(%s ? %s : %s)", x, y, z);
-    default: KLC_UNREACHABLE();
+    default: break;
     }
+    const char *x = s->a ? expr(g, c, s->a) : NULL;
+    const char *y = s->b ? expr(g, c, s->b) : NULL;
+    const char *z = s->c ? expr(g, c, s->c) : NULL;
+    if (s->op == S_POW && s->b->op == S_CONST && s->b->cval == 2)
+        return arena_printf(a, "klc_square%s(%s)", g->f64 ? "" : "f", x);
+    const char *t = s->type == DT_I32 && sop_c[s->op].integer ? sop_c[s->op].integer : sop_c[s->op].real;
+    return spell(g, t, x, y, z);
 }
 
 /* ------------------------------------------------------------------------
@@ -534,14 +528,6 @@ static const char *store_cast(const Codegen *g, const IrValue *v, const char *e)
     return e;
 }
 
-/* A contraction that BLAS computes: C[M, N] (+)= alpha A·B with A, B possibly transposed. */
-typedef struct Gemm {
-    const Scalar *ra, *rb;    /* the reads of A and B */
-    bool ta, tb;
-    Dim M, N, K;
-    Dim batch;                /* independent products (leading axes common to A, B, C); 1 if none */
-} Gemm;
-
 static bool var_in(const Scalar *r, int var, int *axis)
 {
     for (int j = 0; j < r->rank; j++) {
@@ -576,7 +562,7 @@ static bool product(const Comp *c, const int *vars, int nv, Dim *out)
     return true;
 }
 
-static bool classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
+bool cg_classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
 {
     const Comp *c = v->comp;
     if (!g->blas || v->op != IR_MAP || c->scatter || c->n_red < 1 || (c->red != RED_SUM && c->red != RED_MEAN))
@@ -1048,7 +1034,7 @@ static void cg_body(Codegen *g)
             continue;
         case IR_MAP: {
             Gemm gm;
-            bool gemm = classify_gemm(g, v, &gm);
+            bool gemm = cg_classify_gemm(g, v, &gm);
             comment_loc(g, v, describe(g, v));
             if (gemm && g->blas_optional) {
                 cb_printf(g->b, "#ifndef KLC_NO_BLAS\n");

@@ -61,6 +61,19 @@ const char *cg_function(Codegen *g);
 /* Does C text `code` use the identifier `name` ("n", "work"), outside
  * comments and string literals and not as a member (s->n)? */
 bool cg_uses(const char *code, const char *name);
+/* A contraction that BLAS computes: C[M, N] (+)= alpha A·B with A, B possibly transposed. */
+typedef struct Gemm {
+    const Scalar *ra, *rb;    /* the reads of A and B */
+    bool ta, tb;
+    Dim M, N, K;
+    Dim batch;                /* independent products (leading axes common to A, B, C); 1 if none */
+} Gemm;
+
+/* Is map v a matrix product (batched or not) that cblas_?gemm computes:
+ * a sum or mean of A[..] * B[..] whose subscripts are plain variables laid
+ * out as [batch, M, K] or [batch, K, M] (transposed) and [batch, K, N] or
+ * [batch, N, K], over buffers of g's real type?  Needs g->blas and g->p. */
+bool cg_classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm);
 /* C text of a dimension at run time: "64", "n", "(49 * n)". */
 const char *cg_dim(Arena *a, Dim d);
 /* A real literal in the target type: "0.5f", "1e-07f", "0.5". */

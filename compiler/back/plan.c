@@ -1,7 +1,11 @@
 /* plan.c — storage assignment and liveness-packed workspace offsets. */
 #include "back/plan.h"
 
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "ir/verify.h"
 
 WeightLayout plan_weights(Arena *a, const Model *m)
 {
@@ -215,7 +219,92 @@ Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl)
         s->off_c = slots[i].oc;
         s->off_k = slots[i].ok;
     }
+    if (ir_verify_enabled() && !plan_verify(p, f, stderr))
+        ir_verify_fail("the memory plan", "planning");
     return p;
+}
+
+static bool plan_bad(FILE *err, const IrFunc *f, const IrValue *v, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        fprintf(err, "plan check failed in func %s: ", f->name ? f->name : "?");
+        va_start(ap, fmt);
+        vfprintf(err, fmt, ap);
+        va_end(ap);
+        fputc('\n', err);
+        ir_dump_inst(err, v);
+        fputc('\n', err);
+    }
+    return false;
+}
+
+static bool is_sink(IrOp op)
+{
+    return op == IR_OUTPUT || op == IR_LOSS || op == IR_ADD_LOSS || op == IR_ADD_METRIC || op == IR_ASSIGN ||
+           op == IR_GRAD;
+}
+
+bool plan_verify(const Plan *p, const IrFunc *f, FILE *err)
+{
+    int n = f->insts.len;
+    /* the position of the last reference to each workspace root, as the
+     * liveness rule of plan_function states it */
+    int *first = calloc((size_t)p->n_ids + 1, sizeof(int)), *last = calloc((size_t)p->n_ids + 1, sizeof(int));
+    if (!first || !last)
+        klc_internal_fault(__FILE__, __LINE__, "out of memory");
+    bool ok = true;
+    for (int i = 0; i < n && ok; i++) {
+        IrValue *v = f->insts.items[i];
+        if (v->id >= p->n_ids)
+            ok = plan_bad(err, f, v, "the value has no storage entry");
+        if (!ok)
+            break;
+        const Storage *s = &p->st[v->id];
+        if (is_sink(v->op) != (s->kind == ST_NONE))
+            ok = plan_bad(err, f, v, is_sink(v->op) ? "a sink has storage" : "the value has no storage");
+        else if (s->kind == ST_ALIAS && (!s->alias || s->alias->id >= p->n_ids || p->st[s->alias->id].kind == ST_ALIAS ||
+                                         p->st[s->alias->id].kind == ST_NONE))
+            ok = plan_bad(err, f, v, "the value is an alias, but not of a root with storage");
+        else if ((v->into || v->op == IR_RESHAPE || v->op == IR_STOP_GRAD) && s->kind != ST_ALIAS)
+            ok = plan_bad(err, f, v, "a view or accumulation owns storage");
+        else if (s->kind == ST_WORK || s->kind == ST_IWORK) {
+            Dim d;
+            int64_t tc = s->kind == ST_WORK ? p->work_c : p->iwork_c, tk = s->kind == ST_WORK ? p->work_k : p->iwork_k;
+            if (!shape_count(&v->shape, &d) || s->off_c < 0 || s->off_k < 0 || s->off_c + d.c > tc ||
+                s->off_k + d.k > tk)
+                ok = plan_bad(err, f, v, "the buffer lies outside the workspace");
+            first[v->id] = last[v->id] = i;
+        }
+        if (!ok)
+            break;
+        int end = v->op == IR_ASSIGN ? n : i;
+        for (int k = 0; k < v->nargs + 3; k++) {
+            IrValue *ref = k < v->nargs ? v->args[k] : k == v->nargs ? v->into : k == v->nargs + 1 ? v->fwd : v;
+            if (!ref || (k == v->nargs + 2 && s->kind != ST_ALIAS))
+                continue;
+            IrValue *r = plan_root(p, ref);
+            if (last[r->id] < end)
+                last[r->id] = end;
+        }
+    }
+    /* buffers alive at once are disjoint */
+    for (int i = 0; i < n && ok; i++) {
+        IrValue *x = f->insts.items[i];
+        StorageKind kx = p->st[x->id].kind;
+        if (kx != ST_WORK && kx != ST_IWORK)
+            continue;
+        for (int j = i + 1; j < n && ok; j++) {
+            IrValue *y = f->insts.items[j];
+            if (p->st[y->id].kind != kx || first[y->id] > last[x->id])
+                continue;
+            if (!plan_disjoint(p, x, y))
+                ok = plan_bad(err, f, y, "%%%d shares memory with %%%d, which is still alive", y->id, x->id);
+        }
+    }
+    free(first);
+    free(last);
+    return ok;
 }
 
 bool plan_disjoint(const Plan *p, IrValue *x, IrValue *y)

@@ -74,6 +74,13 @@ PlannedModel *plan_model(Arena *a, Model *m);
  * how many elements it holds (c + k*cap, padded). */
 void plan_dump(FILE *out, const PlannedModel *pm);
 
+/* Check a plan of f: every instruction has its storage (sinks none, every
+ * other value a buffer, views and accumulations an alias of a root that owns
+ * one), workspace slots lie inside the workspace, and buffers alive at the
+ * same time never overlap.  On the first violation, writes it (and the
+ * instruction) to `err` if not NULL and returns false.  plan_function runs
+ * it when ir_verify_enabled(). */
+bool plan_verify(const Plan *p, const IrFunc *f, FILE *err);
 /* The value whose storage v uses (v itself if it owns storage). */
 IrValue *plan_root(const Plan *p, IrValue *v);
 /* Do the storages of x and y never overlap, whatever the batch capacity?

@@ -22,61 +22,7 @@ static double number(const Value *v)
 /* Evaluate a scalar tree made only of constants (compile-time folding). */
 static bool fold(const Scalar *s, double *out)
 {
-    double a = 0, b = 0, c = 0;
-    if (s->op == S_CONST) {
-        *out = s->cval;
-        return true;
-    }
-    if (s->op == S_READ || s->op == S_VAR || s->op == S_DIM)
-        return false;
-    if (s->a && !fold(s->a, &a))
-        return false;
-    if (s->b && !fold(s->b, &b))
-        return false;
-    if (s->c && !fold(s->c, &c))
-        return false;
-    switch (s->op) {
-    case S_NEG: *out = -a; break;
-    case S_EXP: *out = exp(a); break;
-    case S_LOG: *out = log(a); break;
-    case S_LOG1P: *out = log1p(a); break;
-    case S_EXPM1: *out = expm1(a); break;
-    case S_SQRT: *out = sqrt(a); break;
-    case S_RSQRT: *out = 1.0 / sqrt(a); break;
-    case S_ABS: *out = fabs(a); break;
-    case S_SIGN: *out = (a > 0) - (a < 0); break;
-    case S_TANH: *out = tanh(a); break;
-    case S_SIGMOID: *out = 1.0 / (1.0 + exp(-a)); break;
-    case S_SOFTPLUS: *out = a > 0 ? a + log1p(exp(-a)) : log1p(exp(a)); break;
-    case S_RELU: *out = a > 0 ? a : 0; break;
-    case S_ERF: *out = erf(a); break;
-    case S_SIN: *out = sin(a); break;
-    case S_COS: *out = cos(a); break;
-    case S_FLOOR: *out = floor(a); break;
-    case S_CEIL: *out = ceil(a); break;
-    case S_ROUND: *out = nearbyint(a); break;
-    case S_NOT: *out = !a; break;
-    case S_TOFLOAT: *out = a; break;
-    case S_ADD: *out = a + b; break;
-    case S_SUB: *out = a - b; break;
-    case S_MUL: *out = a * b; break;
-    case S_DIV: *out = a / b; break;
-    case S_POW: *out = pow(a, b); break;
-    case S_MOD: *out = b == 0 ? NAN : a - b * floor(a / b); break;
-    case S_MAX2: *out = a >= b ? a : b; break;
-    case S_MIN2: *out = a <= b ? a : b; break;
-    case S_EQ: *out = a == b; break;
-    case S_NE: *out = a != b; break;
-    case S_LT: *out = a < b; break;
-    case S_LE: *out = a <= b; break;
-    case S_GT: *out = a > b; break;
-    case S_GE: *out = a >= b; break;
-    case S_AND: *out = a && b; break;
-    case S_OR: *out = a || b; break;
-    case S_SELECT: *out = a ? b : c; break;
-    default: return false;
-    }
-    return true;
+    return sop_eval(s, out);
 }
 
 /* The extent of out axis j when broadcasting shapes (NumPy: right-aligned, 1 stretches). */

@@ -8,9 +8,11 @@ static const struct {
     const char *name;
     int arity;
 } sop_info[] = {
-#define X(name, arity, text) {text, arity},
-    KLC_SCALAR_OPS(X)
-#undef X
+#define LEAF(name, text) {text, 0},
+#define OP(name, arity, text, c_real, c_int, eval, deriv) {text, arity},
+#include "ir/scalar_ops.def"
+#undef LEAF
+#undef OP
 };
 
 static const char *const irop_names[] = {
@@ -32,6 +34,41 @@ const char *sop_name(SOp op)
 const char *irop_name(IrOp op)
 {
     return irop_names[op];
+}
+
+/* op (an operation, not a leaf) applied to a, b, c: the `eval` column. */
+static double sop_apply(SOp op, double a, double b, double c)
+{
+    (void)b;
+    (void)c;
+    switch (op) {
+#define LEAF(name, text)
+#define OP(name, arity, text, c_real, c_int, eval, deriv) \
+    case S_##name:                                        \
+        return (double)(eval);
+#include "ir/scalar_ops.def"
+#undef LEAF
+#undef OP
+    default:
+        KLC_UNREACHABLE();
+    }
+}
+
+bool sop_eval(const Scalar *s, double *out)
+{
+    if (s->op == S_CONST) {
+        *out = s->cval;
+        return true;
+    }
+    if (sop_arity(s->op) == 0)
+        return false;
+    double x[3] = {0, 0, 0};
+    const Scalar *ops[3] = {s->a, s->b, s->c};
+    for (int i = 0; i < sop_arity(s->op); i++)
+        if (!sop_eval(ops[i], &x[i]))
+            return false;
+    *out = sop_apply(s->op, x[0], x[1], x[2]);
+    return true;
 }
 
 IrFunc *ir_func_new(Arena *a, const char *name, bool training)
@@ -422,61 +459,65 @@ static void dump_shape(FILE *out, const Shape *s)
     fputc(']', out);
 }
 
+void ir_dump_inst(FILE *out, const IrValue *v)
+{
+    fprintf(out, "  %%%d", v->id);
+    if (v->name)
+        fprintf(out, " \"%s\"", v->name);
+    bool sink = v->op == IR_OUTPUT || v->op == IR_LOSS || v->op == IR_ADD_LOSS || v->op == IR_ADD_METRIC ||
+                v->op == IR_ASSIGN || v->op == IR_GRAD;
+    if (!sink) {
+        fprintf(out, " : %s", type_name(v->type));
+        dump_shape(out, &v->shape);
+        fputs(" =", out);
+    }
+    fprintf(out, " %s", irop_name(v->op));
+    if (v->into)
+        fprintf(out, " into %%%d", v->into->id);
+    if (v->op == IR_MAP) {
+        const Comp *c = v->comp;
+        fputs(" [", out);
+        for (int k = 0; k < c->n_out + c->n_red; k++) {
+            if (k == c->n_out)
+                fprintf(out, " | %s", c->red == RED_SUM ? "sum" : c->red == RED_MEAN ? "mean" : c->red == RED_MAX ? "max" : "min");
+            fprintf(out, "%sv%d:", k && k != c->n_out ? ", " : " ", k);
+            dump_dim(out, c->ext[k]);
+        }
+        fputs(" ]", out);
+        if (c->scatter) {
+            fputs(" at [", out);
+            for (int k = 0; k < v->shape.rank; k++) {
+                if (k)
+                    fputs(", ", out);
+                dump_sub(out, &c->out_sub[k], v);
+            }
+            fputc(']', out);
+        }
+        fputc(' ', out);
+        scalar_dump(out, c->body, v);
+    } else {
+        for (int k = 0; k < v->nargs; k++)
+            fprintf(out, "%s%%%d", k ? ", " : " ", v->args[k]->id);
+        if (v->index >= 0)
+            fprintf(out, " #%d", v->index);
+        if (v->op == IR_SOFTMAX || v->op == IR_LOG_SOFTMAX || v->op == IR_CONCAT)
+            fprintf(out, " axis=%d", v->axis);
+        if (v->op == IR_ARGMAX_GRAD)
+            fprintf(out, " of %%%d read %d", v->fwd->id, v->fwd_read);
+    }
+    if (v->loc.file) {
+        int line, col;
+        source_line_col(v->loc.file, v->loc.start, &line, &col);
+        fprintf(out, "    # %s:%d:%d", v->loc.file->is_prelude ? "<prelude>" : v->loc.file->path,
+                line, col);
+    }
+}
+
 void ir_dump(FILE *out, const IrFunc *f)
 {
     fprintf(out, "func %s {\n", f->name);
     for (int i = 0; i < f->insts.len; i++) {
-        const IrValue *v = f->insts.items[i];
-        fprintf(out, "  %%%d", v->id);
-        if (v->name)
-            fprintf(out, " \"%s\"", v->name);
-        bool sink = v->op == IR_OUTPUT || v->op == IR_LOSS || v->op == IR_ADD_LOSS || v->op == IR_ADD_METRIC ||
-                    v->op == IR_ASSIGN || v->op == IR_GRAD;
-        if (!sink) {
-            fprintf(out, " : %s", type_name(v->type));
-            dump_shape(out, &v->shape);
-            fputs(" =", out);
-        }
-        fprintf(out, " %s", irop_name(v->op));
-        if (v->into)
-            fprintf(out, " into %%%d", v->into->id);
-        if (v->op == IR_MAP) {
-            const Comp *c = v->comp;
-            fputs(" [", out);
-            for (int k = 0; k < c->n_out + c->n_red; k++) {
-                if (k == c->n_out)
-                    fprintf(out, " | %s", c->red == RED_SUM ? "sum" : c->red == RED_MEAN ? "mean" : c->red == RED_MAX ? "max" : "min");
-                fprintf(out, "%sv%d:", k && k != c->n_out ? ", " : " ", k);
-                dump_dim(out, c->ext[k]);
-            }
-            fputs(" ]", out);
-            if (c->scatter) {
-                fputs(" at [", out);
-                for (int k = 0; k < v->shape.rank; k++) {
-                    if (k)
-                        fputs(", ", out);
-                    dump_sub(out, &c->out_sub[k], v);
-                }
-                fputc(']', out);
-            }
-            fputc(' ', out);
-            scalar_dump(out, c->body, v);
-        } else {
-            for (int k = 0; k < v->nargs; k++)
-                fprintf(out, "%s%%%d", k ? ", " : " ", v->args[k]->id);
-            if (v->index >= 0)
-                fprintf(out, " #%d", v->index);
-            if (v->op == IR_SOFTMAX || v->op == IR_LOG_SOFTMAX || v->op == IR_CONCAT)
-                fprintf(out, " axis=%d", v->axis);
-            if (v->op == IR_ARGMAX_GRAD)
-                fprintf(out, " of %%%d read %d", v->fwd->id, v->fwd_read);
-        }
-        if (v->loc.file) {
-            int line, col;
-            source_line_col(v->loc.file, v->loc.start, &line, &col);
-            fprintf(out, "    # %s:%d:%d", v->loc.file->is_prelude ? "<prelude>" : v->loc.file->path,
-                    line, col);
-        }
+        ir_dump_inst(out, f->insts.items[i]);
         fputc('\n', out);
     }
     fputs("}\n", out);

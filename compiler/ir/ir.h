@@ -41,55 +41,15 @@ typedef enum DType {
 
 /* ---- scalar expressions (bodies of maps) ---- */
 
-/* X(name, arity, text): operators of scalar bodies.  ORDER SOP. */
-#define KLC_SCALAR_OPS(X)                                                              \
-    X(CONST, 0, "const")     /* c */                                                   \
-    X(READ, 0, "read")       /* args[arg][sub...] */                                   \
-    X(VAR, 0, "var")         /* value of index variable `var` */                       \
-    X(DIM, 0, "dim")         /* runtime value of extent `dim` (c + k*n) */             \
-    X(NEG, 1, "neg")                                                                   \
-    X(EXP, 1, "exp")                                                                   \
-    X(LOG, 1, "log")                                                                   \
-    X(LOG1P, 1, "log1p")                                                               \
-    X(EXPM1, 1, "expm1")                                                               \
-    X(SQRT, 1, "sqrt")                                                                 \
-    X(RSQRT, 1, "rsqrt")                                                               \
-    X(ABS, 1, "abs")                                                                   \
-    X(SIGN, 1, "sign")                                                                 \
-    X(TANH, 1, "tanh")                                                                 \
-    X(SIGMOID, 1, "sigmoid")                                                           \
-    X(SOFTPLUS, 1, "softplus")                                                         \
-    X(RELU, 1, "relu")                                                                 \
-    X(ERF, 1, "erf")                                                                   \
-    X(SIN, 1, "sin")                                                                   \
-    X(COS, 1, "cos")                                                                   \
-    X(FLOOR, 1, "floor")                                                               \
-    X(CEIL, 1, "ceil")                                                                 \
-    X(ROUND, 1, "round")                                                               \
-    X(NOT, 1, "not")                                                                   \
-    X(TOFLOAT, 1, "float")   /* int or bool to real */                                 \
-    X(ADD, 2, "add")                                                                   \
-    X(SUB, 2, "sub")                                                                   \
-    X(MUL, 2, "mul")                                                                   \
-    X(DIV, 2, "div")                                                                   \
-    X(POW, 2, "pow")                                                                   \
-    X(MOD, 2, "mod")         /* Python's floored modulo */                             \
-    X(MAX2, 2, "max")        /* ties: gradient to the first */                         \
-    X(MIN2, 2, "min")                                                                  \
-    X(EQ, 2, "eq")                                                                     \
-    X(NE, 2, "ne")                                                                     \
-    X(LT, 2, "lt")                                                                     \
-    X(LE, 2, "le")                                                                     \
-    X(GT, 2, "gt")                                                                     \
-    X(GE, 2, "ge")                                                                     \
-    X(AND, 2, "and")                                                                   \
-    X(OR, 2, "or")                                                                     \
-    X(SELECT, 3, "select")   /* a ? b : c */
-
+/* The operators of scalar bodies: one row each in ir/scalar_ops.def, which
+ * holds every fact about an operation (arity, dump name, C spelling,
+ * compile-time value, derivative). */
 typedef enum SOp {
-#define X(name, arity, text) S_##name,
-    KLC_SCALAR_OPS(X)
-#undef X
+#define LEAF(name, text) S_##name,
+#define OP(name, arity, text, c_real, c_int, eval, deriv) S_##name,
+#include "ir/scalar_ops.def"
+#undef LEAF
+#undef OP
     S__COUNT
 } SOp;
 
@@ -224,8 +184,13 @@ bool sub_is_var(const Sub *s, int *var);  /* exactly one variable, coefficient 1
 bool sub_is_const(const Sub *s);
 /* A deep copy of s (NULL for NULL): scalar_remap with no renaming. */
 Scalar *s_copy(Arena *a, const Scalar *s);
+/* The number of operands of op (0 for the leaves CONST, READ, VAR, DIM). */
 int sop_arity(SOp op);
 const char *sop_name(SOp op);
+/* The value of a scalar tree made only of constants, evaluated in double
+ * with the table's `eval` column; false if it reads, or uses an index
+ * variable or an extent.  (The type of the result is s->type's.) */
+bool sop_eval(const Scalar *s, double *out);
 const char *irop_name(IrOp op);
 
 /* ---- walking scalar trees ---- */
@@ -278,6 +243,8 @@ Dim comp_red_count(const Comp *c);
 
 /* Deterministic textual dump (--dump-ir). */
 void ir_dump(FILE *out, const IrFunc *f);
+/* One instruction as ir_dump writes it, without the newline. */
+void ir_dump_inst(FILE *out, const IrValue *v);
 void scalar_dump(FILE *out, const Scalar *s, const IrValue *v);
 
 #endif /* KLC_IR_H */

@@ -101,77 +101,59 @@ static Scalar *cp(Arena *a, const Scalar *s)
     return s_copy(a, s);
 }
 
-/* d s / d (reads of group g); NULL means zero. */
+/* The vocabulary of the `deriv` column of ir/scalar_ops.def, inside sdiff:
+ * da, db, dc are the operands' derivatives (NULL: zero). */
+#define DA da
+#define DB db
+#define DC dc
+#define X cp(a, s->a)
+#define Y cp(a, s->b)
+#define K(c) s_const(a, c)
+#define U(op, e) s_un(a, S_##op, e)
+#define B(op, e, f) s_bin(a, S_##op, e, f)
+#define D_NONE NULL
+#define D_UN(e) (e)
+#define D_SUM(ea, eb) add(a, da ? (ea) : NULL, db ? (eb) : NULL)
+#define D_DIFF(ea, eb) sub(a, da ? (ea) : NULL, db ? (eb) : NULL)
+#define D_PICK(c, p, q) s_select(a, c, (p) ? (p) : K(0), (q) ? (q) : K(0))
+
+/* d s / d (reads of group g); NULL means zero.  The chain rule over the
+ * table: the operands' derivatives first, then the operation's row. */
 static Scalar *sdiff(Arena *a, const Scalar *s, const Scalar *g)
 {
     if (!s)
         return NULL;
-    Scalar *da, *db, *dc;
-    switch (s->op) {
-    case S_CONST: case S_VAR: case S_DIM:
-    case S_SIGN: case S_FLOOR: case S_CEIL: case S_ROUND: case S_NOT:
-    case S_EQ: case S_NE: case S_LT: case S_LE: case S_GT: case S_GE: case S_AND: case S_OR:
-        return NULL;
-    case S_READ:
-        return s->type == DT_F32 && in_group(s, g) ? K(a, 1) : NULL;
-    case S_TOFLOAT:
-        return s->a->type == DT_F32 ? sdiff(a, s->a, g) : NULL;
-    default:
-        break;
-    }
-    da = sdiff(a, s->a, g);
-    db = s->b ? sdiff(a, s->b, g) : NULL;
-    dc = s->c ? sdiff(a, s->c, g) : NULL;
+    if (s->op == S_READ)
+        return s->type == DT_F32 && in_group(s, g) ? K(1) : NULL;
+    Scalar *da = sdiff(a, s->a, g), *db = sdiff(a, s->b, g), *dc = sdiff(a, s->c, g);
     if (!da && !db && !dc)
-        return NULL;
-    Scalar *x = s->a, *y = s->b;
+        return NULL; /* the leaves, and operations of constants */
     switch (s->op) {
-    case S_NEG: return s_un(a, S_NEG, da);
-    case S_ADD: return add(a, da, db);
-    case S_SUB: return sub(a, da, db);
-    case S_MUL: /* da y + x db */
-        return add(a, mul(a, da, cp(a, y)), mul(a, cp(a, x), db));
-    case S_DIV: /* da / y - x db / y² */
-        return sub(a, da ? s_bin(a, S_DIV, da, cp(a, y)) : NULL,
-                   db ? s_bin(a, S_DIV, mul(a, cp(a, x), db), s_bin(a, S_MUL, cp(a, y), cp(a, y))) : NULL);
-    case S_POW: /* da y x^(y-1) + db x^y log x */
-        return add(a, da ? mul(a, da, s_bin(a, S_MUL, cp(a, y), s_bin(a, S_POW, cp(a, x), s_bin(a, S_SUB, cp(a, y), K(a, 1))))) : NULL,
-                   db ? mul(a, db, s_bin(a, S_MUL, s_bin(a, S_POW, cp(a, x), cp(a, y)), s_un(a, S_LOG, cp(a, x)))) : NULL);
-    case S_MOD: /* x - y floor(x / y) */
-        return sub(a, da, db ? mul(a, db, s_un(a, S_FLOOR, s_bin(a, S_DIV, cp(a, x), cp(a, y)))) : NULL);
-    case S_MAX2: /* ties to the first argument (TensorFlow's maximum) */
-        return s_select(a, s_bin(a, S_GE, cp(a, x), cp(a, y)), da ? da : K(a, 0), db ? db : K(a, 0));
-    case S_MIN2:
-        return s_select(a, s_bin(a, S_LE, cp(a, x), cp(a, y)), da ? da : K(a, 0), db ? db : K(a, 0));
-    case S_SELECT:
-        return s_select(a, cp(a, x), db ? db : K(a, 0), dc ? dc : K(a, 0));
-    case S_EXP: return mul(a, da, s_un(a, S_EXP, cp(a, x)));
-    case S_EXPM1: return mul(a, da, s_un(a, S_EXP, cp(a, x)));
-    case S_LOG: return s_bin(a, S_DIV, da, cp(a, x));
-    case S_LOG1P: return s_bin(a, S_DIV, da, s_bin(a, S_ADD, K(a, 1), cp(a, x)));
-    case S_SQRT: return s_bin(a, S_DIV, mul(a, da, K(a, 0.5)), s_un(a, S_SQRT, cp(a, x)));
-    case S_RSQRT: /* -0.5 x^-1.5 = -0.5 rsqrt(x) / x */
-        return mul(a, da, s_bin(a, S_DIV, s_bin(a, S_MUL, K(a, -0.5), s_un(a, S_RSQRT, cp(a, x))), cp(a, x)));
-    case S_ABS: return mul(a, da, s_un(a, S_SIGN, cp(a, x)));
-    case S_TANH: { /* 1 - tanh² */
-        Scalar *t = s_un(a, S_TANH, cp(a, x));
-        return mul(a, da, s_bin(a, S_SUB, K(a, 1), s_bin(a, S_MUL, t, cp(a, t))));
-    }
-    case S_SIGMOID: { /* σ (1 - σ) */
-        Scalar *t = s_un(a, S_SIGMOID, cp(a, x));
-        return mul(a, da, s_bin(a, S_MUL, t, s_bin(a, S_SUB, K(a, 1), cp(a, t))));
-    }
-    case S_SOFTPLUS: return mul(a, da, s_un(a, S_SIGMOID, cp(a, x)));
-    case S_RELU: return mul(a, da, s_un(a, S_TOFLOAT, s_bin(a, S_GT, cp(a, x), K(a, 0))));
-    case S_ERF: /* 2/√π e^{-x²} */
-        return mul(a, da, s_bin(a, S_MUL, K(a, 1.1283791670955126),
-                                s_un(a, S_EXP, s_un(a, S_NEG, s_bin(a, S_MUL, cp(a, x), cp(a, x))))));
-    case S_SIN: return mul(a, da, s_un(a, S_COS, cp(a, x)));
-    case S_COS: return s_un(a, S_NEG, mul(a, da, s_un(a, S_SIN, cp(a, x))));
+#define LEAF(name, text)
+#define OP(name, arity, text, c_real, c_int, eval, deriv) \
+    case S_##name:                                        \
+        return deriv;
+#include "ir/scalar_ops.def"
+#undef LEAF
+#undef OP
     default:
         KLC_UNREACHABLE();
     }
 }
+
+#undef DA
+#undef DB
+#undef DC
+#undef X
+#undef Y
+#undef K
+#undef U
+#undef B
+#undef D_NONE
+#undef D_UN
+#undef D_SUM
+#undef D_DIFF
+#undef D_PICK
 
 /* The distinct read groups of float operands in a body (not inside gather
  * subscripts, which are integer data), in the order of scalar_visit. */

@@ -5,6 +5,7 @@
 #include "opt/autodiff.h"
 #include "opt/fuse.h"
 #include "opt/simplify.h"
+#include "ir/verify.h"
 
 /* A copy of f without the loss (and the labels it reads), dead code removed. */
 static IrFunc *without_loss(Arena *a, const IrFunc *f, const char *name)
@@ -33,17 +34,31 @@ int pipeline_differentiate(Model *m, Diag *d)
     int errors = 0;
     m->train->name = "train";
     m->infer->name = "test";
+    /* each pass keeps the IR's invariants (ir/verify.h; on in debug builds) */
+    ir_verify_pass(m->train, "lowering");
+    ir_verify_pass(m->infer, "lowering");
     ir_simplify(m->train);
-    if (m->compiled)
+    ir_verify_pass(m->train, "simplify");
+    if (m->compiled) {
         errors = ad_differentiate(m->train, m, d);
+        if (!errors)
+            ir_verify_pass(m->train, "autodiff");
+    }
     ir_simplify(m->train);
+    if (!errors)
+        ir_verify_pass(m->train, "simplify");
     return errors;
 }
 
+/* Runs only on models that differentiated without an error (the driver's rule). */
 void pipeline_fuse(Model *m)
 {
     ir_fuse(m->train);
+    ir_verify_pass(m->train, "fuse");
     ir_simplify(m->infer);
+    ir_verify_pass(m->infer, "simplify");
     ir_fuse(m->infer);
+    ir_verify_pass(m->infer, "fuse");
     m->predict = without_loss(m->train->arena, m->infer, "predict");
+    ir_verify_pass(m->predict, "dead code removal");
 }

@@ -64,27 +64,17 @@ Scalar *scalar_fold(Arena *a, Scalar *s)
     default:
         break;
     }
-    /* both operands constant: evaluate in double */
-    if (s->op != S_CONST && s->op != S_VAR && s->op != S_DIM && s->a && s->a->op == S_CONST &&
-        (!s->b || s->b->op == S_CONST) && (!s->c || s->c->op == S_CONST)) {
-        double x = s->a->cval, y = s->b ? s->b->cval : 0, z = s->c ? s->c->cval : 0, r;
-        switch (s->op) {
-        case S_NEG: r = -x; break;
-        case S_ADD: r = x + y; break;
-        case S_SUB: r = x - y; break;
-        case S_MUL: r = x * y; break;
-        case S_DIV: r = x / y; break;
-        case S_EXP: r = exp(x); break;
-        case S_LOG: r = log(x); break;
-        case S_SQRT: r = sqrt(x); break;
-        case S_TOFLOAT: r = x; break;
-        case S_SELECT: r = x != 0 ? y : z; break;
-        default: return s;
-        }
-        Scalar *k = s_const(a, r);
-        k->type = s->type == DT_BOOL ? DT_BOOL : s->type;
+    /* all operands constant: evaluate in double */
+    const Scalar *ops[3] = {s->a, s->b, s->c};
+    bool consts = sop_arity(s->op) > 0;
+    for (int i = 0; i < sop_arity(s->op); i++)
+        consts = consts && ops[i]->op == S_CONST;
+    double r;
+    if (consts && sop_eval(s, &r)) {
         if (s->type == DT_I32 && r != floor(r))
             return s;
+        Scalar *k = s_const(a, r);
+        k->type = s->type;
         return k;
     }
     return s;
