@@ -153,8 +153,9 @@ static void read_dir(Tree *t, const char *dir, int stage, const char *prefix, bo
     for (struct dirent *e; (e = readdir(d)) && n < MAX_FILES;) {
         bool src = grammar ? has_suffix(e->d_name, ".y") || has_suffix(e->d_name, ".l")
                            : has_suffix(e->d_name, ".c") || has_suffix(e->d_name, ".h");
-        if (src && strlen(e->d_name) < sizeof names[0])
-            snprintf(names[n++], sizeof names[0], "%s", e->d_name);
+        size_t len = strlen(e->d_name);
+        if (src && len < sizeof names[0])
+            memcpy(names[n++], e->d_name, len + 1);
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
