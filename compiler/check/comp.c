@@ -240,11 +240,21 @@ static bool check_bounds(Elab *e, CompStmt *st)
                 else
                     fine = fine && dim_add(lo, span, &lo);
             }
-            if (!fine)
-                continue;
             Dim last;
-            if (!dim_sub(rec->shape.d[j], dim_const(1), &last))
+            if (fine && !dim_sub(rec->shape.d[j], dim_const(1), &last))
+                fine = false;
+            if (!fine) {
+                /* a proof that cannot be completed refuses the program: the
+                 * reach overflows 64-bit integers (every range is known here:
+                 * resolve_extents succeeded) */
+                const char *base = node_text(a, rec->base, 30);
+                diag_error(e->diag, rec->subs[j]->loc,
+                           "subscript '%s' of %s cannot be proved inside axis %d of %s: its reach overflows "
+                           "64-bit integers",
+                           node_text(a, rec->subs[j], 40), base, j, base);
+                ok = false;
                 continue;
+            }
             if (s->ind) {
                 /* gathers are checked at run time; their affine part must not push them out */
                 continue;

@@ -260,6 +260,10 @@ static Value *eval_binary(Elab *e, Scope *s, const Node *n)
         Dim r;
         if (dim_div_exact(x->i, y->i, &r))
             return v_dim(a, r, n->loc);
+        if (dim_is_const(y->i) && y->i.c == -1) { /* always exact: only overflow fails */
+            diag_error(e->diag, n->loc, "integer overflow in %s", node_text(a, n, 60));
+            return v_err(a);
+        }
         diag_error(e->diag, n->loc, "cannot divide %s by %s: the batch size is not known at compile time",
                    dim_str(a, x->i), dim_str(a, y->i));
         return v_err(a);

@@ -43,6 +43,8 @@ bool dim_div_exact(Dim a, Dim b, Dim *out)
 {
     if (b.k != 0 || b.c == 0)
         return false;
+    if (b.c == -1) /* INT64_MIN % -1 and INT64_MIN / -1 trap: negate with a check */
+        return !__builtin_sub_overflow((int64_t)0, a.c, &out->c) && !__builtin_sub_overflow((int64_t)0, a.k, &out->k);
     if (a.c % b.c != 0 || a.k % b.c != 0)
         return false;
     out->c = a.c / b.c;
