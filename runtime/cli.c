@@ -81,7 +81,7 @@ static const flag flags[] = {
       "ModelCheckpoint: save only when the monitored value improves" },
     { "--terminate-on-nan", 'b', FIT, ARG(terminate_on_nan), NULL,
       "TerminateOnNaN: stop at a NaN or infinite loss" },
-    { "--out", 's', PREDICT, ARG(out), "FILE", "where predict writes its .npy" },
+    { "--out", 's', PREDICT, ARG(out), "FILE", "where predict writes the predictions (.npy or .csv, by extension)" },
 };
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
 
@@ -410,7 +410,7 @@ static int run_predict(klc_model *m, const cli_args *a, const char *prog)
     file_names fn;
     if (klc_predict_named(m, &x, &opt, &out, name_files(&fn, a)))
         goto done;
-    if (klc_npy_save(&out, a->out)) {
+    if (klc_data_save(&out, a->out)) {
         klc_seterr_prefix("--out");
         goto done;
     }

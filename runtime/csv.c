@@ -229,3 +229,42 @@ int klc_csv_load(klc_tensor *t, const char *path)
 {
     return klc_load_with(t, path, parse_csv_bytes);
 }
+
+/* One cell: float32 with 9 significant digits (reads back to the same
+ * float), float64 with 17, integers exactly. */
+static void write_cell(FILE *fp, const klc_tensor *t, int64_t i)
+{
+    switch (t->dtype) {
+    case KLC_F32: fprintf(fp, "%.9g", (double)((const float *)t->data)[i]); break;
+    case KLC_F64: fprintf(fp, "%.17g", ((const double *)t->data)[i]); break;
+    case KLC_I32: fprintf(fp, "%ld", (long)((const int32_t *)t->data)[i]); break;
+    case KLC_I64: fprintf(fp, "%lld", (long long)((const int64_t *)t->data)[i]); break;
+    case KLC_U8: fprintf(fp, "%u", (unsigned)((const uint8_t *)t->data)[i]); break;
+    default: break;
+    }
+}
+
+int klc_csv_save(const klc_tensor *t, const char *path)
+{
+    int64_t count;
+    if (klc_shape_size(t->rank, t->shape, klc_dtype_size(t->dtype), &count, NULL) != 0 ||
+        klc_dtype_size(t->dtype) == 0)
+        return klc_seterr("%s: cannot save a tensor of this dtype or shape as CSV", path);
+    if (count > 0 && !t->data)
+        return klc_seterr("%s: cannot save a tensor without data", path);
+    /* [rows, everything else]: a row per sample */
+    int64_t rows = t->rank == 0 ? 1 : t->shape[0];
+    int64_t cols = rows > 0 ? count / rows : 0;
+    klc_atomic_file af;
+    if (klc_atomic_open(&af, path) != 0)
+        return -1;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cols; c++) {
+            if (c)
+                fputc(',', af.fp);
+            write_cell(af.fp, t, r * cols + c);
+        }
+        fputc('\n', af.fp);
+    }
+    return klc_atomic_commit(&af);
+}

@@ -1,5 +1,6 @@
 /*
- * data.c — klc_data_load: pick the loader of a data file by its name.
+ * data.c — klc_data_load / klc_data_save: pick the format of a data file by
+ * its name.
  */
 #include <string.h>
 
@@ -37,4 +38,13 @@ int klc_data_load(klc_tensor *t, const char *path)
                           ".csv, IDX files named *.idx or *-ubyte)", path);
     return klc_seterr("%s: unknown data file type (accepted: .npy, .csv, IDX files named *.idx "
                       "or *-ubyte such as train-images.idx3-ubyte)", path);
+}
+
+int klc_data_save(const klc_tensor *t, const char *path)
+{
+    if (ends_with(path, ".npy"))
+        return klc_npy_save(t, path);
+    if (ends_with(path, ".csv"))
+        return klc_csv_save(t, path);
+    return klc_seterr("%s: unknown data file type to write (accepted: .npy, .csv)", path);
 }

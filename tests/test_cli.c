@@ -246,6 +246,28 @@ static void test_fit_evaluate_predict(void **state)
     assert_int_equal(p.rank, 2);
     assert_int_equal(p.shape[0], 64);
     assert_int_equal(p.shape[1], FAKE_C);
+
+    /* --out by extension: CSV is CSV (a row per sample, the same numbers), and
+     * a name of no known type is refused before anything is written */
+    char csvpath[4096], badpath[4096];
+    snprintf(csvpath, sizeof csvpath, "%s", fake_path("p.csv"));
+    snprintf(badpath, sizeof badpath, "%s", fake_path("p.txt"));
+    assert_int_equal(RUN("predict", "--x", xpath, "--load", wpath, "--out", csvpath, "--verbose", "0"), 0);
+    klc_tensor pc;
+    assert_int_equal(klc_csv_load(&pc, csvpath), 0);
+    assert_int_equal(pc.rank, 2);
+    assert_int_equal(pc.shape[0], 64);
+    assert_int_equal(pc.shape[1], FAKE_C);
+    for (int64_t i = 0; i < 64 * FAKE_C; i++)
+        assert_true(((const float *)pc.data)[i] == ((const float *)p.data)[i]); /* %.9g reads back exactly */
+    klc_tensor_free(&pc);
+    char *csv_text = fake_read_text(csvpath);
+    assert_int_equal(csv_text[0] != '\x93', 1); /* not .npy bytes */
+    assert_int_equal(count_lines(csv_text), 64);
+    free(csv_text);
+    expect_failure(RUN("predict", "--x", xpath, "--load", wpath, "--out", badpath, "--verbose", "0"),
+                   "unknown data file type to write (accepted: .npy, .csv)");
+    assert_null(fopen(badpath, "r"));
     klc_tensor_free(&p);
 
     assert_int_equal(RUN("summary"), 0);

@@ -66,9 +66,14 @@ int klc_tensor_convert(klc_tensor *dst, const klc_tensor *src, klc_dtype dt);
 int klc_npy_load(klc_tensor *t, const char *path);  /* f4 f8 i4 i8 u1, C order, little endian */
 int klc_npy_save(const klc_tensor *t, const char *path); /* written to a temp file, then renamed */
 int klc_csv_load(klc_tensor *t, const char *path);  /* numbers; optional header row; float32 */
+/* A row per sample (the first axis; the others flattened), numbers that read
+ * back exactly; written to a temp file, then renamed. */
+int klc_csv_save(const klc_tensor *t, const char *path);
 int klc_idx_load(klc_tensor *t, const char *path);  /* MNIST IDX: u8/i8/i16/i32/f32/f64 */
 /* By extension: .npy, .csv, IDX (".idx", "-ubyte", ".idx1-ubyte", ...). */
 int klc_data_load(klc_tensor *t, const char *path);
+/* By extension: .npy or .csv; any other name is refused (nothing written). */
+int klc_data_save(const klc_tensor *t, const char *path);
 
 /* ----------------------------------------------------------------------------
  * Models
