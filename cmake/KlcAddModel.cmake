@@ -1,5 +1,5 @@
 # klc_add_model(<target> <model.kl>
-#               [MAIN] [INFERENCE] [NO_BLAS]
+#               [MAIN] [INFERENCE] [NO_BLAS] [NO_WARNINGS]
 #               [WEIGHTS <file.safetensors>] [MODEL <name>]
 #               [OUTPUT_NAME <base>] [BATCH_CAPACITY <n>])
 #
@@ -9,11 +9,12 @@
 #   MAIN         the trainer program instead: an executable <target>
 #   INFERENCE    the standalone forward pass (no klc runtime, no malloc);
 #                WEIGHTS embeds trained weights, NO_BLAS uses plain loops
+#   NO_WARNINGS  klc -w: the build prints no warnings about the .kl file
 # The generated sources go to the current binary directory, which is added to
 # the target's include path.  Needs KLC_EXECUTABLE (the klc program) and the
 # target klc::runtime (or klc_runtime in klc's own build).
 function(klc_add_model target source)
-  cmake_parse_arguments(K "MAIN;INFERENCE;NO_BLAS" "WEIGHTS;MODEL;OUTPUT_NAME;BATCH_CAPACITY" "" ${ARGN})
+  cmake_parse_arguments(K "MAIN;INFERENCE;NO_BLAS;NO_WARNINGS" "WEIGHTS;MODEL;OUTPUT_NAME;BATCH_CAPACITY" "" ${ARGN})
   get_filename_component(src "${source}" ABSOLUTE)
   if(K_OUTPUT_NAME)
     set(base "${K_OUTPUT_NAME}")
@@ -26,6 +27,9 @@ function(klc_add_model target source)
   set(deps "${src}")
   if(K_MODEL)
     list(APPEND args --model "${K_MODEL}")
+  endif()
+  if(K_NO_WARNINGS)
+    list(APPEND args -w)
   endif()
   if(K_INFERENCE)
     list(APPEND args --inference)

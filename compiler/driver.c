@@ -107,6 +107,7 @@ int driver_run(const DriverOptions *o)
     Arena *a = arena_new();
     Diag *d = diag_new(a, stderr);
     diag_set_color(d, o->color);
+    diag_set_warnings(d, !o->no_warnings);
     int errors = 0;
     int status = 0;
 

@@ -50,6 +50,7 @@ typedef struct DriverOptions {
     bool with_main;
     bool no_blas;
     bool color;
+    bool no_warnings;         /* -w */
     long batch_capacity;
 } DriverOptions;
 

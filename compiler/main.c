@@ -55,6 +55,7 @@ static void usage(FILE *out)
           "  --model NAME         act on this model only (files may define several)\n"
           "  --batch-capacity N   with --inference: the largest batch (default 1)\n"
           "  --color / --no-color diagnostics in color (default: when stderr is a terminal)\n"
+          "  -w                   print no warnings (errors still are)\n"
           "  --help, --version\n"
           "\n"
           "Exit status: 0 success, 1 errors in the input, 2 bad usage or an internal fault.\n",
@@ -128,6 +129,8 @@ int main(int argc, char **argv)
             m = MODE_INFERENCE;
         } else if (!strcmp(arg, "--no-blas")) {
             o.no_blas = true;
+        } else if (!strcmp(arg, "-w")) {
+            o.no_warnings = true;
         } else if (!strcmp(arg, "--color")) {
             color = 1;
         } else if (!strcmp(arg, "--no-color")) {

@@ -210,6 +210,21 @@ static void test_check(void **state)
     assert_string_equal(out, "");
     assert_non_null(strstr(err, "error: Dense has no argument 'activatoin'"));
 
+    /* warnings: printed with their notes, status 0; -w prints none, and
+     * errors still appear */
+    write_file("warn.kl", "layer Spare() {\n"
+                          "    build(x: [N, D]) { spare = add_weight(shape = [D]); }\n"
+                          "    call(x) = x;\n"
+                          "}\n"
+                          "model = Sequential([Input(shape = [4]), Spare(), Dense(2)]);\n"
+                          "model.compile(optimizer = sgd, loss = mse);\n");
+    assert_int_equal(run("warn.kl --check"), 0);
+    assert_non_null(strstr(err, "warning: trainable weight 'spare.spare' does not affect the loss"));
+    assert_int_equal(run("warn.kl --check -w"), 0);
+    assert_string_equal(err, "");
+    assert_int_equal(run("bad.kl --check -w"), 1);
+    assert_non_null(strstr(err, "error: Dense has no argument 'activatoin'"));
+
     /* an empty file is a valid program without models */
     write_file("empty.kl", "");
     assert_int_equal(run("empty.kl --check"), 0);

@@ -25,6 +25,7 @@ struct Diag {
     Arena *arena;
     FILE *out;
     bool color;
+    bool no_warnings;       /* klc -w */
     int max_errors;
     int errors, warnings, suppressed;
     bool last_dropped;      /* notes of a dropped diagnostic are dropped too */
@@ -45,6 +46,11 @@ Diag *diag_new(Arena *a, FILE *out)
     d->out = out;
     d->max_errors = 50;
     return d;
+}
+
+void diag_set_warnings(Diag *d, bool on)
+{
+    d->no_warnings = !on;
 }
 
 void diag_set_color(Diag *d, bool on)
@@ -192,6 +198,10 @@ static void header(Diag *d, SrcLoc loc, const char *kind, const char *color)
 
 static void vreport(Diag *d, bool is_error, SrcLoc loc, const char *fmt, va_list ap)
 {
+    if (!is_error && d->no_warnings) {
+        d->last_dropped = true;
+        return;
+    }
     char *msg;
     {
         va_list ap2;

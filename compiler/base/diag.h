@@ -27,6 +27,8 @@ typedef struct Diag Diag;
 
 Diag *diag_new(Arena *a, FILE *out);
 void diag_set_color(Diag *d, bool on);
+/* Off: warnings (and their notes) are not printed or counted (klc -w). */
+void diag_set_warnings(Diag *d, bool on);
 /* Stop printing after this many errors (0 = no limit). */
 void diag_set_limit(Diag *d, int max_errors);
 
