@@ -885,6 +885,8 @@ static Value *h_shape(Elab *e, const Builtin *b, Args *args, const Node *call)
     const Shape *s;
     if (v[0]->kind == V_WEIGHT)
         s = &v[0]->weight->shape;
+    else if (v[0]->kind == V_BUILD_INPUT) /* build()'s input: its shape only */
+        s = &v[0]->shape;
     else if ((v[0] = as_tensor(e, v[0], nd[0]))->kind == V_TENSOR)
         s = &v[0]->t->shape;
     else {
@@ -910,6 +912,26 @@ static Value *h_len(Elab *e, const Builtin *b, Args *args, const Node *call)
         return v_int(e->arena, (int64_t)strlen(v[0]->s), call->loc);
     diag_error(e->diag, nd[0]->loc, "len() needs a list, not %s", v_describe(e->arena, v[0]));
     return err(e);
+}
+
+/* is_list(v), is_int(v), is_float(v), is_bool(v), is_str(v), is_none(v): a compile-time test
+ * of a value's kind (a bool is not an int here; an int depending on N is). */
+static Value *h_is_kind(Elab *e, const Builtin *b, Args *args, const Node *call)
+{
+    static const char *const names[] = {"v"};
+    static const bool req[] = {true};
+    static const struct { const char *name; VKind kind; } kinds[] = {
+        {"is_list", V_LIST}, {"is_int", V_INT}, {"is_float", V_FLOAT},
+        {"is_bool", V_BOOL}, {"is_str", V_STR}, {"is_none", V_NONE},
+    };
+    Value *v[1];
+    const Node *nd[1];
+    if (!take(e, b, args, call, 1, names, req, v, nd))
+        return err(e);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(b->native.name, kinds[i].name))
+            return v_bool(e->arena, v[0]->kind == kinds[i].kind, call->loc);
+    return err(e); /* not reached: the table below names only these */
 }
 
 static Value *h_int_float(Elab *e, const Builtin *b, Args *args, const Node *call)
@@ -1282,6 +1304,12 @@ static const Builtin table[] = {
     CT("ndim", h_shape),
     CT("len", h_len),
     CT("int", h_int_float),
+    CT("is_list", h_is_kind),
+    CT("is_int", h_is_kind),
+    CT("is_float", h_is_kind),
+    CT("is_bool", h_is_kind),
+    CT("is_str", h_is_kind),
+    CT("is_none", h_is_kind),
     CT("float", h_int_float),
     CT("assert", h_assert),
     CT("Input", h_input),

@@ -466,6 +466,10 @@ static Value *eval_attr(Elab *e, Scope *s, const Node *n)
     /* a weight's shape is known in build(), before it becomes a tensor in call(): shape(kernel) */
     if (base->kind == V_WEIGHT && strcmp(n->name, "shape") == 0)
         return shape_list(e, &base->weight->shape, n->loc);
+    if (base->kind == V_BUILD_INPUT && strcmp(n->name, "shape") == 0) /* build()'s input */
+        return shape_list(e, &base->shape, n->loc);
+    if (base->kind == V_BUILD_INPUT && strcmp(n->name, "ndim") == 0)
+        return v_int(a, base->shape.rank, n->loc);
     if (base->kind == V_WEIGHT && strcmp(n->name, "ndim") == 0)
         return v_int(a, base->weight->shape.rank, n->loc);
     if (base->kind == V_WEIGHT && (base = as_tensor(e, base, n->a))->kind == V_ERR)
@@ -586,7 +590,7 @@ static Value *call_def(Elab *e, Value *fnv, Args *args, const Node *call)
                    def->name);
         return v_err(a);
     }
-    Scope *sc = scope_new(a, e->sema->globals);
+    Scope *sc = scope_new(a, decl_scope(e->sema, def));
     for (int i = 0; i < np; i++)
         scope_bind(a, sc, names[i], vals[i]);
     e->depth++;

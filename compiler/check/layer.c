@@ -196,7 +196,7 @@ static Value *layer_spec(Elab *e, const Node *cls, Args *args, const Node *call)
     ls->cls = cls;
     ls->call = call;
     ls->trainable = true;
-    ls->hp = scope_new(a, e->sema->globals);
+    ls->hp = scope_new(a, decl_scope(e->sema, cls));
     bool ok = true, misspelled = false;
     Value **vals = arena_alloc(a, sizeof(Value *) * (size_t)(np + 1));
     const Node **nodes = arena_alloc(a, sizeof(Node *) * (size_t)(np + 1));
@@ -514,7 +514,11 @@ static bool bind_pattern(Elab *e, const Node *pat, const Shape *in, DType in_typ
         }
         scope_bind(a, s, d->name, v_dim(a, dim, d->loc));
     }
-    scope_bind(a, s, pat->name, v_str(a, "input", pat->loc)); /* shadow: the input is not a value in build */
+    /* the input has no value at compile time, only its shape: shape(x), ndim(x), x.shape, x.ndim */
+    Value *iv = v_new(a, V_BUILD_INPUT, pat->loc);
+    iv->shape = *in;
+    iv->dtype = in_type;
+    scope_bind(a, s, pat->name, iv);
     return true;
 }
 
@@ -689,15 +693,15 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
     Scope *bs = scope_new(a, ls->hp);
     const Node *build = member(cls, N_BUILD);
     bool ok = true;
-    if (build) {
-        if (build->list.len == 1)
-            ok = bind_pattern(&e, build->list.items[0], &m->output_shape, m->output_type,
-                              bs, build->list.items[0]->loc);
-        if (ok) {
-            Elab be = e;
-            be.in_build = true;
-            exec_block(&be, bs, build->a);
-        }
+    if (build && build->list.len == 1)
+        ok = bind_pattern(&e, build->list.items[0], &m->output_shape, m->output_type, bs,
+                          build->list.items[0]->loc);
+    /* the layer's own flag (Keras' self.trainable), a bool named `trainable` in build and call */
+    scope_bind(a, bs, "trainable", v_bool(a, ls->trainable, li->loc));
+    if (build && ok) {
+        Elab be = e;
+        be.in_build = true;
+        exec_block(&be, bs, build->a);
     }
     /* trainable = false freezes every weight of the layer */
     for (int i = 0; i < li->weights.len; i++) {

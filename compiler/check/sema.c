@@ -181,6 +181,7 @@ static void check_layer_names(Sema *s, Node *cls)
 {
     Arena *a = s->arena;
     NameCheck nc = {s, {0}, {0}};
+    vec_push(a, &nc.locals, (void *)"trainable"); /* the layer's own flag, bound in build and call (layer.c) */
     for (int i = 0; i < cls->list.len; i++) {
         vec_push(a, &nc.locals, (void *)cls->list.items[i]->name);
         check_expr(&nc, cls->list.items[i]->a); /* defaults see earlier hyperparameters and globals */
@@ -475,6 +476,7 @@ static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
         return s->program;
     }
     s->globals = scope_new(a, prelude_scope);
+    s->prelude = prelude_scope;
     s->main_file = main_file;
     int before = diag_error_count(d);
     Node *prog = load(s, main_file, errors);

@@ -72,6 +72,7 @@ static const char *v_kind_name(VKind k)
         [V_CONFIG] = "object",  [V_CLASS] = "layer class", [V_LAYER] = "layer", [V_INPUT] = "Input",
         [V_MODEL] = "model",    [V_METHOD] = "method", [V_WEIGHT] = "weight", [V_TENSOR] = "tensor",
         [V_INDEX] = "index",    [V_SCALAR] = "scalar", [V_BUILTIN] = "function",
+        [V_BUILD_INPUT] = "build()'s input",
     };
     return names[k];
 }
@@ -98,6 +99,8 @@ const char *v_describe(Arena *a, const Value *v)
     case V_STR: return v->bare ? arena_printf(a, "name '%s'", v->s) : arena_printf(a, "str \"%s\"", v->s);
     case V_TENSOR: return arena_printf(a, "tensor %s", shape_str(a, &v->t->shape));
     case V_WEIGHT: return arena_printf(a, "weight %s", shape_str(a, &v->weight->shape));
+    case V_BUILD_INPUT:
+        return arena_printf(a, "build()'s input %s (only its shape is known in build)", shape_str(a, &v->shape));
     case V_FN: return arena_printf(a, "function '%s'", v->s);
     case V_CONFIG: return arena_printf(a, "'%s(...)'", v->s);
     case V_CLASS: return arena_printf(a, "layer class '%s'", v->def->name);
@@ -111,6 +114,13 @@ Scope *scope_new(Arena *a, Scope *parent)
     Scope *s = arena_alloc(a, sizeof *s);
     s->parent = parent;
     return s;
+}
+
+Scope *decl_scope(const Sema *s, const Node *decl)
+{
+    if (s->prelude && decl->loc.file && decl->loc.file->is_prelude)
+        return s->prelude;
+    return s->globals;
 }
 
 /* Scopes are lists; a large one (a file with thousands of top-level names)

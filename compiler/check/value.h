@@ -48,7 +48,8 @@ typedef enum VKind {
     V_TENSOR,  /* a run-time tensor: an IR value */
     V_INDEX,   /* inside an index expression: an affine function of index variables */
     V_SCALAR,  /* inside an index expression: a scalar expression */
-    V_BUILTIN  /* a name of the builtin scope (native): called by name, or made a value by as_value */
+    V_BUILTIN, /* a name of the builtin scope (native): called by name, or made a value by as_value */
+    V_BUILD_INPUT /* build()'s parameter: the input's shape (with N) and dtype, no value (shape(x), x.ndim) */
 } VKind;
 
 /* Arguments of a call, evaluated: positional then keyword. */
@@ -103,8 +104,8 @@ struct Value {
     const Node *def;          /* V_FN user def, V_CLASS class */
     Args *args;               /* V_CONFIG arguments */
     LayerSpec *layer;         /* V_LAYER */
-    Shape shape;              /* V_INPUT */
-    DType dtype;              /* V_INPUT */
+    Shape shape;              /* V_INPUT, V_BUILD_INPUT */
+    DType dtype;              /* V_INPUT, V_BUILD_INPUT */
     Model *model;             /* V_MODEL, V_METHOD */
     Weight *weight;           /* V_WEIGHT */
     IrValue *t;               /* V_TENSOR */
@@ -149,6 +150,7 @@ struct Sema {
     Diag *diag;
     Scope *builtins;          /* the root scope: V_BUILTIN values, registered by sema_run */
     Scope *globals;           /* user and imported declarations, top-level names; parent: the prelude's */
+    Scope *prelude;           /* the prelude's declarations; parent: builtins */
     Scope *model_methods;     /* V_METHOD values without a model (compile, fit, ...), registered by sema_run */
     const IndexForms *index_forms; /* the evaluator's index-expression handlers (eval.h) */
     Program *program;
@@ -177,6 +179,9 @@ bool args_poisoned(const Args *args);
 
 /* ---- scopes ---- */
 Scope *scope_new(Arena *a, Scope *parent);
+/* The scope a layer or def's body sees names in: the prelude's own for a prelude declaration
+ * (so user declarations cannot change what the prelude computes), else the globals. */
+Scope *decl_scope(const Sema *s, const Node *decl);
 void scope_bind(Arena *a, Scope *s, const char *name, Value *v);
 Value *scope_lookup(const Scope *s, const char *name);
 /* Only in s itself, not its parents. */

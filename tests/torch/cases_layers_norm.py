@@ -72,6 +72,46 @@ def gn(x, groups, eps, gamma=None, beta=None):
     return normalize(xg, mean, var, eps, g, b).reshape(x.shape)
 
 
+def bn_axis(w, key, x, training, axis, eps=1e-3):
+    """BatchNormalization over `axis`: the [C] statistics reshaped to the broadcast shape (Keras)."""
+    axes = tuple(i for i in range(x.ndim) if i != axis)
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    if training:
+        mean, var = torch.mean(x, dim=axes), torch.var(x, dim=axes, unbiased=False)
+    else:
+        mean, var = w[key + ".moving_mean"], w[key + ".moving_variance"]
+    r = lambda v: v.reshape(shape)
+    return normalize(x, r(mean), r(var), eps, r(w[key + ".gamma"]), r(w[key + ".beta"]))
+
+
+def bn_axis_state_after(key, momentum, axis):
+    def after(w, x):
+        axes = tuple(i for i in range(x.ndim) if i != axis)
+        mean, var = torch.mean(x, dim=axes), torch.var(x, dim=axes, unbiased=False)
+        return {key + ".moving_mean": w[key + ".moving_mean"].detach() * momentum + mean * (1 - momentum),
+                key + ".moving_variance": w[key + ".moving_variance"].detach() * momentum + var * (1 - momentum)}
+    return after
+
+
+def ln_axes(x, axes, eps, gamma, beta):
+    """LayerNormalization over several axes; gamma, beta shaped as those axes, broadcast (Keras)."""
+    shape = [x.shape[i] if i in axes else 1 for i in range(x.ndim)]
+    mean = torch.mean(x, dim=axes, keepdim=True)
+    var = torch.var(x, dim=axes, unbiased=False, keepdim=True)
+    return normalize(x, mean, var, eps, gamma.reshape(shape), beta.reshape(shape))
+
+
+def gn_axis1(x, groups, eps, gamma, beta):
+    """GroupNormalization of [n, C, t] over axis 1: groups of C / groups channels (Keras' reshape)."""
+    n, c, t = x.shape
+    xg = x.reshape(n, groups, c // groups, t)
+    mean = torch.mean(xg, dim=(2, 3), keepdim=True)
+    var = torch.var(xg, dim=(2, 3), unbiased=False, keepdim=True)
+    shape = (1, groups, c // groups, 1)
+    return normalize(xg, mean, var, eps, gamma.reshape(shape), beta.reshape(shape)).reshape(x.shape)
+
+
 BN = {"batch_normalization.gamma": (3,), "batch_normalization.beta": (3,),
       "batch_normalization.moving_mean": (3,), "batch_normalization.moving_variance": (3,)}
 BN_STATE = ("batch_normalization.moving_mean", "batch_normalization.moving_variance")
@@ -113,6 +153,27 @@ CASES = [
          state=BN_STATE, init={"batch_normalization.moving_variance": positive},
          forward=lambda w, x, t: bn(w, "batch_normalization", dense(w, "dense", x), t, scale=False, center=False),
          state_after=bn_state_after("batch_normalization", 0.99, lambda w, x: dense(w, "dense", x))),
+    Case("batch_norm_axis1",
+         program([3, 2], ["BatchNormalization(axis = 1, momentum = 0.5)"]),
+         x_shape=(4, 3, 2), weights=BN, state=BN_STATE,
+         init={"batch_normalization.moving_variance": positive},
+         forward=lambda w, x, t: bn_axis(w, "batch_normalization", x, t, 1),
+         state_after=bn_axis_state_after("batch_normalization", 0.5, 1)),
+    Case("batch_norm_axis_neg2_rank4",
+         program([2, 3, 2], ["BatchNormalization(axis = -2, momentum = 0.9)"]),
+         x_shape=(3, 2, 3, 2), weights=BN, state=BN_STATE,
+         init={"batch_normalization.moving_variance": positive},
+         forward=lambda w, x, t: bn_axis(w, "batch_normalization", x, t, 2),
+         state_after=bn_axis_state_after("batch_normalization", 0.9, 2)),
+    # trainable = false: Keras' `training and self.trainable` is false, so the step normalizes
+    # with the moving statistics and leaves them as they are
+    Case("batch_norm_frozen",
+         program([4], ["Dense(3)", "BatchNormalization(trainable = false)", "Dense(2)"]),
+         x_shape=(5, 4),
+         weights={"dense.kernel": (4, 3), "dense.bias": (3,), **BN, "dense_1.kernel": (3, 2), "dense_1.bias": (2,)},
+         state=tuple(BN), init={"batch_normalization.moving_variance": positive},
+         forward=lambda w, x, t: dense(w, "dense_1", bn(w, "batch_normalization", dense(w, "dense", x), False)),
+         state_after=lambda w, x: {k: w[k].detach() for k in BN}),
     Case("layer_norm",
          program([4], ["Dense(5)", "LayerNormalization()"]),
          x_shape=(4, 4),
@@ -124,6 +185,21 @@ CASES = [
          program([3, 4], ["LayerNormalization(epsilon = 0.1, center = false)"]),
          x_shape=(3, 3, 4), weights={"layer_normalization.gamma": (4,)},
          forward=lambda w, x, t: ln(x, 0.1, w["layer_normalization.gamma"])),
+    Case("layer_norm_axis1",
+         program([3, 2], ["LayerNormalization(axis = 1)"]),
+         x_shape=(4, 3, 2), weights={"layer_normalization.gamma": (3,), "layer_normalization.beta": (3,)},
+         forward=lambda w, x, t: ln_axes(x, (1,), 1e-3, w["layer_normalization.gamma"],
+                                         w["layer_normalization.beta"])),
+    Case("layer_norm_two_axes",
+         program([2, 3, 4], ["LayerNormalization(axis = [-1, 1])"]),
+         x_shape=(3, 2, 3, 4), weights={"layer_normalization.gamma": (2, 4), "layer_normalization.beta": (2, 4)},
+         forward=lambda w, x, t: ln_axes(x, (1, 3), 1e-3, w["layer_normalization.gamma"],
+                                         w["layer_normalization.beta"])),
+    Case("group_norm_axis1",
+         program([4, 3], ["GroupNormalization(2, axis = 1)"]),
+         x_shape=(3, 4, 3), weights={"group_normalization.gamma": (4,), "group_normalization.beta": (4,)},
+         forward=lambda w, x, t: gn_axis1(x, 2, 1e-3, w["group_normalization.gamma"],
+                                          w["group_normalization.beta"])),
     Case("group_norm",
          program([3, 6], ["Dense(6)", "GroupNormalization(3)"]),
          x_shape=(3, 3, 6),
