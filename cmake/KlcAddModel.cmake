@@ -23,7 +23,11 @@ function(klc_add_model target source)
   endif()
   set(out_c "${CMAKE_CURRENT_BINARY_DIR}/${base}.c")
   set(out_h "${CMAKE_CURRENT_BINARY_DIR}/${base}.h")
-  set(args "${src}" -o "${out_c}")
+  # klc runs in the source directory on the path relative to it, so the
+  # generated files name the .kl file the same way in every checkout (no
+  # absolute path of this machine in them)
+  file(RELATIVE_PATH rel "${CMAKE_CURRENT_SOURCE_DIR}" "${src}")
+  set(args "${rel}" -o "${out_c}")
   set(deps "${src}")
   if(K_MODEL)
     list(APPEND args --model "${K_MODEL}")
@@ -57,6 +61,7 @@ function(klc_add_model target source)
     OUTPUT "${out_c}" "${out_h}"
     COMMAND ${klc_cmd} ${args}
     DEPENDS ${deps}
+    WORKING_DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}"
     COMMENT "klc ${source}"
     VERBATIM)
   if(TARGET klc_runtime)

@@ -38,3 +38,12 @@ fi]=]
   set_tests_properties(example.${name}.c_names PROPERTIES LABELS "examples")
   klc_fresh_scratch(example.${name}.c_names ${KLC_TEST_SCRATCH}/example.${name}.c_names)
 endforeach()
+
+# klc_add_model names the .kl file relative to the source directory, so the
+# generated files are the same in every checkout: none holds this checkout's
+# absolute path (the seed's trainer, built from tests/ with ../examples/seed.kl).
+add_test(NAME example.seed.relative_paths
+  COMMAND sh -c [=[if grep -n -F "$1" "$2"; then echo "$2 names the checkout's absolute path $1"; exit 1; fi
+grep -q -F '../examples/seed.kl' "$2" || { echo "$2 does not name ../examples/seed.kl"; exit 1; }]=]
+          sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/tests/e2e_seed.c)
+set_tests_properties(example.seed.relative_paths PROPERTIES LABELS "examples")

@@ -625,7 +625,8 @@ int emit_training(Arena *a, PlannedModel *const *models, int n_models, const Emi
     cb_printf(&c, " *\n * Training code for the klc runtime (klc/runtime.h).  Every buffer is planned at\n"
                   " * compile time: the step functions address the runtime's slabs and allocate nothing.\n"
                   " * Shapes are written [N, ...] where N is the batch (n rows in this step).\n"
-                  " * Compile with -O2 -fno-math-errno -fno-trapping-math (klc_add_model and pkg-config do):\n"
+                  " * Compile with -O2 -fno-math-errno -fno-trapping-math (klc_add_model does; pkg-config --cflags\n"
+                  " * klc gives the last two, the optimisation level is yours):\n"
                   " * without them C's errno and trapping semantics keep the loops from vectorizing.\n */\n");
     cb_printf(&c, "#include <math.h>\n#include <stdint.h>\n#include <string.h>\n\n#include <cblas.h>\n\n");
     cb_printf(&c, "#include \"%s\"\n", cb_base_name(o->h_path));

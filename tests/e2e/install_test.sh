@@ -46,6 +46,8 @@ pkg-config)
     export PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig"
     pkg-config --libs klc | grep -q -- -lopenblas || fail "klc.pc does not bring in OpenBLAS"
     pkg-config --libs klc | grep -q -- -lm || fail "klc.pc does not bring in libm"
+    # the optimisation level stays the user's: a debug build is not forced to -O2
+    pkg-config --cflags klc | grep -q -- '-O[0-9s]' && fail "klc.pc forces an optimisation level: $(pkg-config --cflags klc)"
     # shellcheck disable=SC2046,SC2086
     cc train.c $(pkg-config --cflags --libs klc) -o train $extra
     ./train summary >summary.txt || fail "./train summary failed"
