@@ -969,25 +969,41 @@ static void emit_argmax_grad(Codegen *g, IrValue *v)
         cb_line(g->b, "%s best = %s(%s)INFINITY;", g->real, fc->red == RED_MAX ? "-" : "", g->real);
         for (int k = fc->n_out; k < nv; k++)
             cb_line(g->b, "int %s = 0;", best_names[k]);
+        /* the window's positions written out (at most 16), in loop order */
+        int64_t cells = 1;
         for (int k = fc->n_out; k < nv; k++)
-            open_loop(g, fx.var[k], fc->ext[k]);
-        cb_line(g->b, "const %s t = %s;", g->real, expr(g, &fx, fc->body));
+            cells *= fc->ext[k].c;
         const char *cmp = fc->red == RED_MAX ? ">" : "<";
-        for (int k = fc->n_out; k < nv; k++)
-            cb_line(g->b, "%s = t %s best ? (int)%s : %s;", best_names[k], cmp, fx.var[k], best_names[k]);
-        cb_line(g->b, "best = t %s best ? t : best;", cmp);
-        close_loops(g, fc->n_red);
-        cb_line(g->b, "const %s acc = %s;", g->real, expr(g, &cx, c->body));
-        for (int k = fc->n_out; k < nv; k++)
-            open_loop(g, fx.var[k], fc->ext[k]);
-        const char *hit = NULL;
-        for (int k = fc->n_out; k < nv; k++) {
-            const char *eq = arena_printf(g->a, "%s == %s", best_names[k], fx.var[k]);
-            hit = hit ? arena_printf(g->a, "%s && %s", hit, eq) : eq;
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1)
+                cb_line(g->b, "const %s acc = %s;", g->real, expr(g, &cx, c->body));
+            for (int64_t cell = 0; cell < cells; cell++) {
+                int64_t rest = cell;
+                const char *hit = NULL;
+                for (int k = nv - 1; k >= fc->n_out; k--) {
+                    int64_t at = rest % fc->ext[k].c;
+                    rest /= fc->ext[k].c;
+                    fx.var[k] = arena_printf(g->a, "%lld", (long long)at);
+                    const char *eq = arena_printf(g->a, "%s == %lld", best_names[k], (long long)at);
+                    hit = hit ? arena_printf(g->a, "%s && %s", eq, hit) : eq;
+                }
+                if (pass == 0) {
+                    const char *t = expr(g, &fx, fc->body);
+                    cb_line(g->b, "{");
+                    g->b->indent += 4;
+                    cb_line(g->b, "const %s t = %s;", g->real, t);
+                    for (int k = fc->n_out; k < nv; k++)
+                        cb_line(g->b, "%s = t %s best ? %s : %s;", best_names[k], cmp, fx.var[k], best_names[k]);
+                    cb_line(g->b, "best = t %s best ? t : best;", cmp);
+                    g->b->indent -= 4;
+                    cb_line(g->b, "}");
+                } else {
+                    cb_line(g->b, "%s[%s] += %s ? acc : 0;", name_of(g, v),
+                            offset_text(g, &fx, &v->shape, v->shape.rank, c->out_sub), hit);
+                }
+            }
         }
-        cb_line(g->b, "%s[%s] += %s ? acc : 0;", name_of(g, v),
-                offset_text(g, &fx, &v->shape, v->shape.rank, c->out_sub), hit);
-        close_loops(g, fc->n_red + fc->n_out);
+        close_loops(g, fc->n_out);
         return;
     }
     for (int k = 0; k < fc->n_out; k++)
