@@ -1,7 +1,7 @@
 /*
  * klc_bench.c — training throughput of a klc-generated model.
  *
- *     klc_bench seed|mlp EPOCHS ROWS
+ *     klc_bench seed|mlp|cnn EPOCHS ROWS
  *
  * Trains on ROWS synthetic samples (normal inputs, uniform labels, the same
  * generator as bench/torch_bench.py) with the model's compiled optimizer and
@@ -29,7 +29,7 @@ static double now(void)
 int main(int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: %s seed|mlp EPOCHS ROWS\n", argv[0]);
+        fprintf(stderr, "usage: %s seed|mlp|cnn EPOCHS ROWS\n", argv[0]);
         return 2;
     }
     const klc_model_def *def = NULL;
@@ -42,9 +42,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: unknown model or bad numbers\n", argv[0]);
         return 2;
     }
-    int64_t in = def->input_shape[0], classes = def->output_shape[0];
+    int64_t in = 1, classes = def->output_shape[0];
+    int64_t xshape[KLC_MAX_RANK + 1] = {rows};
+    for (int j = 0; j < def->input_rank; j++) {
+        in *= def->input_shape[j];
+        xshape[j + 1] = def->input_shape[j];
+    }
     klc_tensor x, y;
-    if (klc_tensor_alloc(&x, KLC_F32, 2, (int64_t[]){rows, in}) || klc_tensor_alloc(&y, KLC_I32, 1, &rows)) {
+    if (klc_tensor_alloc(&x, KLC_F32, def->input_rank + 1, xshape) || klc_tensor_alloc(&y, KLC_I32, 1, &rows)) {
         fprintf(stderr, "%s\n", klc_last_error());
         return 1;
     }

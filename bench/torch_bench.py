@@ -1,6 +1,6 @@
 """torch_bench.py — the same models trained with PyTorch, for bench/run.sh.
 
-    python3 torch_bench.py seed|mlp EPOCHS ROWS
+    python3 torch_bench.py seed|mlp|cnn EPOCHS ROWS
 
 Same architecture, initial distributions, loss (crossentropy from the
 logits), optimizer (Adam, lr 1e-3, betas 0.9/0.999, eps 1e-7), batch size and
@@ -33,6 +33,12 @@ def model(name):
         net = torch.nn.Sequential(torch.nn.Linear(784, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 1024),
                                   torch.nn.ReLU(), torch.nn.Linear(1024, 10))
         return net, 256
+    if name == "cnn":  # the keras.io MNIST convnet, channels first for torch.nn.Conv2d
+        net = torch.nn.Sequential(torch.nn.Unflatten(1, (1, 28, 28)), torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(),
+                                  torch.nn.MaxPool2d(2), torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(),
+                                  torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Dropout(0.5),
+                                  torch.nn.Linear(1600, 10))
+        return net, 128
     raise SystemExit(f"unknown model {name}")
 
 
@@ -40,8 +46,8 @@ def main():
     name, epochs, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     net, batch = model(name)
     for m in net:
-        if isinstance(m, torch.nn.Linear):  # Keras: glorot_uniform kernels, zero biases
-            if not (name == "seed" and m.out_features == 64):
+        if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):  # Keras: glorot_uniform kernels, zero biases
+            if not (name == "seed" and isinstance(m, torch.nn.Linear) and m.out_features == 64):
                 torch.nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 torch.nn.init.zeros_(m.bias)

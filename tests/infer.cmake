@@ -24,3 +24,10 @@ add_test(NAME clones_bit_identical
     sh ${KLC_TEST_SCRATCH}/clones_bit_identical $<TARGET_FILE:infer_make_data> $<TARGET_FILE:infer_trainer>
     $<TARGET_FILE:infer_trainer_plain>)
 set_tests_properties(clones_bit_identical PROPERTIES LABELS "infer;e2e" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+
+# Convolutions as im2col / col2im and one GEMM: the training file's products,
+# and the inference file's BLAS and plain builds agreeing (tests/infer/conv_run.sh).
+add_test(NAME conv_lowering
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/conv_run.sh $<TARGET_FILE:klc> ${CMAKE_CURRENT_SOURCE_DIR}/infer
+          ${KLC_TEST_SCRATCH}/conv_lowering)
+set_tests_properties(conv_lowering PROPERTIES LABELS "infer" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")

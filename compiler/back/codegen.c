@@ -1,6 +1,8 @@
 /* codegen.c — KIR instructions as C statements; see codegen.h. */
 #include "back/codegen.h"
 
+#include "back/conv.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -679,6 +681,89 @@ static void emit_gemm(Codegen *g, IrValue *v, const Gemm *gm)
         close_loops(g, 1);
 }
 
+/* ------------------------------------------------------------------------
+ * Convolutions: im2col / col2im into the scratch region and one GEMM
+ * --------------------------------------------------------------------- */
+
+static bool real_buffer(const Codegen *g, IrValue *t)
+{
+    return t->type == DT_F32 && !strcmp(type_of(g, plan_root(g->p, t)), g->real);
+}
+
+/* Is map v a convolution (conv.h) that BLAS computes here: the operands the
+ * GEMM reads and the output in g's real type, scratch planned? */
+static bool classify_conv(const Codegen *g, const IrValue *v, ConvGemm *cv)
+{
+    if (!g->blas || !g->p || (!g->p->scratch_c && !g->p->scratch_k) || !conv_match(v, cv))
+        return false;
+    if (cv->ra && !real_buffer(g, v->args[cv->ra->arg]))
+        return false;
+    return real_buffer(g, v->args[cv->rb->arg]) && real_buffer(g, (IrValue *)v);
+}
+
+/* Loops over the column buffer's axes (the last one KLC_IVDEP); returns the
+ * flat offset into it. */
+static const char *open_col_loops(Codegen *g, const Ctx *cx, const Comp *c, const ConvGemm *cv)
+{
+    Dim d[KLC_MAXRANK];
+    Sub subs[KLC_MAXRANK];
+    for (int k = 0; k < cv->n_col; k++) {
+        d[k] = c->ext[cv->col_var[k]];
+        subs[k] = sub_var(cv->col_var[k]);
+        if (k == cv->n_col - 1)
+            open_loop_ivdep(g, cx->var[cv->col_var[k]], d[k]);
+        else
+            open_loop(g, cx->var[cv->col_var[k]], d[k]);
+    }
+    Shape sh = shape_make(cv->n_col, d);
+    return offset_text(g, cx, &sh, cv->n_col, subs);
+}
+
+static void emit_conv(Codegen *g, IrValue *v, const ConvGemm *cv)
+{
+    Arena *a = g->a;
+    const Comp *c = v->comp;
+    Ctx cx;
+    memset(&cx, 0, sizeof cx);
+    cx.v = v;
+    set_vars(g, &cx, c, c->n_out + c->n_red);
+    const char *M = cg_dim(a, cv->M), *N = cg_dim(a, cv->N), *K = cg_dim(a, cv->K);
+    const char *lda = cv->ta ? M : K, *ldb = cv->tb ? K : N;
+    const char *trans_a = cv->ta ? "CblasTrans" : "CblasNoTrans", *trans_b = cv->tb ? "CblasTrans" : "CblasNoTrans";
+    const char *col = "klc_col", *out = name_of(g, v), *B = name_of(g, v->args[cv->rb->arg]);
+    long long sc = (long long)g->p->scratch_c, sk = (long long)g->p->scratch_k;
+    const char *base = sk == 0   ? arena_printf(a, "%s + %lld", g->work, sc)
+                     : sc == 0 ? arena_printf(a, "%s + %lld * cap", g->work, sk)
+                               : arena_printf(a, "%s + %lld + %lld * cap", g->work, sc, sk);
+    char gemm = g->f64 ? 'd' : 's';
+    cb_line(g->b, "{");
+    g->b->indent += 4;
+    if (cv->kind == CONV_IM2COL) {
+        IrValue *x = v->args[cv->rx->arg];
+        cb_line(g->b, "%s *const %s = %s; /* the windows of %s, [%s, %s] (im2col) */", g->real, col, base,
+                name_of(g, x), cv->ta ? K : M, cv->ta ? M : K);
+        const char *off = open_col_loops(g, &cx, c, cv);
+        cb_line(g->b, "%s[%s] = %s;", col, off, read_text(g, &cx, cv->rx));
+        close_loops(g, cv->n_col);
+        const char *alpha = cg_real(a, 1, g->f64);
+        if (c->red == RED_MEAN)
+            alpha = arena_printf(a, "(%s / (%s)%s)", cg_real(a, 1, g->f64), g->real, cg_dim(a, comp_red_count(c)));
+        cb_line(g->b, "cblas_%cgemm(CblasRowMajor, %s, %s, (int)%s, (int)%s, (int)%s, %s, %s, (int)%s, %s, (int)%s, %s, %s, (int)%s);",
+                gemm, trans_a, trans_b, M, N, K, alpha, col, lda, B, ldb, cg_real(a, v->into ? 1 : 0, g->f64), out, N);
+    } else {
+        const char *A = name_of(g, v->args[cv->ra->arg]);
+        cb_line(g->b, "%s *const %s = %s; /* %s x %s per window, [%s, %s] */", g->real, col, base, A, B, M, N);
+        cb_line(g->b, "cblas_%cgemm(CblasRowMajor, %s, %s, (int)%s, (int)%s, (int)%s, %s, %s, (int)%s, %s, (int)%s, %s, %s, (int)%s);",
+                gemm, trans_a, trans_b, M, N, K, cg_real(a, 1, g->f64), A, lda, B, ldb, cg_real(a, 0, g->f64), col, N);
+        cb_line(g->b, "/* col2im: each window added back where it was read */");
+        const char *off = open_col_loops(g, &cx, c, cv);
+        cb_line(g->b, "%s[%s] += %s[%s];", out, offset_text(g, &cx, &v->shape, v->shape.rank, c->out_sub), col, off);
+        close_loops(g, cv->n_col);
+    }
+    g->b->indent -= 4;
+    cb_line(g->b, "}");
+}
+
 /* The first read, in scalar_visit's order and outside gather indices, whose
  * last subscript is the plain variable `var`; and whether that read also
  * has a reduction variable (>= n_out) in an outer subscript. */
@@ -707,6 +792,20 @@ static void find_last_read(const Scalar *s, int depth, bool in_index, void *ctx)
 static bool reduce_outer(const Comp *c, const IrValue *v)
 {
     if (c->red != RED_SUM || c->n_out == 0 || v->type != DT_F32)
+        return false;
+    LastRead r = {.var = c->n_out - 1, .n_out = c->n_out};
+    scalar_visit(c->body, find_last_read, &r);
+    return r.found && r.red_outer;
+}
+
+/* A max or min (a pooling window) whose last output variable indexes the
+ * innermost axis of what it reads, with reduction variables outside it:
+ * then the reduction loops go just outside the last output loop, which
+ * runs contiguously and vectorizes.  Each output element compares the same
+ * terms in the same order as the plain nest would. */
+static bool extremum_inner(const Comp *c, const IrValue *v)
+{
+    if ((c->red != RED_MAX && c->red != RED_MIN) || c->n_out == 0 || v->type != DT_F32 || v->into)
         return false;
     LastRead r = {.var = c->n_out - 1, .n_out = c->n_out};
     scalar_visit(c->body, find_last_read, &r);
@@ -763,6 +862,21 @@ static void emit_map(Codegen *g, IrValue *v)
         close_loops(g, nv);
         return;
     }
+    if (extremum_inner(c, v)) {
+        int last = c->n_out - 1;
+        for (int k = 0; k < last; k++)
+            open_loop(g, cx.var[k], c->ext[k]);
+        open_loop_ivdep(g, cx.var[last], c->ext[last]);
+        cb_line(g->b, "%s[%s] = %s(%s)INFINITY;", out, off, c->red == RED_MAX ? "-" : "", g->real);
+        close_loops(g, 1);
+        for (int k = c->n_out; k < nv; k++)
+            open_loop(g, cx.var[k], c->ext[k]);
+        open_loop_ivdep(g, cx.var[last], c->ext[last]);
+        cb_line(g->b, "const %s t = %s;", g->real, expr(g, &cx, c->body));
+        cb_line(g->b, "%s[%s] = t %s %s[%s] ? t : %s[%s];", out, off, c->red == RED_MAX ? ">" : "<", out, off, out, off);
+        close_loops(g, c->n_red + c->n_out);
+        return;
+    }
     for (int k = 0; k < c->n_out; k++) {
         if (k == c->n_out - 1 && c->red == RED_NONE)
             open_loop_ivdep(g, cx.var[k], c->ext[k]);
@@ -798,6 +912,33 @@ static void emit_map(Codegen *g, IrValue *v)
     close_loops(g, c->n_out);
 }
 
+/* The gradient of a pooling window (extremum_inner) over at most 16
+ * constant positions, routed to plain affine positions, the reads of dy and
+ * of the window not gathers: the branch-free form of emit_argmax_grad
+ * applies. */
+static bool window_small(const Comp *fc, const Comp *c, const IrValue *v)
+{
+    const IrValue *fw = v->fwd;
+    if (!extremum_inner(fc, fw) || fc->body->op != S_READ || c->body->op != S_READ || v->type != DT_F32)
+        return false;
+    int64_t cells = 1;
+    for (int k = fc->n_out; k < fc->n_out + fc->n_red; k++) {
+        if (!dim_is_const(fc->ext[k]))
+            return false;
+        cells *= fc->ext[k].c;
+    }
+    for (int j = 0; j < v->shape.rank; j++)
+        if (c->out_sub[j].ind)
+            return false;
+    for (int j = 0; j < fc->body->rank; j++)
+        if (fc->body->sub[j].ind)
+            return false;
+    for (int j = 0; j < c->body->rank; j++)
+        if (c->body->sub[j].ind)
+            return false;
+    return cells <= 16;
+}
+
 /* d forward-operand at the first extremum of each reduction (max/min). */
 static void emit_argmax_grad(Codegen *g, IrValue *v)
 {
@@ -817,6 +958,54 @@ static void emit_argmax_grad(Codegen *g, IrValue *v)
                                                         "b8", "b9", "b10", "b11", "b12", "b13", "b14", "b15"};
     for (int k = fc->n_out; k < nv; k++)
         cx.var[k] = best_names[k];
+    if (window_small(fc, c, v)) {
+        /* a pooling window: the same search as below without branches, so
+         * the loop along the contiguous last axis vectorizes; then the
+         * gradient goes to the first extremum, 0 added everywhere else */
+        int last = fc->n_out - 1;
+        for (int k = 0; k < last; k++)
+            open_loop(g, fx.var[k], fc->ext[k]);
+        open_loop_ivdep(g, fx.var[last], fc->ext[last]);
+        cb_line(g->b, "%s best = %s(%s)INFINITY;", g->real, fc->red == RED_MAX ? "-" : "", g->real);
+        for (int k = fc->n_out; k < nv; k++)
+            cb_line(g->b, "int %s = 0;", best_names[k]);
+        /* the window's positions written out (at most 16), in loop order */
+        int64_t cells = 1;
+        for (int k = fc->n_out; k < nv; k++)
+            cells *= fc->ext[k].c;
+        const char *cmp = fc->red == RED_MAX ? ">" : "<";
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1)
+                cb_line(g->b, "const %s acc = %s;", g->real, expr(g, &cx, c->body));
+            for (int64_t cell = 0; cell < cells; cell++) {
+                int64_t rest = cell;
+                const char *hit = NULL;
+                for (int k = nv - 1; k >= fc->n_out; k--) {
+                    int64_t at = rest % fc->ext[k].c;
+                    rest /= fc->ext[k].c;
+                    fx.var[k] = arena_printf(g->a, "%lld", (long long)at);
+                    const char *eq = arena_printf(g->a, "%s == %lld", best_names[k], (long long)at);
+                    hit = hit ? arena_printf(g->a, "%s && %s", eq, hit) : eq;
+                }
+                if (pass == 0) {
+                    const char *t = expr(g, &fx, fc->body);
+                    cb_line(g->b, "{");
+                    g->b->indent += 4;
+                    cb_line(g->b, "const %s t = %s;", g->real, t);
+                    for (int k = fc->n_out; k < nv; k++)
+                        cb_line(g->b, "%s = t %s best ? %s : %s;", best_names[k], cmp, fx.var[k], best_names[k]);
+                    cb_line(g->b, "best = t %s best ? t : best;", cmp);
+                    g->b->indent -= 4;
+                    cb_line(g->b, "}");
+                } else {
+                    cb_line(g->b, "%s[%s] += %s ? acc : 0;", name_of(g, v),
+                            offset_text(g, &fx, &v->shape, v->shape.rank, c->out_sub), hit);
+                }
+            }
+        }
+        close_loops(g, fc->n_out);
+        return;
+    }
     for (int k = 0; k < fc->n_out; k++)
         open_loop(g, fx.var[k], fc->ext[k]);
     cb_line(g->b, "%s best = %s(%s)INFINITY;", g->real, fc->red == RED_MAX ? "-" : "", g->real);
@@ -1034,9 +1223,24 @@ static void cg_body(Codegen *g)
             continue;
         case IR_MAP: {
             Gemm gm;
+            ConvGemm cv;
             bool gemm = cg_classify_gemm(g, v, &gm);
+            bool conv = !gemm && classify_conv(g, v, &cv);
             comment_loc(g, v, describe(g, v));
-            if (gemm && g->blas_optional) {
+            if (conv) {
+                if (g->blas_optional)
+                    cb_printf(g->b, "#ifndef KLC_NO_BLAS\n");
+                emit_conv(g, v, &cv);
+                if (g->blas_optional) {
+                    cb_printf(g->b, "#else\n");
+                    cb_line(g->b, "{");
+                    g->b->indent += 4;
+                    emit_map(g, v);
+                    g->b->indent -= 4;
+                    cb_line(g->b, "}");
+                    cb_printf(g->b, "#endif\n");
+                }
+            } else if (gemm && g->blas_optional) {
                 cb_printf(g->b, "#ifndef KLC_NO_BLAS\n");
                 emit_gemm(g, v, &gm);
                 cb_printf(g->b, "#else\n");

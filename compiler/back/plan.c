@@ -1,6 +1,8 @@
 /* plan.c — storage assignment and liveness-packed workspace offsets. */
 #include "back/plan.h"
 
+#include "back/conv.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,6 +216,24 @@ Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl)
     /* 4. pack */
     pack(slots, ns, false, &p->work_c, &p->work_k);
     pack(slots, ns, true, &p->iwork_c, &p->iwork_k);
+    /* 5. the scratch region, after every slot */
+    int64_t sc = 0, sk = 0;
+    for (int i = 0; i < n; i++) {
+        ConvGemm cv;
+        IrValue *v = f->insts.items[i];
+        if (conv_match(v, &cv)) {
+            if (pad16(cv.size.c) > sc)
+                sc = pad16(cv.size.c);
+            if (pad16(cv.size.k) > sk)
+                sk = pad16(cv.size.k);
+        }
+    }
+    if (sc > 0 || sk > 0) {
+        p->scratch_c = p->work_c;
+        p->scratch_k = p->work_k;
+        p->work_c += sc;
+        p->work_k += sk;
+    }
     for (int i = 0; i < ns; i++) {
         Storage *s = &p->st[slots[i].root->id];
         s->off_c = slots[i].oc;
@@ -351,6 +371,11 @@ static void dump_plan(FILE *out, const IrFunc *f, const Plan *p)
     fputs(" floats, iwork: ", out);
     dump_lin(out, p->iwork_c, p->iwork_k);
     fputs(" int32s\n", out);
+    if (p->scratch_c || p->scratch_k) {
+        fputs("  scratch (column buffers) @ ", out);
+        dump_lin(out, p->scratch_c, p->scratch_k);
+        fputs("\n", out);
+    }
     for (int i = 0; i < f->insts.len; i++) {
         IrValue *v = f->insts.items[i];
         const Storage *st = &p->st[v->id];

@@ -43,6 +43,11 @@ typedef struct Plan {
     Storage *st;           /* by value id */
     int64_t work_c, work_k;
     int64_t iwork_c, iwork_k;
+    /* the scratch region at the end of the workspace, work + scratch_c +
+     * scratch_k * cap: the column buffer of the largest convolution
+     * (back/conv.h), shared by all, live during one instruction only;
+     * none (both 0) when the function has no convolution */
+    int64_t scratch_c, scratch_k;
 } Plan;
 
 /* n rounded up to a multiple of 16: sizes of weights, optimizer slots and
