@@ -843,8 +843,12 @@ static Value *call_sublayer(Elab *e, Value *callee, Args *args, const Node *call
         if (ok && build)
             exec_block(&be, bs, build->a);
         register_weights(e->model, a, si, se.root, se.frozen);
-        if (diag_error_count(e->diag) != errors_before)
+        if (diag_error_count(e->diag) != errors_before) {
             ok = false;
+            ls->build_scope = NULL; /* broken: later calls fail silently, its error said why */
+        }
+    } else if (!ls->build_scope) {
+        ok = false;
     } else {
         ok = sublayer_compatible(&se, ls, build, x->t, call->loc);
     }
@@ -866,8 +870,6 @@ static Value *call_sublayer(Elab *e, Value *callee, Args *args, const Node *call
         }
     }
     diag_pop_context(e->diag);
-    if (y->kind == V_ERR && diag_error_count(e->diag) == errors_before)
-        diag_error(e->diag, call->loc, "%s could not be called", what); /* not reached: errors say why */
     return y;
 }
 
