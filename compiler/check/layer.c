@@ -754,6 +754,9 @@ static void register_weights(Model *m, Arena *a, const LayerInst *li, LayerInst 
         }
 }
 
+/* How deep sub-layers may nest (a layer whose build() makes its own class). */
+enum { MAX_SUBLAYER_DEPTH = 8 };
+
 static bool sublayer_call_allowed(Elab *e, const Value *callee, const Node *call)
 {
     if (e->in_call && !e->comp)
@@ -811,8 +814,12 @@ static Value *call_sublayer(Elab *e, Value *callee, Args *args, const Node *call
     bool training = e->training;
     if (v[1] && !want_bool(e, v[1], nd[1], "training", &training))
         return v_err(a);
-    if (e->depth > 32) {
-        diag_error(e->diag, call->loc, "layers nest too deeply (a layer that builds itself?)");
+    int nesting = 1; /* the sub-layer's depth below the model's layer: the parts of its path */
+    for (const char *p = ls->path; *p; p++)
+        nesting += *p == '.';
+    if (nesting > MAX_SUBLAYER_DEPTH) {
+        diag_error(e->diag, call->loc, "layers nest more than %d deep (does a layer build itself?)",
+                   MAX_SUBLAYER_DEPTH);
         return v_err(a);
     }
     Elab se = *e;
@@ -820,7 +827,6 @@ static Value *call_sublayer(Elab *e, Value *callee, Args *args, const Node *call
     se.root = e->root ? e->root : e->layer;
     se.path = ls->path;
     se.frozen = e->frozen || !ls->trainable;
-    se.depth = e->depth + 1;
     const Node *cls = ls->cls;
     const char *ctx = arena_printf(a, "in %s, sub-layer '%s' of '%s'", node_text(a, ls->call, 60), si->name,
                                    e->layer->name);
