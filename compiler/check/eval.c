@@ -611,8 +611,13 @@ Value *call_value(Elab *e, Value *callee, Args *args, const Node *call)
         diag_error(e->diag, call->loc, "'%s(...)' is a configuration, not a function", callee->s);
         return v_err(a);
     case V_LAYER:
-        diag_error(e->diag, call->loc,
-                   "calling a layer on a tensor is not supported: layers are composed in Sequential([...])");
+        if (e->in_call && e->layer)
+            diag_error(e->diag, call->loc, "%s is not a sub-layer of '%s': create it in build() (like d = %s(...)) "
+                       "and call it in call()", v_describe(a, callee), e->layer->name, callee->layer->cls->name);
+        else
+            diag_error(e->diag, call->loc,
+                       "calling a layer on a tensor is not supported: layers are composed in Sequential([...]), "
+                       "and a layer's call() calls the layers its build() created");
         return v_err(a);
     default:
         diag_error(e->diag, call->loc, "%s is not callable", v_describe(a, callee));

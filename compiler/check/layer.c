@@ -430,10 +430,13 @@ static Value *layer_add_weight(Elab *e, Args *args)
             return v_err(a);
         }
     }
-    w->name = wname;
-    w->layer = li->name;
-    w->key = arena_printf(a, "%s.%s", li->name, wname);
-    w->cname = c_name(a, li->name, wname);
+    /* a sub-layer's weight belongs to the model's layer, named by its path in it
+     * (Keras' variable.path residual/dense/kernel is the key residual.dense.kernel) */
+    const LayerInst *root = e->root ? e->root : li;
+    w->name = e->path ? arena_printf(a, "%s.%s", e->path, wname) : wname;
+    w->layer = root->name;
+    w->key = arena_printf(a, "%s.%s", root->name, w->name);
+    w->cname = c_name(a, root->name, w->name);
     fans(&w->shape, &w->fan_in, &w->fan_out);
     vec_push(a, &li->weights, w);
     Value *r = v_new(a, V_WEIGHT, call->loc);
@@ -618,12 +621,272 @@ static Value *call_add_weight(Elab *e, Value *callee, Args *args, const Node *ca
 
 const Native add_weight_native = {"add_weight", call_add_weight, in_build, NULL, false};
 
-static Value *call_class(Elab *e, Value *callee, Args *args, const Node *call)
+/* ------------------------------------------------------------------------
+ * Sub-layers: layers that a layer's build() creates and its call() calls
+ * --------------------------------------------------------------------- */
+
+static const Native sublayer_native;
+
+/* The first free one of base, base_1, base_2, ... among the n names taken. */
+static const char *auto_name(Arena *a, const char *base, void *const *names, int n)
 {
-    return layer_spec(e, callee->def, args, call);
+    size_t bl = strlen(base);
+    bool *taken = arena_alloc(a, (size_t)n + 1);
+    for (int i = 0; i < n; i++) {
+        const char *u = names[i];
+        if (strncmp(u, base, bl) != 0)
+            continue;
+        if (!u[bl]) {
+            taken[0] = true;
+        } else if (u[bl] == '_' && u[bl + 1] >= '1' && u[bl + 1] <= '9') {
+            char *end;
+            long k = strtol(u + bl + 1, &end, 10);
+            if (!*end && k <= n)
+                taken[k] = true;
+        }
+    }
+    int k = 0;
+    while (taken[k])
+        k++;
+    return k ? arena_printf(a, "%s_%d", base, k) : base;
 }
 
-const Native layer_class_native = {"layer class", call_class, NULL, NULL, false};
+/* Make the layer value v a sub-layer of e->layer: its own copy of the spec,
+ * named as Keras names it (given, else snake_case(class) made unique among
+ * the parent's sub-layers), not built until its first call. */
+static Value *make_sublayer(Elab *e, Value *v, const Node *at)
+{
+    Arena *a = e->arena;
+    LayerInst *parent = e->layer;
+    LayerSpec *ls = arena_alloc(a, sizeof *ls);
+    *ls = *v->layer;
+    LayerInst *si = arena_alloc(a, sizeof *si);
+    si->type = ls->cls->name;
+    si->loc = at->loc;
+    si->position = parent->position;
+    int n = parent->sublayers.len;
+    void **names = arena_alloc(a, sizeof(void *) * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) {
+        const LayerInst *o = parent->sublayers.items[i];
+        names[i] = (void *)o->name;
+        if (ls->name && !strcmp(o->name, ls->name)) {
+            diag_error(e->diag, at->loc, "layer '%s' already has a sub-layer named '%s'; names must be unique",
+                       parent->name, ls->name);
+            diag_note(e->diag, o->loc, "the first '%s'", ls->name);
+            return v_err(a);
+        }
+    }
+    si->name = ls->name ? ls->name : auto_name(a, keras_snake_case(a, ls->cls->name), names, n);
+    vec_push(a, &parent->sublayers, si);
+    ls->inst = si;
+    ls->path = e->path ? arena_printf(a, "%s.%s", e->path, si->name) : si->name;
+    ls->built = false;
+    ls->build_scope = NULL;
+    Value *r = v_new(a, V_LAYER, v->loc);
+    r->layer = ls;
+    r->native = &sublayer_native;
+    return r;
+}
+
+/* A layer hyperparameter (Block(inner = Dense(8)), or such a default) is a
+ * sub-layer of each instance: bound in its build scope, declaration order. */
+static void adopt_hp_layers(Elab *e, const LayerSpec *ls, Scope *bs)
+{
+    const Node *cls = ls->cls;
+    for (int i = 0; i < cls->list.len; i++) {
+        const Node *p = cls->list.items[i];
+        Value *v = scope_lookup_local(ls->hp, p->name);
+        if (v && v->kind == V_LAYER && !v->native)
+            scope_bind(e->arena, bs, p->name, make_sublayer(e, v, p->a ? p->a : ls->call));
+    }
+}
+
+static bool class_call_allowed(Elab *e, const Value *callee, const Node *call)
+{
+    if (!e->in_call)
+        return true;
+    diag_error(e->diag, call->loc, "a layer is created in build() (like d = %s(...)) and called in call(); "
+               "it cannot be created in call()", callee->def->name);
+    return false;
+}
+
+static Value *call_class(Elab *e, Value *callee, Args *args, const Node *call)
+{
+    Value *v = layer_spec(e, callee->def, args, call);
+    if (v->kind == V_LAYER && e->in_build && e->layer) /* d = Dense(64) in build(): a sub-layer */
+        return make_sublayer(e, v, call);
+    return v;
+}
+
+const Native layer_class_native = {"layer class", call_class, class_call_allowed, NULL, false};
+
+/* A weight's C identifier, made distinct from those of the model's other weights. */
+static void unique_cname(Arena *a, const Model *m, Weight *w)
+{
+    const char *base = w->cname;
+    for (int k = 2;; k++) {
+        bool clash = false;
+        for (int i = 0; i < m->weights.len && !clash; i++)
+            clash = !strcmp(((const Weight *)m->weights.items[i])->cname, w->cname);
+        if (!clash)
+            return;
+        w->cname = arena_printf(a, "%s_%d", base, k);
+    }
+}
+
+/* Keras order: a layer's trainable weights, then its state (its sub-layers'
+ * follow, as they are built).  `frozen` makes them all non-trainable; `root`
+ * is the model's layer, whose parameter counts (the summary's row) they join. */
+static void register_weights(Model *m, Arena *a, const LayerInst *li, LayerInst *root, bool frozen)
+{
+    for (int i = 0; i < li->weights.len; i++) {
+        Weight *w = li->weights.items[i];
+        if (frozen)
+            w->trainable = false;
+    }
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < li->weights.len; i++) {
+            Weight *w = li->weights.items[i];
+            if (w->trainable != (pass == 0))
+                continue;
+            w->index = m->weights.len;
+            unique_cname(a, m, w);
+            vec_push(a, &m->weights, w);
+            root->params += w->size;
+            if (w->trainable)
+                root->trainable_params += w->size;
+        }
+}
+
+/* How deep sub-layers may nest (a layer whose build() makes its own class). */
+enum { MAX_SUBLAYER_DEPTH = 8 };
+
+static bool sublayer_call_allowed(Elab *e, const Value *callee, const Node *call)
+{
+    if (e->in_call && !e->comp)
+        return true;
+    diag_error(e->diag, call->loc, "sub-layer '%s' can only be called on a tensor in call()%s",
+               callee->layer->inst->name, e->in_call ? ", not inside an index expression" : "");
+    return false;
+}
+
+/* Compatible with the shape it was built on: build()'s pattern matches the new
+ * input with the same dimensions (Dense(4) built on [N, 8] takes [N, 3, 8]). */
+static bool sublayer_compatible(Elab *se, const LayerSpec *ls, const Node *build, const IrValue *x, SrcLoc at)
+{
+    Arena *a = se->arena;
+    if (!build || build->list.len != 1)
+        return true;
+    const Node *pat = build->list.items[0];
+    Scope *tmp = scope_new(a, NULL);
+    if (!bind_pattern(se, pat, &x->shape, x->type, tmp, at))
+        return false;
+    for (const Binding *b = tmp->head; b; b = b->next) {
+        const Value *old = scope_lookup_local(ls->build_scope, b->name);
+        if (b->val->kind != V_INT || !old || old->kind != V_INT || dim_eq(old->i, b->val->i))
+            continue;
+        diag_error(se->diag, at, "sub-layer '%s' was built on its first call for %s = %s (build(%s)); "
+                   "this call gives it %s, where %s = %s", ls->inst->name, b->name, dim_str(a, old->i),
+                   node_text(a, pat, 60), shape_str(a, &x->shape), b->name, dim_str(a, b->val->i));
+        return false;
+    }
+    return true;
+}
+
+/* dense(x) or dense(x, training = false) in call(): on the first call, build()
+ * runs on x's shape (as Keras builds on first call) and creates the weights;
+ * every call elaborates the sub-layer's call() into the current function. */
+static Value *call_sublayer(Elab *e, Value *callee, Args *args, const Node *call)
+{
+    Arena *a = e->arena;
+    LayerSpec *ls = callee->layer;
+    LayerInst *si = ls->inst;
+    if (args_poisoned(args))
+        return v_err(a);
+    static const char *const names[] = {"inputs", "training"};
+    Value *v[2];
+    const Node *nd[2];
+    const char *what = arena_printf(a, "sub-layer '%s'", si->name);
+    if (!bind_args(e, args, what, 2, names, v, nd))
+        return v_err(a);
+    Value *x = v[0] ? as_tensor(e, v[0], nd[0]) : NULL;
+    if (!x || x->kind != V_TENSOR) {
+        diag_error(e->diag, (x ? nd[0] : call)->loc, "%s is called on one tensor, like %s(x)%s%s", what, si->name,
+                   x ? ", not " : "", x ? v_describe(a, x) : "");
+        return v_err(a);
+    }
+    bool training = e->training;
+    if (v[1] && !want_bool(e, v[1], nd[1], "training", &training))
+        return v_err(a);
+    int nesting = 1; /* the sub-layer's depth below the model's layer: the parts of its path */
+    for (const char *p = ls->path; *p; p++)
+        nesting += *p == '.';
+    if (nesting > MAX_SUBLAYER_DEPTH) {
+        diag_error(e->diag, call->loc, "layers nest more than %d deep (does a layer build itself?)",
+                   MAX_SUBLAYER_DEPTH);
+        return v_err(a);
+    }
+    Elab se = *e;
+    se.layer = si;
+    se.root = e->root ? e->root : e->layer;
+    se.path = ls->path;
+    se.frozen = e->frozen || !ls->trainable;
+    const Node *cls = ls->cls;
+    const char *ctx = arena_printf(a, "in %s, sub-layer '%s' of '%s'", node_text(a, ls->call, 60), si->name,
+                                   e->layer->name);
+    diag_push_context(e->diag, call->loc, ctx);
+    int errors_before = diag_error_count(e->diag);
+    const Node *build = member(cls, N_BUILD);
+    bool ok = true;
+    if (!ls->built) {
+        ls->built = true;
+        si->in_shape = x->t->shape;
+        Scope *bs = scope_new(a, ls->hp);
+        ls->build_scope = bs;
+        Elab be = se;
+        be.fn = NULL;
+        be.in_call = false;
+        be.in_build = true;
+        adopt_hp_layers(&be, ls, bs);
+        if (build && build->list.len == 1)
+            ok = bind_pattern(&be, build->list.items[0], &x->t->shape, x->t->type, bs, build->list.items[0]->loc);
+        /* its own flag: false when it or a layer holding it is frozen (Keras sets
+         * trainable on every sub-layer) */
+        scope_bind(a, bs, "trainable", v_bool(a, !se.frozen, call->loc));
+        if (ok && build)
+            exec_block(&be, bs, build->a);
+        register_weights(e->model, a, si, se.root, se.frozen);
+        if (diag_error_count(e->diag) != errors_before) {
+            ok = false;
+            ls->build_scope = NULL; /* broken: later calls fail silently, its error said why */
+        }
+    } else if (!ls->build_scope) {
+        ok = false;
+    } else {
+        ok = sublayer_compatible(&se, ls, build, x->t, call->loc);
+    }
+    Value *y = v_err(a);
+    const Node *calldef = member(cls, N_CALLDEF);
+    if (ok && calldef && calldef->list.len >= 1) {
+        int first = e->fn->insts.len;
+        y = elaborate_call(&se, ls->build_scope, calldef, e->fn, x->t, training);
+        /* readable names in the C: tower_residual_dense_y (inner sub-layers tagged theirs first) */
+        const char *tag = c_name(a, se.root->name, ls->path);
+        for (int i = first; i < e->fn->insts.len; i++)
+            if (!((IrValue *)e->fn->insts.items[i])->layer)
+                ((IrValue *)e->fn->insts.items[i])->layer = tag;
+        if (y->kind == V_TENSOR) {
+            if (ls->activity_l1 > 0 || ls->activity_l2 > 0)
+                activity_penalty(&se, e->fn, y->t, ls->activity_l1, ls->activity_l2, call->loc);
+            si->out_shape = y->t->shape;
+            y = v_tensor(a, y->t, call->loc);
+        }
+    }
+    diag_pop_context(e->diag);
+    return y;
+}
+
+static const Native sublayer_native = {"sub-layer", call_sublayer, sublayer_call_allowed, NULL, false};
 
 void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
 {
@@ -660,28 +923,7 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
             }
         li->name = ls->name;
     } else {
-        /* the first free one of base, base_1, base_2, ...: one pass over the names taken */
-        const char *base = keras_snake_case(a, cls->name);
-        size_t bl = strlen(base);
-        int nt = m->used_names.len;
-        bool *taken = arena_alloc(a, (size_t)nt + 1);
-        for (int i = 0; i < nt; i++) {
-            const char *u = m->used_names.items[i];
-            if (strncmp(u, base, bl) != 0)
-                continue;
-            if (!u[bl]) {
-                taken[0] = true;
-            } else if (u[bl] == '_' && u[bl + 1] >= '1' && u[bl + 1] <= '9') {
-                char *end;
-                long k = strtol(u + bl + 1, &end, 10);
-                if (!*end && k <= nt)
-                    taken[k] = true;
-            }
-        }
-        int n = 0;
-        while (taken[n])
-            n++;
-        li->name = n ? arena_printf(a, "%s_%d", base, n) : base;
+        li->name = auto_name(a, keras_snake_case(a, cls->name), m->used_names.items, m->used_names.len);
     }
     vec_push(a, &m->used_names, (void *)li->name);
 
@@ -698,29 +940,16 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
                           build->list.items[0]->loc);
     /* the layer's own flag (Keras' self.trainable), a bool named `trainable` in build and call */
     scope_bind(a, bs, "trainable", v_bool(a, ls->trainable, li->loc));
-    if (build && ok) {
+    if (ok) {
         Elab be = e;
         be.in_build = true;
-        exec_block(&be, bs, build->a);
+        adopt_hp_layers(&be, ls, bs);
+        if (build)
+            exec_block(&be, bs, build->a);
     }
-    /* trainable = false freezes every weight of the layer */
-    for (int i = 0; i < li->weights.len; i++) {
-        Weight *w = li->weights.items[i];
-        if (!ls->trainable)
-            w->trainable = false;
-    }
-    /* Keras order: the layer's trainable weights, then its state */
-    for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < li->weights.len; i++) {
-            Weight *w = li->weights.items[i];
-            if (w->trainable != (pass == 0))
-                continue;
-            w->index = m->weights.len;
-            vec_push(a, &m->weights, w);
-            li->params += w->size;
-            if (w->trainable)
-                li->trainable_params += w->size;
-        }
+    /* trainable = false freezes every weight of the layer (its sub-layers' too) */
+    register_weights(m, a, li, li, !ls->trainable);
+    e.frozen = !ls->trainable;
     if (diag_error_count(sema->diag) != errors_before)
         ok = false;
 
@@ -735,7 +964,8 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
             if (out[t]->kind == V_ERR || !storable(&e, fs[t], first))
                 ok = false;
             for (int i = first; i < fs[t]->insts.len; i++) /* tag for readable names in the C */
-                ((IrValue *)fs[t]->insts.items[i])->layer = li->name;
+                if (!((IrValue *)fs[t]->insts.items[i])->layer) /* a sub-layer's are tagged already */
+                    ((IrValue *)fs[t]->insts.items[i])->layer = li->name;
         }
         if (ok && !shape_eq(&out[0]->t->shape, &out[1]->t->shape)) {
             diag_error(sema->diag, calldef->loc, "call() returns %s when training but %s otherwise",

@@ -88,6 +88,12 @@ typedef struct LayerSpec {
     const Node *call;         /* the call expression */
     Shape input_shape;        /* input_shape = [...] given, if has_input_shape */
     bool has_input_shape;
+    /* A sub-layer (created in a layer's build(), or a layer hyperparameter of
+     * one): its value has native sublayer_native and is built on its first call. */
+    LayerInst *inst;          /* its name, type and own weights; NULL for a model's layer */
+    const char *path;         /* within the model's layer: "dense", "block.dense" */
+    struct Scope *build_scope;/* after build(): the pattern's dimensions, build()'s names */
+    bool built;
 } LayerSpec;
 
 struct Value {
@@ -142,6 +148,11 @@ struct Elab {
     int depth;                /* def inlining depth */
     const char *assign_target;/* name of the variable an add_weight result goes to */
     const char *model_var;    /* name of the variable a Sequential(...) goes to */
+    /* In a sub-layer (layer is then the sub-layer): the model's layer holding
+     * its weights, and the sub-layer's path in it ("block.dense"); else NULL. */
+    LayerInst *root;
+    const char *path;
+    bool frozen;              /* a layer around this one has trainable = false */
 };
 
 /* The program being checked. */

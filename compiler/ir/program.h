@@ -22,10 +22,10 @@ typedef struct InitSpec {
 } InitSpec;
 
 typedef struct Weight {
-    const char *layer;        /* Keras layer name, "dense_1" */
-    const char *name;         /* weight name, "kernel" */
-    const char *key;          /* file key, "dense_1.kernel" */
-    const char *cname;        /* C identifier, "dense_1_kernel" */
+    const char *layer;        /* Keras layer name, "dense_1": the model's layer that holds it */
+    const char *name;         /* weight name, "kernel"; in a sub-layer its path, "dense.kernel" */
+    const char *key;          /* file key, "dense_1.kernel", "residual.dense.kernel" */
+    const char *cname;        /* C identifier, "dense_1_kernel", "residual_dense_kernel" (unique) */
     Shape shape;              /* constant dims */
     int64_t size;
     bool trainable;
@@ -45,7 +45,8 @@ typedef struct LayerInst {
     int position;             /* 1-based position in the Sequential list (Input counts) */
     Shape in_shape, out_shape;
     int64_t params, trainable_params;
-    PtrVec weights;           /* Weight* */
+    PtrVec weights;           /* Weight*: its own (a sub-layer's are the model layer's, in Model.weights) */
+    PtrVec sublayers;         /* LayerInst*: the layers its build() created, in creation order */
     bool is_input;
 } LayerInst;
 
