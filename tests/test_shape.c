@@ -58,6 +58,11 @@ static void test_arithmetic(void **state)
 
     /* overflow is refused, never wrapped */
     assert_false(dim_add(D(INT64_MAX, 0), D(1, 0), &r));
+    /* division by -1 negates, and -INT64_MIN does not exist (it trapped: SIGFPE) */
+    assert_true(dim_div_exact(D(3, 1), D(-1, 0), &r));
+    expect_dim(r, -3, -1);
+    assert_false(dim_div_exact(D(INT64_MIN, 1), D(-1, 0), &r));
+    assert_false(dim_div_exact(D(0, INT64_MIN), D(-1, 0), &r));
     assert_false(dim_add(D(0, INT64_MAX), D(0, 1), &r));
     assert_false(dim_sub(D(INT64_MIN, 0), D(1, 0), &r));
     assert_false(dim_mul(D(INT64_MAX / 2 + 1, 0), D(2, 0), &r));
@@ -82,6 +87,8 @@ static void test_order(void **state)
     assert_true(dim_le_always(D(5, 1), D(0, 6))); /* 5 + N <= 6N for N >= 1 */
     assert_false(dim_le_always(D(6, 1), D(0, 6)));
     assert_false(dim_le_always(D(INT64_MIN, 0), D(INT64_MAX, 0))); /* the difference overflows: unknown */
+    assert_false(dim_le_always(D(0, 0), D(INT64_MAX, INT64_MAX))); /* its value at N = 1 overflows */
+    assert_false(dim_positive(D(INT64_MAX, 1)));
 
     assert_true(dim_positive(D(1, 0)));
     assert_false(dim_positive(D(0, 0)));
@@ -106,6 +113,7 @@ static void test_printing(void **state)
     assert_string_equal(dim_str(a, D(0, -1)), "-N");
     assert_string_equal(dim_str(a, D(1, 1)), "N + 1");
     assert_string_equal(dim_str(a, D(-3, 2)), "2*N - 3");
+    assert_string_equal(dim_str(a, D(INT64_MIN, 1)), "N - 9223372036854775808"); /* no -INT64_MIN */
 
     Dim dims[] = {N, D(784, 0)};
     Shape s = shape_make(2, dims);

@@ -58,12 +58,14 @@ bool dim_le_always(Dim a, Dim b)
     Dim d;
     if (!dim_sub(b, a, &d))
         return false;
-    return d.k >= 0 && d.c + d.k >= 0;
+    int64_t at1; /* the difference at N = 1 */
+    return d.k >= 0 && add_ok(d.c, d.k, &at1) && at1 >= 0;
 }
 
 bool dim_positive(Dim a)
 {
-    return a.k >= 0 && a.c + a.k >= 1;
+    int64_t at1;
+    return a.k >= 0 && add_ok(a.c, a.k, &at1) && at1 >= 1;
 }
 
 const char *dim_str(Arena *a, Dim d)
@@ -74,7 +76,9 @@ const char *dim_str(Arena *a, Dim d)
                                                   : arena_printf(a, "%lld*N", (long long)d.k);
     if (d.c == 0)
         return n;
-    return arena_printf(a, "%s %c %lld", n, d.c < 0 ? '-' : '+', (long long)(d.c < 0 ? -d.c : d.c));
+    /* |c| as unsigned: -INT64_MIN does not fit an int64 */
+    unsigned long long mag = d.c < 0 ? 0ULL - (unsigned long long)d.c : (unsigned long long)d.c;
+    return arena_printf(a, "%s %c %llu", n, d.c < 0 ? '-' : '+', mag);
 }
 
 const char *shape_str(Arena *a, const Shape *s)
