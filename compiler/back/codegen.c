@@ -554,16 +554,6 @@ static bool axes_are(const Scalar *r, int from, const int *vars, int nv)
     return true;
 }
 
-static bool product(const Comp *c, const int *vars, int nv, Dim *out)
-{
-    Dim r = dim_const(1);
-    for (int k = 0; k < nv; k++)
-        if (!dim_mul(r, c->ext[vars[k]], &r))
-            return false;
-    *out = r;
-    return true;
-}
-
 bool cg_classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
 {
     const Comp *c = v->comp;
@@ -647,7 +637,7 @@ bool cg_classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
         gm->tb = true;
     else
         return false;
-    if (!product(c, m_vars, nm, &gm->M) || !product(c, n_vars, nn, &gm->N) || !product(c, k_vars, nk, &gm->K))
+    if (!comp_extent_product(c, m_vars, nm, &gm->M) || !comp_extent_product(c, n_vars, nn, &gm->N) || !comp_extent_product(c, k_vars, nk, &gm->K))
         return false;
     gm->ra = r1;
     gm->rb = r2;

@@ -63,16 +63,6 @@ static bool blocks(const int *pv, int rank, const int *first, int n1, const int 
     return fwd || rev;
 }
 
-static bool product(const Comp *c, const int *vars, int nv, Dim *out)
-{
-    Dim r = dim_const(1);
-    for (int k = 0; k < nv; k++)
-        if (!dim_mul(r, c->ext[vars[k]], &r))
-            return false;
-    *out = r;
-    return true;
-}
-
 static bool is_mul_of_reads(const Scalar *b)
 {
     return b->op == S_MUL && b->a->op == S_READ && b->b->op == S_READ && b->a->type == DT_F32 &&
@@ -122,7 +112,7 @@ static bool match_im2col(const IrValue *v, const Scalar *x, const Scalar *p, Con
         int i = first ? k : k - (m_inner ? nk : nm);
         cv->col_var[cv->n_col++] = (first != m_inner) ? m_vars[i] : k_vars[i];
     }
-    if (!product(c, m_vars, nm, &cv->M) || !product(c, n_vars, nn, &cv->N) || !product(c, k_vars, nk, &cv->K) ||
+    if (!comp_extent_product(c, m_vars, nm, &cv->M) || !comp_extent_product(c, n_vars, nn, &cv->N) || !comp_extent_product(c, k_vars, nk, &cv->K) ||
         !dim_mul(cv->M, cv->K, &cv->size))
         return false;
     cv->kind = CONV_IM2COL;
@@ -189,7 +179,7 @@ static bool match_col2im(const IrValue *v, ConvGemm *cv)
         cv->col_var[cv->n_col++] = m_vars[k];
     for (int k = 0; k < nn; k++)
         cv->col_var[cv->n_col++] = n_vars[k];
-    if (!product(c, m_vars, nm, &cv->M) || !product(c, n_vars, nn, &cv->N) || !product(c, k_vars, nk, &cv->K) ||
+    if (!comp_extent_product(c, m_vars, nm, &cv->M) || !comp_extent_product(c, n_vars, nn, &cv->N) || !comp_extent_product(c, k_vars, nk, &cv->K) ||
         !dim_mul(cv->M, cv->N, &cv->size))
         return false;
     cv->kind = CONV_COL2IM;

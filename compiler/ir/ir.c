@@ -147,6 +147,16 @@ Dim comp_red_count(const Comp *c)
     return total;
 }
 
+bool comp_extent_product(const Comp *c, const int *vars, int nv, Dim *out)
+{
+    Dim r = dim_const(1);
+    for (int k = 0; k < nv; k++)
+        if (!dim_mul(r, c->ext[vars[k]], &r))
+            return false;
+    *out = r;
+    return true;
+}
+
 /* ---- scalars ---- */
 
 static Scalar *s_new(Arena *a, SOp op, DType type)

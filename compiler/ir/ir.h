@@ -240,6 +240,9 @@ Comp *comp_over(Arena *a, const Shape *s, int n_out);
 IrValue *ir_ew(IrFunc *f, const Shape *s, DType type, Scalar *body, int nargs, IrValue *const *args, SrcLoc loc);
 /* The number of points a map reduces over (the divisor of RED_MEAN). */
 Dim comp_red_count(const Comp *c);
+/* The product of the extents of variables vars[0..nv) of c (1 for none);
+ * false if it overflows or is not of the form c + k*N. */
+bool comp_extent_product(const Comp *c, const int *vars, int nv, Dim *out);
 
 /* Deterministic textual dump (--dump-ir). */
 void ir_dump(FILE *out, const IrFunc *f);

@@ -45,16 +45,6 @@ static const int arg_range[IR__COUNT][2] = {
     [IR_LOSS] = {1, 1},        [IR_GRAD] = {1, 1},
 };
 
-static bool same_shape(const Shape *x, const Shape *y)
-{
-    if (x->rank != y->rank)
-        return false;
-    for (int j = 0; j < x->rank; j++)
-        if (!dim_eq(x->d[j], y->d[j]))
-            return false;
-    return true;
-}
-
 /* A value defined by an earlier instruction, and not stale. */
 static bool check_ref(Verifier *vf, const IrValue *r, int at, const char *what)
 {
@@ -187,13 +177,13 @@ static bool check_op(Verifier *vf, const IrValue *v)
         return check_comp(vf, v);
     case IR_SOFTMAX:
     case IR_LOG_SOFTMAX:
-        if (!same_shape(&v->shape, s0))
+        if (!shape_eq(&v->shape, s0))
             return bad(vf, "the shape differs from the operand's");
         if (v->axis < 0 || v->axis >= v->shape.rank)
             return bad(vf, "axis %d of a rank %d value", v->axis, v->shape.rank);
         return true;
     case IR_STOP_GRAD:
-        if (!same_shape(&v->shape, s0))
+        if (!shape_eq(&v->shape, s0))
             return bad(vf, "the shape differs from the operand's");
         return true;
     case IR_RESHAPE: {
@@ -272,7 +262,7 @@ static bool check_inst(Verifier *vf, const IrValue *v, int i)
         if (vf->accumulated[t->id] >= 0)
             return bad(vf, "%%%d is accumulated into twice (by %%%d too)", t->id,
                        ((const IrValue *)f->insts.items[vf->accumulated[t->id]])->id);
-        if (!same_shape(&t->shape, &v->shape) || t->type != v->type)
+        if (!shape_eq(&t->shape, &v->shape) || t->type != v->type)
             return bad(vf, "the shape or type differs from the accumulated value's");
     }
     if (!check_op(vf, v))

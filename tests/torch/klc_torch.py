@@ -136,6 +136,15 @@ def keras_loss(kind, y_pred, y):
     raise ValueError(kind)
 
 
+def training_loss(case, w, x, y):
+    """The objective of one training step in torch: Keras' loss of the
+    forward pass with training = true, plus the case's penalty terms."""
+    loss = keras_loss(case.loss, case.forward(w, x, True), y)
+    if case.extra_loss:
+        loss = loss + case.extra_loss(w, x)
+    return loss
+
+
 def run(cmd, cwd):
     r = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0:
@@ -201,10 +210,7 @@ def check_case(case, env, tmp):
         return failures + check_steps(case, weights, tw, tx, y, os.path.join(d, "after.safetensors"))
     # one step in torch
     ty = torch.tensor(y.astype(np.int64 if y.dtype == np.int32 else np.float64))
-    y_train = case.forward(tw, tx, True)
-    loss = keras_loss(case.loss, y_train, ty)
-    if case.extra_loss:
-        loss = loss + case.extra_loss(tw, tx)
+    loss = training_loss(case, tw, tx, ty)
     trainable = [k for k in weights if k not in case.state]
     grads = torch.autograd.grad(loss, [tw[k] for k in trainable], allow_unused=True) if trainable else []
     after = read_safetensors(os.path.join(d, "after.safetensors"))
@@ -239,9 +245,7 @@ def check_steps(case, weights, tw, tx, y, after_path):
     trainable = [k for k in weights if k not in case.state]
     w = dict(tw)
     for _ in range(case.steps):
-        loss = keras_loss(case.loss, case.forward(w, tx, True), ty)
-        if case.extra_loss:
-            loss = loss + case.extra_loss(w, tx)
+        loss = training_loss(case, w, tx, ty)
         grads = torch.autograd.grad(loss, [w[k] for k in trainable], allow_unused=True) if trainable else []
         state = case.state_after(w, tx) if case.state_after else {}
         nw = {}
