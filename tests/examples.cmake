@@ -26,14 +26,24 @@ klc_fresh_scratch(example.train_from_c ${KLC_TEST_SCRATCH}/example.train_from_c)
 
 # The generated C reads like the source: in the training and inference code
 # of these examples every buffer is named after its source (no numbered
-# temporaries like t38 or dense_t12) and built-in layers point at their
-# prelude line (no "(built-in layer)").
+# temporaries like t38 or dense_t12), built-in layers point at their prelude
+# line (no "(built-in layer)"), there is no (void) or "+ 0 * cap" noise, the
+# model descriptor uses designated initialisers and Adam's update carries its
+# formula.
 foreach(name seed conv1d)
   add_test(NAME example.${name}.c_names
     COMMAND sh -c [=[set -e; d=$1; "$2" "$3" -o "$d/train.c"; "$2" "$3" --inference -o "$d/infer.c"
 if grep -nE '(^|[^A-Za-z0-9_])([A-Za-z0-9_]*_)?t[0-9]+([^A-Za-z0-9_]|$)|\(built-in' "$d/train.c" "$d/infer.c"; then
   echo "$3: generated C has numbered temporaries or unlocated built-in code"; exit 1
-fi]=]
+fi
+if grep -nE '\(void\)|\+ 0 \* cap|\+ 0\)' "$d/train.c" "$d/infer.c"; then
+  echo "$3: generated C has (void) casts or + 0 offsets"; exit 1
+fi
+grep -q '{\.name = "' "$d/train.c" || { echo "$3: the model descriptor has no designated initialisers"; exit 1; }
+grep -q '/\* m <- m + (g - m) \* (1 - beta_1) \*/' "$d/train.c" ||
+  { echo "$3: the optimizer update carries no formula"; exit 1; }
+grep -q 'compiler/prelude/core.kl:[0-9]' "$d/train.c" ||
+  { echo "$3: built-in layers' blocks do not point at their prelude line"; exit 1; }]=]
             sh ${KLC_TEST_SCRATCH}/example.${name}.c_names $<TARGET_FILE:klc> ${CMAKE_SOURCE_DIR}/examples/${name}.kl)
   set_tests_properties(example.${name}.c_names PROPERTIES LABELS "examples")
   klc_fresh_scratch(example.${name}.c_names ${KLC_TEST_SCRATCH}/example.${name}.c_names)

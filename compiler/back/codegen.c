@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------------
@@ -327,13 +328,32 @@ typedef struct Ctx {
 
 static const char *expr(Codegen *g, const Ctx *c, const Scalar *s);
 
+/* A variable the caller fixed to a number (the written-out cells of a
+ * pooling window name their variables "0", "1", ...). */
+static bool var_is_number(const char *name, int64_t *value)
+{
+    if (!name || !*name)
+        return false;
+    for (const char *p = name; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    *value = strtoll(name, NULL, 10);
+    return true;
+}
+
 static const char *sub_text(Codegen *g, const Ctx *c, const Sub *s)
 {
     Arena *a = g->a;
     const char *t = NULL;
+    int64_t off = s->off;
     for (int v = 0; v < KLC_MAXVARS; v++) {
         if (!s->coef[v])
             continue;
+        int64_t fixed;
+        if (var_is_number(c->var[v], &fixed)) { /* folds into the offset: no "+ 0" */
+            off += s->coef[v] * fixed;
+            continue;
+        }
         const char *term = s->coef[v] == 1 ? c->var[v] : arena_printf(a, "%lld * %s", (long long)s->coef[v], c->var[v]);
         t = t ? arena_printf(a, "%s + %s", t, term) : term;
     }
@@ -345,9 +365,9 @@ static const char *sub_text(Codegen *g, const Ctx *c, const Sub *s)
         const char *bn = s->off_n == 1 ? "n" : arena_printf(a, "%lld * n", (long long)s->off_n);
         t = t ? arena_printf(a, "%s + %s", t, bn) : bn;
     }
-    if (s->off || !t)
-        t = t ? arena_printf(a, "%s %c %lld", t, s->off < 0 ? '-' : '+', (long long)(s->off < 0 ? -s->off : s->off))
-              : arena_printf(a, "%lld", (long long)s->off);
+    if (off || !t)
+        t = t ? arena_printf(a, "%s %c %lld", t, off < 0 ? '-' : '+', (long long)(off < 0 ? -off : off))
+              : arena_printf(a, "%lld", (long long)off);
     return t;
 }
 
