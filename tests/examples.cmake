@@ -57,3 +57,26 @@ add_test(NAME example.seed.relative_paths
 grep -q -F '../examples/seed.kl' "$2" || { echo "$2 does not name ../examples/seed.kl"; exit 1; }]=]
           sh ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/tests/e2e_seed.c)
 set_tests_properties(example.seed.relative_paths PROPERTIES LABELS "examples")
+
+# The README demo's pipeline on a small scale (scripts/demo.sh with generated
+# digits): the convnet of examples/mnist.kl trains, is evaluated, its weights
+# are embedded in the inference file, which compiles without warnings and
+# without BLAS (a weights file of a model without state once left an unused
+# array behind) and classifies test digits as the trainer does.
+add_test(NAME example.mnist.demo_pipeline
+  COMMAND sh -c [=[set -e; d=$1; klc=$2; train=$3; gen=$4; src=$5
+"$gen" "$d" 512 64 >/dev/null
+"$train" fit --x "$d/x_train.npy" --y "$d/y_train.npy" --epochs 1 --batch-size 64 --verbose 0 --save "$d/w.safetensors"
+"$train" predict --x "$d/x_test.npy" --load "$d/w.safetensors" --out "$d/p.csv" --verbose 0
+"$klc" "$src/examples/mnist.kl" --inference --weights "$d/w.safetensors" -o "$d/mnist_infer.c"
+cc -std=c11 -O2 -Wall -Wextra -Wpedantic -Werror -DKLC_NO_BLAS -I"$d" "$d/mnist_infer.c" "$src/examples/mnist_demo.c" -lm -o "$d/mnist_infer"
+"$d/mnist_infer" "$d/x_test.npy" "$d/y_test.npy" 64 > "$d/infer.txt"
+# the trainer's classes (argmax of each CSV row) against the inference file's
+awk -F, '{b=1; for (k=2; k<=NF; k++) if ($k+0 > $b+0) b=k; print b-1}' "$d/p.csv" > "$d/trainer_classes.txt"
+sed -n 's/^digit *[0-9]*: predicted \([0-9]\).*/\1/p' "$d/infer.txt" > "$d/infer_classes.txt"
+test "$(wc -l < "$d/infer_classes.txt")" -eq 64 || { echo "the inference program classified $(wc -l < "$d/infer_classes.txt") of 64 digits"; exit 1; }
+cmp "$d/trainer_classes.txt" "$d/infer_classes.txt" || { echo "inference file and trainer disagree"; exit 1; }]=]
+          sh ${KLC_TEST_SCRATCH}/example.mnist.demo_pipeline $<TARGET_FILE:klc> $<TARGET_FILE:mnist_train>
+          $<TARGET_FILE:gen_digits> ${CMAKE_SOURCE_DIR})
+set_tests_properties(example.mnist.demo_pipeline PROPERTIES LABELS "examples;e2e;deploy" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+klc_fresh_scratch(example.mnist.demo_pipeline ${KLC_TEST_SCRATCH}/example.mnist.demo_pipeline)

@@ -188,8 +188,11 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
 
     if (o->weights) {
         cb_printf(&code, "/* Weights from %s. */\n", o->weights);
-        emit_array(&code, a, arena_printf(a, "%s_params", P), params, wl.n_params);
-        emit_array(&code, a, arena_printf(a, "%s_state", P), state, wl.n_state);
+        /* an empty array would be unused: the forward pass then reads nothing of it */
+        if (wl.n_params > 0)
+            emit_array(&code, a, arena_printf(a, "%s_params", P), params, wl.n_params);
+        if (wl.n_state > 0)
+            emit_array(&code, a, arena_printf(a, "%s_state", P), state, wl.n_state);
     } else {
         cb_printf(&code, "const %s_weight %s_weights[%d] = {\n", P, P, m->weights.len ? m->weights.len : 1);
         for (int i = 0; i < m->weights.len; i++) {
@@ -218,8 +221,8 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
     const char *body = cg_function(&cg);
     code.indent = 0;
     /* the parameters of the forward pass, and what predict_ex and predict pass */
-    const char *pw = o->weights ? arena_printf(a, "%s_params", P) : "params";
-    const char *sw = o->weights ? arena_printf(a, "%s_state", P) : "state";
+    const char *pw = !o->weights ? "params" : wl.n_params > 0 ? arena_printf(a, "%s_params", P) : "NULL";
+    const char *sw = !o->weights ? "state" : wl.n_state > 0 ? arena_printf(a, "%s_state", P) : "NULL";
     const struct {
         const char *name, *decl, *arg_ex, *arg;
     } fp[] = {
