@@ -246,7 +246,7 @@ static void test_plan_packs_by_liveness(void **state)
     IrValue *w = ew1(f, z, s_un(a, S_SIN, all(f, 0, z)));
     output(f, w);
     WeightLayout wl = {0};
-    Plan *p = plan_function(a, f, &wl);
+    Plan *p = plan_function(a, f, &wl, true);
     assert_true(plan_verify(p, f, NULL));
     const Storage *sx = &p->st[x->id], *sy = &p->st[y->id], *sz = &p->st[z->id];
     assert_int_equal(sx->kind, ST_WORK);
@@ -274,7 +274,7 @@ static void test_plan_packs_by_liveness(void **state)
 static bool gemm(IrFunc *f, IrValue *v, Gemm *gm)
 {
     WeightLayout wl = {0};
-    Plan *p = plan_function(f->arena, f, &wl);
+    Plan *p = plan_function(f->arena, f, &wl, true);
     Codegen g;
     cg_init(&g, f->arena, NULL, NULL, &wl, f, p, false);
     return cg_classify_gemm(&g, v, gm);

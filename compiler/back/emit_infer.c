@@ -95,7 +95,8 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
     const Model *m = pm->m;
     const WeightLayout wl = pm->wl;
     IrFunc *f = m->predict;
-    const Plan *p = pm->predict;
+    /* plain loops need no column buffers: plan without them */
+    const Plan *p = o->no_blas ? plan_function(a, m->predict, &wl, false) : pm->predict;
     const char *P = m->var, *U = upper(a, m->var);
 
     float *params = NULL, *state = NULL;

@@ -112,7 +112,7 @@ static void pack(Slot *slots, int n, bool is_int, int64_t *total_c, int64_t *tot
     }
 }
 
-Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl)
+Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl, bool columns)
 {
     Plan *p = arena_alloc(a, sizeof *p);
     p->n_ids = f->next_id;
@@ -218,7 +218,7 @@ Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl)
     pack(slots, ns, true, &p->iwork_c, &p->iwork_k);
     /* 5. the scratch region, after every slot */
     int64_t sc = 0, sk = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; columns && i < n; i++) {
         ConvGemm cv;
         IrValue *v = f->insts.items[i];
         if (conv_match(v, &cv)) {
@@ -346,9 +346,9 @@ PlannedModel *plan_model(Arena *a, Model *m)
     PlannedModel *pm = arena_alloc(a, sizeof *pm);
     pm->m = m;
     pm->wl = plan_weights(a, m);
-    pm->train = plan_function(a, m->train, &pm->wl);
-    pm->test = plan_function(a, m->infer, &pm->wl);
-    pm->predict = plan_function(a, m->predict, &pm->wl);
+    pm->train = plan_function(a, m->train, &pm->wl, true);
+    pm->test = plan_function(a, m->infer, &pm->wl, true);
+    pm->predict = plan_function(a, m->predict, &pm->wl, true);
     return pm;
 }
 

@@ -13,6 +13,7 @@
 #ifndef KLC_PLAN_H
 #define KLC_PLAN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -64,7 +65,10 @@ typedef struct WeightLayout {
 } WeightLayout;
 
 WeightLayout plan_weights(Arena *a, const Model *m);
-Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl);
+/* Storage for every value of f.  With `columns`, a scratch region for the
+ * column buffers of the convolutions that go to BLAS follows the slots;
+ * code that computes convolutions as plain loops (--no-blas) needs none. */
+Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl, bool columns);
 /* A prepared model (opt/pipeline.h) with its weights laid out and its three
  * functions planned: what the emitters receive. */
 typedef struct PlannedModel {

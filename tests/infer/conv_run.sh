@@ -32,4 +32,18 @@ $cc $flags -DKLC_NO_BLAS -I. conv_infer.c "$src/conv_check.c" -lm -o check_plain
 ./check_plain > plain.txt
 test "$(wc -l < blas.txt)" -eq 9
 paste blas.txt plain.txt | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-5) { print "differ: " $0; bad = 1 } } END { exit bad }'
+# 3. a --no-blas file has no column buffers, and its workspace has no room
+#    for them: the BLAS file's exceeds it by the largest column buffer
+"$klc" "$src/conv.kl" --inference --no-blas --batch-capacity 3 -o conv_plain.c
+if grep -q 'klc_col' conv_plain.c; then echo "--no-blas file uses column buffers"; exit 1; fi
+floats() { sed -n 's/^#define [A-Z_]*_WORK_FLOATS(n) (\(.*\))$/\1/p' "$1"; }
+wb=$(floats conv_infer.h) wp=$(floats conv_plain.h)
+test -n "$wb" && test -n "$wp" || { echo "no WORK_FLOATS in the headers"; exit 1; }
+per_row() { echo "$1" | sed -n 's/.*+ \([0-9]*\)LL \* (int64_t)(n)$/\1/p'; }
+b=$(per_row "$wb") p=$(per_row "$wp")
+test -n "$b" && test -n "$p" && test "$p" -lt "$b" ||
+    { echo "--no-blas workspace ($wp) is not smaller than the BLAS one ($wb)"; exit 1; }
+$cc $flags -I. conv_plain.c "$src/conv_check.c" -lm -o check_noblas
+./check_noblas > noblas.txt
+paste blas.txt noblas.txt | awk '{ d = $1 - $2; if (d < 0) d = -d; if (d > 1e-5) { print "differ: " $0; bad = 1 } } END { exit bad }'
 echo "convolution lowering tests passed"
