@@ -15,6 +15,13 @@
 # target klc::runtime (or klc_runtime in klc's own build).
 function(klc_add_model target source)
   cmake_parse_arguments(K "MAIN;INFERENCE;NO_BLAS;NO_WARNINGS" "WEIGHTS;MODEL;OUTPUT_NAME;BATCH_CAPACITY" "" ${ARGN})
+  get_property(languages GLOBAL PROPERTY ENABLED_LANGUAGES)
+  if(NOT "C" IN_LIST languages)
+    # find_package(klc) enables C; this is an include() of this file alone
+    message(FATAL_ERROR "klc_add_model(${target}): the generated code is C, and this project has not "
+                        "enabled C: add it to project(... LANGUAGES C CXX), or call enable_language(C) "
+                        "before klc_add_model")
+  endif()
   get_filename_component(src "${source}" ABSOLUTE)
   if(K_OUTPUT_NAME)
     set(base "${K_OUTPUT_NAME}")

@@ -20,6 +20,10 @@ add_test(NAME install.cmake_project
   COMMAND sh ${KLC_INSTALL_TEST} cmake-project ${KLC_INSTALL_PREFIX} ${CMAKE_INSTALL_LIBDIR}
           ${KLC_INSTALL_SCRATCH}/cmake-project ${PROJECT_SOURCE_DIR}/examples/cmake-project
           ${KLC_INSTALL_FLAGS})
+add_test(NAME install.cxx_project
+  COMMAND sh ${KLC_INSTALL_TEST} cxx-project ${KLC_INSTALL_PREFIX} ${CMAKE_INSTALL_LIBDIR}
+          ${KLC_INSTALL_SCRATCH}/cxx-project ${PROJECT_SOURCE_DIR}/examples/cmake-project-cxx
+          ${KLC_INSTALL_FLAGS})
 set_tests_properties(install.prefix PROPERTIES FIXTURES_SETUP klc_installed LABELS install)
-set_tests_properties(install.pkg_config install.cmake_project PROPERTIES
+set_tests_properties(install.pkg_config install.cmake_project install.cxx_project PROPERTIES
   FIXTURES_REQUIRED klc_installed LABELS install)

@@ -71,6 +71,21 @@ cmake-project)
     acc=$(echo "$out" | sed -n 's/^test accuracy: \([0-9.]*\).*/\1/p')
     awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }' || fail "tiny_api: accuracy '$acc' below 0.9"
     ;;
+cxx-project)
+    # a C++-only project (project(... LANGUAGES CXX)): find_package(klc)
+    # enables C for the generated code
+    prefix=$1 libdir=$2 work=$3 source=$4
+    shift 4
+    extra="$*"
+    rm -rf "$work"
+    grep -q 'LANGUAGES CXX)' "$source/CMakeLists.txt" || fail "$source is not a C++-only project"
+    cmake -S "$source" -B "$work" -Dklc_DIR="$prefix/$libdir/cmake/klc" \
+        -DCMAKE_C_FLAGS="$extra" -DCMAKE_CXX_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" >"$work.log" 2>&1 ||
+        { cat "$work.log"; fail "configuring $source failed"; }
+    cmake --build "$work" >"$work.log" 2>&1 || { cat "$work.log"; fail "building $source failed"; }
+    out=$("$work/tiny_cxx") || fail "tiny_cxx failed: $out"
+    echo "$out"
+    ;;
 *)
     fail "unknown mode"
     ;;
