@@ -1,6 +1,6 @@
 /*
  * cli.c — klc_main, the trainer program of `klc model.kl --main`
- * (PRODUCT.md §2): fit / evaluate / predict / summary / gradcheck.
+ * (docs/c-api.md and the README): fit / evaluate / predict / summary / gradcheck.
  *
  * Exit status: 0 success; 1 a data, file or training failure (the message
  * names the file); 2 bad usage (unknown subcommand or flag, missing or

@@ -60,3 +60,11 @@ build/compiler/klc examples/mnist.kl --inference --weights "$out/trained.safeten
 cc -std=c11 -O2 -DKLC_NO_BLAS -I"$out" "$out/mnist_infer.c" examples/mnist_demo.c -lm -o "$out/mnist_infer"
 echo "$out/mnist_infer.c: $(wc -c < "$out/mnist_infer.c") bytes, built with no BLAS and no klc runtime"
 "$out/mnist_infer" "$out/x_test.npy" "$out/y_test.npy" 10
+
+# --- 6. klc on PATH, for the README's tour ----------------------------------
+say "Installing klc into $out/klc for the README's tour"
+cmake --install build --prefix "$out/klc" >/dev/null
+pc=$(dirname "$(find "$out/klc" -name klc.pc | head -n 1)")
+here=$(pwd)
+echo "The tour's commands run from this directory ($here) after:"
+echo "  export PATH=\"$here/$out/klc/bin:\$PATH\" PKG_CONFIG_PATH=\"$here/$pc\""
