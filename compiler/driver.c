@@ -203,6 +203,8 @@ int driver_run(const DriverOptions *o)
         io.source = o->input;
         io.weights = o->weights;
         io.no_blas = o->no_blas;
+        io.selftest_x = o->selftest_x;
+        io.selftest_y = o->selftest_y;
         io.batch_capacity = o->batch_capacity;
         status = emit_inference(a, plan_model(a, models[0]), &io);
         break;

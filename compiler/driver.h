@@ -49,6 +49,7 @@ typedef struct DriverOptions {
     DumpStage dump_stage;   /* MODE_DUMP_IR */
     bool with_main;
     bool no_blas;
+    const char *selftest_x, *selftest_y; /* --selftest X.npy --selftest-expect P.npy */
     bool color;
     bool no_warnings;         /* -w */
     long batch_capacity;

@@ -42,6 +42,10 @@ static void usage(FILE *out)
           "  --weights FILE.safetensors\n"
           "                       with --inference: embed these weights as static const arrays\n"
           "  --no-blas            with --inference: plain loops instead of cblas_sgemm\n"
+          "  --selftest X.npy --selftest-expect P.npy\n"
+          "                       with --inference --weights: embed the first rows of X and the\n"
+          "                       outputs the trainer's predict gave for them (P), and a\n"
+          "                       MODEL_selftest() that checks the file against them on the target\n"
           "  --check              check the program; print diagnostics only\n"
           "  --summary            print Keras' model.summary() table\n"
           "  --dot [-o FILE.dot]  the model as a Graphviz graph (like Keras' plot_model)\n"
@@ -90,11 +94,16 @@ int main(int argc, char **argv)
             if (++i >= argc)
                 return bad_usage("option '%s' needs a file name", "-o");
             o.output = argv[i];
-        } else if (!strcmp(arg, "--weights") || !strcmp(arg, "--model") || !strcmp(arg, "--batch-capacity")) {
+        } else if (!strcmp(arg, "--weights") || !strcmp(arg, "--model") || !strcmp(arg, "--batch-capacity") ||
+                   !strcmp(arg, "--selftest") || !strcmp(arg, "--selftest-expect")) {
             if (++i >= argc)
                 return bad_usage("option '%s' needs a value", arg);
             if (!strcmp(arg, "--weights"))
                 o.weights = argv[i];
+            else if (!strcmp(arg, "--selftest"))
+                o.selftest_x = argv[i];
+            else if (!strcmp(arg, "--selftest-expect"))
+                o.selftest_y = argv[i];
             else if (!strcmp(arg, "--model"))
                 o.model = argv[i];
             else {
@@ -162,6 +171,10 @@ int main(int argc, char **argv)
         return bad_usage("%s", "--weights goes with --inference");
     if (o.no_blas && o.mode != MODE_INFERENCE)
         return bad_usage("%s", "--no-blas goes with --inference");
+    if ((o.selftest_x || o.selftest_y) && (o.mode != MODE_INFERENCE || !o.weights))
+        return bad_usage("%s", "--selftest goes with --inference --weights");
+    if (!o.selftest_x != !o.selftest_y)
+        return bad_usage("%s", "--selftest X.npy and --selftest-expect P.npy go together");
     if ((o.mode == MODE_TRAIN || o.mode == MODE_INFERENCE) && !o.output)
         return bad_usage("%s", "give the output file: -o FILE.c");
     if (o.output && (o.mode == MODE_CHECK || o.mode == MODE_SUMMARY || o.mode == MODE_DUMP_AST ||

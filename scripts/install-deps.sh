@@ -32,6 +32,8 @@ provided() {
         libcmocka-dev) pkg-config --exists cmocka ;;
         libopenblas-dev) pkg-config --exists openblas ;;
         python3-torch) /usr/bin/python3 -c 'import torch' ;;
+        gcc-arm-none-eabi) command -v arm-none-eabi-gcc ;;
+        qemu-system-arm) command -v qemu-system-arm ;;
         *) false ;;
     esac
 }

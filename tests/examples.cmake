@@ -75,7 +75,21 @@ cc -std=c11 -O2 -Wall -Wextra -Wpedantic -Werror -DKLC_NO_BLAS -I"$d" "$d/mnist_
 awk -F, '{b=1; for (k=2; k<=NF; k++) if ($k+0 > $b+0) b=k; print b-1}' "$d/p.csv" > "$d/trainer_classes.txt"
 sed -n 's/^digit *[0-9]*: predicted \([0-9]\).*/\1/p' "$d/infer.txt" > "$d/infer_classes.txt"
 test "$(wc -l < "$d/infer_classes.txt")" -eq 64 || { echo "the inference program classified $(wc -l < "$d/infer_classes.txt") of 64 digits"; exit 1; }
-cmp "$d/trainer_classes.txt" "$d/infer_classes.txt" || { echo "inference file and trainer disagree"; exit 1; }]=]
+cmp "$d/trainer_classes.txt" "$d/infer_classes.txt" || { echo "inference file and trainer disagree"; exit 1; }
+# the generated self-test: passes against the trainer's outputs, fails against another row's
+"$train" predict --x "$d/x_test.npy" --load "$d/w.safetensors" --out "$d/p.npy" --verbose 0
+printf '#include <stdio.h>\n#include "st.h"\nint main(void) { int b = mnist_selftest(); printf("%%d\\n", b); return b != 0; }\n' > "$d/st_main.c"
+"$klc" "$src/examples/mnist.kl" --inference --weights "$d/w.safetensors" --selftest "$d/x_test.npy" --selftest-expect "$d/p.npy" -o "$d/st.c"
+cc -std=c11 -O2 -Wall -Wextra -Wpedantic -Werror -DKLC_NO_BLAS -I"$d" "$d/st.c" "$d/st_main.c" -lm -o "$d/st"
+"$d/st" || { echo "the self-test fails on the host"; exit 1; }
+"$klc" "$src/examples/mnist.kl" --inference --weights "$d/w.safetensors" --selftest "$d/x_train.npy" --selftest-expect "$d/p.npy" -o "$d/st.c"
+cc -std=c11 -O2 -DKLC_NO_BLAS -I"$d" "$d/st.c" "$d/st_main.c" -lm -o "$d/st"
+if "$d/st" >/dev/null; then echo "the self-test passes against outputs of other inputs"; exit 1; fi
+# a file of the wrong shape is refused, naming it
+if "$klc" "$src/examples/mnist.kl" --inference --weights "$d/w.safetensors" --selftest "$d/p.npy" --selftest-expect "$d/p.npy" -o "$d/bad.c" 2> "$d/err.txt"; then
+  echo "--selftest accepted outputs as inputs"; exit 1; fi
+grep -q "p.npy: inputs of shape \[64, 10\], but model 'mnist' takes rows of \[N, 28, 28, 1\]" "$d/err.txt" || { cat "$d/err.txt"; exit 1; }
+test ! -e "$d/bad.c" || { echo "a refused --selftest left $d/bad.c behind"; exit 1; }]=]
           sh ${KLC_TEST_SCRATCH}/example.mnist.demo_pipeline $<TARGET_FILE:klc> $<TARGET_FILE:mnist_train>
           $<TARGET_FILE:gen_digits> ${CMAKE_SOURCE_DIR})
 set_tests_properties(example.mnist.demo_pipeline PROPERTIES LABELS "examples;e2e;deploy" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")

@@ -161,6 +161,11 @@ static void test_usage_errors(void **state)
     expect_usage("good.kl --check --weights w.safetensors", "--weights goes with --inference");
     expect_usage("good.kl --check --no-blas", "--no-blas goes with --inference");
     expect_usage("good.kl --inference", "give the output file: -o FILE.c");
+    expect_usage("good.kl --inference -o x.c --selftest x.npy --selftest-expect p.npy",
+                 "--selftest goes with --inference --weights");
+    expect_usage("good.kl --inference -o x.c --weights w.safetensors --selftest x.npy",
+                 "--selftest X.npy and --selftest-expect P.npy go together");
+    expect_usage("good.kl --inference -o x.c --weights w.safetensors --selftest", "option '--selftest' needs a value");
     expect_usage("good.kl --inference -o x.c --batch-capacity 0", "--batch-capacity needs a number");
     expect_usage("good.kl --inference -o x.c --batch-capacity 12x", "'12x'");
     /* a usage error is found before the input is read */

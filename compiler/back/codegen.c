@@ -22,6 +22,17 @@ const char *cg_dim(Arena *a, Dim d)
     return arena_printf(a, "(%s %c %lld)", nk, d.c < 0 ? '-' : '+', (long long)(d.c < 0 ? -d.c : d.c));
 }
 
+/* An element count as a size_t operand of memset/memcpy: a count that
+ * depends on the batch is int64_t, converted explicitly so that the file is
+ * clean under -Wconversion where size_t is 32 bits. */
+static const char *size_arg(Arena *a, Dim d)
+{
+    const char *s = cg_dim(a, d);
+    if (!d.k)
+        return s;
+    return arena_printf(a, "(size_t)%s", s[0] == '(' || !strcmp(s, "n") ? s : arena_printf(a, "(%s)", s));
+}
+
 const char *cg_real(Arena *a, double x, bool f64)
 {
     if (isnan(x))
@@ -1299,7 +1310,7 @@ static void cg_body(Codegen *g)
             break;
         case IR_ZERO:
             comment_loc(g, v, describe(g, v));
-            cb_line(g->b, "memset(%s, 0, sizeof(%s) * %s);", name_of(g, v), g->real, cg_dim(a, count(&v->shape)));
+            cb_line(g->b, "memset(%s, 0, sizeof(%s) * %s);", name_of(g, v), g->real, size_arg(a, count(&v->shape)));
             break;
         case IR_RANDOM:
             comment_loc(g, v, arena_printf(a, "%s = uniform [0, 1), stream %d", name_of(g, v), v->index));
@@ -1314,7 +1325,7 @@ static void cg_body(Codegen *g)
                 cb_line(g->b, "/* the model's output %s */", shape_str(a, &x->shape));
                 if (x->type == DT_F32 && !g->f64)
                     cb_line(g->b, "memcpy(%s, %s, sizeof(float) * %s);", g->y_pred, name_of(g, x),
-                            cg_dim(a, count(&x->shape)));
+                            size_arg(a, count(&x->shape)));
                 else {
                     open_loop(g, "i0", count(&x->shape));
                     cb_line(g->b, "%s[i0] = (float)%s[i0];", g->y_pred, name_of(g, x));

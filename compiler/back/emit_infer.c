@@ -8,6 +8,7 @@
 #include "base/cbuf.h"
 #include "back/codegen.h"
 #include "back/plan.h"
+#include "fileio.h"
 #include "safetensors.h"
 
 #include "klc/runtime.h"
@@ -90,6 +91,81 @@ static void emit_array(CBuf *b, Arena *a, const char *name, const float *v, int6
     cb_printf(b, "\n};\n\n");
 }
 
+static void emit_int_array(CBuf *b, const char *name, const int32_t *v, int64_t n)
+{
+    cb_printf(b, "static const int32_t %s[%lld] = {\n", name, (long long)n);
+    for (int64_t i = 0; i < n; i++)
+        cb_printf(b, "%s%ld,%s", i % 16 == 0 ? (i ? "\n    " : "    ") : "", (long)v[i], i % 16 == 15 ? "" : " ");
+    cb_printf(b, "\n};\n\n");
+}
+
+/* Does t hold rows shaped as `want` without its batch dimension? */
+static bool rows_shaped(const klc_tensor *t, const Shape *want)
+{
+    if (t->rank != want->rank || t->shape[0] < 1)
+        return false;
+    for (int j = 1; j < t->rank; j++)
+        if (t->shape[j] != want->d[j].c)
+            return false;
+    return true;
+}
+
+static void shape_msg(char *buf, size_t size, const klc_tensor *t)
+{
+    klc_shape_str(buf, size, t->rank, t->shape);
+}
+
+/* The self-test's files: the inputs as the model's input type, the expected
+ * outputs as float32, and the rows embedded.  Returns 0, or 1 with a message
+ * naming the file. */
+static int load_selftest(Arena *a, const Model *m, const InferOptions *o, klc_tensor *x, klc_tensor *y,
+                         int64_t *rows)
+{
+    klc_tensor rx, ry;
+    memset(x, 0, sizeof *x);
+    memset(y, 0, sizeof *y);
+    if (klc_npy_load(&rx, o->selftest_x) != 0) {
+        fprintf(stderr, "klc: %s\n", klc_last_error());
+        return 1;
+    }
+    if (klc_npy_load(&ry, o->selftest_y) != 0) {
+        fprintf(stderr, "klc: %s\n", klc_last_error());
+        klc_tensor_free(&rx);
+        return 1;
+    }
+    char got[192];
+    int rc = 0;
+    if (!rows_shaped(&rx, &m->input_shape)) {
+        shape_msg(got, sizeof got, &rx);
+        fprintf(stderr, "klc: %s: inputs of shape %s, but model '%s' takes rows of %s\n", o->selftest_x, got, m->var,
+                shape_str(a, &m->input_shape));
+        rc = 1;
+    } else if (!rows_shaped(&ry, &m->output_shape)) {
+        shape_msg(got, sizeof got, &ry);
+        fprintf(stderr, "klc: %s: outputs of shape %s, but model '%s' gives rows of %s (the file of the trainer's "
+                "predict --out)\n", o->selftest_y, got, m->var, shape_str(a, &m->output_shape));
+        rc = 1;
+    } else if (ry.shape[0] < rx.shape[0] && ry.shape[0] < SELFTEST_ROWS) {
+        fprintf(stderr, "klc: %s: %lld rows of outputs for the %lld rows of %s\n", o->selftest_y,
+                (long long)ry.shape[0], (long long)rx.shape[0], o->selftest_x);
+        rc = 1;
+    } else if (klc_tensor_convert(x, &rx, m->input_type == DT_I32 ? KLC_I32 : KLC_F32) != 0) {
+        fprintf(stderr, "klc: %s: %s\n", o->selftest_x, klc_last_error());
+        rc = 1;
+    } else if (klc_tensor_convert(y, &ry, KLC_F32) != 0) {
+        fprintf(stderr, "klc: %s: %s\n", o->selftest_y, klc_last_error());
+        rc = 1;
+    }
+    *rows = rx.shape[0] < SELFTEST_ROWS ? rx.shape[0] : SELFTEST_ROWS;
+    klc_tensor_free(&rx);
+    klc_tensor_free(&ry);
+    if (rc) {
+        klc_tensor_free(x);
+        klc_tensor_free(y);
+    }
+    return rc;
+}
+
 int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
 {
     const Model *m = pm->m;
@@ -115,6 +191,13 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
             free(state);
             return rc;
         }
+    }
+    klc_tensor st_x = {0}, st_y = {0};
+    int64_t st_rows = 0;
+    if (o->selftest_x && load_selftest(a, m, o, &st_x, &st_y, &st_rows) != 0) {
+        free(params);
+        free(state);
+        return 1;
     }
 
     CBuf c, h;
@@ -168,6 +251,14 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
                   " * iwork %s_WORK_INTS(n) int32s; reentrant. */\n", U, U);
     cb_printf(&h, "int %s_predict_ex(%sconst %s *x, int64_t n, float *y, float *work, int32_t *iwork);\n\n", P, wargs,
               xt);
+    if (o->selftest_x) {
+        cb_printf(&h, "/* Self-test: runs the forward pass on the %lld rows of %s embedded in the file\n"
+                      " * and compares each output with the trainer's (%s): returns how many\n"
+                      " * differ by more than 1e-5 + 1e-4 * |expected| (0: this build computes what the\n"
+                      " * trainer computed), or -1 if the forward pass fails. */\n",
+                  (long long)st_rows, o->selftest_x, o->selftest_y);
+        cb_printf(&h, "#define %s_SELFTEST_ROWS %lld\nint %s_selftest(void);\n\n", U, (long long)st_rows, P);
+    }
     cb_printf(&h, "#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s */\n", guard);
 
     /* ---- source ---- */
@@ -267,6 +358,27 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
               wargs, xt);
     cb_printf(&code, "    if (n < 1 || n > %s_BATCH_CAPACITY || !x || !y%s)\n        return -1;\n", U, wcheck);
     cb_printf(&code, "    %s_forward(%s);\n    return 0;\n}\n", P, args);
+
+    if (o->selftest_x) {
+        cb_printf(&code, "\n/* Self-test: the first rows of %s and the outputs the trainer's predict gave for\n"
+                         " * them (%s). */\n", o->selftest_x, o->selftest_y);
+        const char *sx = arena_printf(a, "%s_selftest_x", P), *sy = arena_printf(a, "%s_selftest_y", P);
+        if (in_int)
+            emit_int_array(&code, sx, st_x.data, st_rows * in_size);
+        else
+            emit_array(&code, a, sx, st_x.data, st_rows * in_size);
+        emit_array(&code, a, sy, st_y.data, st_rows * out_size);
+        cb_printf(&code, "int %s_selftest(void)\n{\n    int bad = 0;\n", P);
+        cb_printf(&code, "    for (int64_t i = 0; i < %s_SELFTEST_ROWS; i++) {\n        float y[%s_OUTPUT_SIZE];\n", U, U);
+        cb_printf(&code, "        if (%s_predict(%s + i * %s_INPUT_SIZE, 1, y) != 0)\n            return -1;\n", P, sx, U);
+        cb_printf(&code, "        for (int64_t k = 0; k < %s_OUTPUT_SIZE; k++) {\n", U);
+        cb_printf(&code, "            float e = %s[i * %s_OUTPUT_SIZE + k];\n", sy, U);
+        cb_printf(&code, "            /* written so that a NaN counts as a difference */\n"
+                         "            if (!(fabsf(y[k] - e) <= 1e-5f + 1e-4f * fabsf(e)))\n"
+                         "                bad++;\n        }\n    }\n    return bad;\n}\n");
+    }
+    klc_tensor_free(&st_x);
+    klc_tensor_free(&st_y);
 
     cg_helpers(&c, code.len ? code.data : "");
     cb_printf(&c, "\n%s", code.len ? code.data : "");

@@ -23,9 +23,17 @@ typedef struct InferOptions {
     const char *weights;      /* safetensors to embed, or NULL */
     bool no_blas;             /* plain loops only */
     long batch_capacity;      /* default of <MODEL>_BATCH_CAPACITY */
+    /* --selftest: inputs (.npy, rows of the model's input) and the outputs
+     * the trainer's predict gave for them (.npy, float [rows, output...]);
+     * the first SELFTEST_ROWS are embedded with a <model>_selftest()
+     * comparing the file's forward pass with them.  Needs `weights`. */
+    const char *selftest_x, *selftest_y;
 } InferOptions;
 
-/* Returns 0; 1 if the weights file is unusable (message printed); 2 on I/O errors. */
+#define SELFTEST_ROWS 4
+
+/* Returns 0; 1 if the weights or self-test files are unusable (message
+ * printed); 2 on I/O errors. */
 int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o);
 
 #endif /* KLC_EMIT_INFER_H */
