@@ -8,6 +8,20 @@
  * step seed is used for every evaluation, so dropout masks agree.  At most
  * GRADCHECK_ROWS rows of the data are used (one batch).
  *
+ * Kinks.  ReLU, max pooling, abs and clipping make the loss piecewise
+ * smooth: where a perturbation of ±2ε crosses a kink (a pre-activation
+ * changing sign, a pooling window changing its maximum), finite differences
+ * measure a mixture of two slopes and disagree with a correct gradient.
+ * Such a direction is recognised from the loss values alone, never from the
+ * gradient being checked: for a smooth loss the central differences at ε
+ * and 2ε agree to O(ε²), and the second differences at ε and 2ε (divided by
+ * ε², 4ε²) agree to O(ε²) too; one kink within 2ε of the point breaks at
+ * least one of the two (whatever its position), by an amount of the order of
+ * the error it would cause.  Such a direction is retried with ε / 10 and
+ * ε / 100, then replaced by a new random direction; what could not be
+ * checked is reported, and a weight none of whose directions is smooth makes
+ * the check fail (it proves nothing there) instead of passing.
+ *
  * The relative error discounts what rounding explains: the differences
  * divide loss values accurate to about GRADCHECK_ROUNDING ulps of the loss
  * by eps, so a derivative that is zero in exact arithmetic (a bias followed
@@ -15,6 +29,7 @@
  * 1e-12, which must not count as a 100% error against the analytic 0.
  */
 #include <float.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +42,10 @@
 #define GRADCHECK_DIRECTIONS 3
 #define GRADCHECK_EPS 1e-4
 #define GRADCHECK_ROUNDING 1024.0
+/* a kink matters when it moves the differences by more than this, relative */
+#define GRADCHECK_SMOOTH 1e-7
+#define GRADCHECK_EPS_LEVELS 3       /* ε, ε / 10, ε / 100 */
+#define GRADCHECK_MAX_DRAWS (4 * GRADCHECK_DIRECTIONS)
 
 typedef struct gc {
     const klc_model_def *def;
@@ -61,6 +80,40 @@ static double worse(double a, double b)
     if (isnan(a) || isnan(b))
         return NAN;
     return a > b ? a : b;
+}
+
+/* The loss along θ0 + s·dir for s = ±eps, ±2 eps (θ is the tensor's slot in
+ * g->params, restored after).  If the loss is smooth there, sets *err to the
+ * relative error of `analytic` against the Richardson-extrapolated central
+ * difference and returns true; returns false where a kink lies within 2 eps
+ * (see the file comment). */
+static bool smooth_difference(gc *g, const float *theta0, double *theta, const double *dir, int64_t size,
+                              double eps, double loss0, double analytic, double *err)
+{
+    double at[4];
+    static const double steps[4] = {1, -1, 2, -2};
+    for (int q = 0; q < 4; q++) {
+        for (int64_t j = 0; j < size; j++)
+            theta[j] = theta0[j] + steps[q] * eps * dir[j];
+        at[q] = loss_at(g);
+    }
+    for (int64_t j = 0; j < size; j++)
+        theta[j] = theta0[j];
+    /* a loss that is not finite leaves no noise to discount: everything fails */
+    double noise = isfinite(loss0) ? GRADCHECK_ROUNDING * DBL_EPSILON * fabs(loss0) / eps : 0.0;
+    double d1 = (at[0] - at[1]) / (2.0 * eps);
+    double d2 = (at[2] - at[3]) / (4.0 * eps);
+    /* second differences, in the units of a derivative: both f''·eps when smooth */
+    double c1 = (at[0] - 2.0 * loss0 + at[1]) / eps;
+    double c2 = (at[2] - 2.0 * loss0 + at[3]) / (4.0 * eps);
+    double scale = fmax(fmax(fabs(d1), fabs(d2)), 1e-8);
+    double limit = 4.0 * noise + GRADCHECK_SMOOTH * scale;
+    /* written so that NaN differences count as smooth: they then fail the check */
+    if (fabs(d1 - d2) > limit || fabs(c1 - c2) > limit)
+        return false;
+    /* (4 d1 − d2) / 3 cancels the eps² truncation term: error O(eps⁴) + round-off / eps */
+    *err = rel_error(analytic, (4.0 * d1 - d2) / 3.0, noise);
+    return true;
 }
 
 int klc_gradcheck(klc_model *m, const klc_tensor *x, const klc_tensor *y, FILE *out,
@@ -119,13 +172,13 @@ int klc_gradcheck_named(klc_model *m, const klc_tensor *x, const klc_tensor *y, 
     g.s.params = g.params;
     def->grad_f64(&g.s);
     double loss0 = g.s.loss;
-    /* a loss that is not finite leaves no noise to discount: everything fails */
-    double noise = isfinite(loss0) ? GRADCHECK_ROUNDING * DBL_EPSILON * fabs(loss0) / GRADCHECK_EPS : 0.0;
     if (out)
         fprintf(out, "gradcheck of model '%s': loss %.10g on %lld rows, %d directions per "
                 "weight, eps %g\n", def->name, loss0, (long long)n, GRADCHECK_DIRECTIONS,
                 GRADCHECK_EPS);
     double worst = 0.0;
+    int skipped = 0;                /* directions that crossed kinks */
+    const char *unchecked = NULL;   /* a weight with no smooth direction */
     for (int i = 0; i < def->n_tensors; i++) {
         const klc_tensor_def *t = &def->tensors[i];
         if (t->kind != KLC_TENSOR_PARAM || t->size == 0)
@@ -140,7 +193,8 @@ int klc_gradcheck_named(klc_model *m, const klc_tensor *x, const klc_tensor *y, 
         klc_rng r;
         klc_rng_init(&r, m->seed, KLC_RNG_GRADCHECK, (uint64_t)i);
         double tensor_worst = 0.0;
-        for (int k = 0; k < GRADCHECK_DIRECTIONS; k++) {
+        int checked = 0, kinked = 0, finer = 0;
+        for (int draw = 0; draw < GRADCHECK_MAX_DRAWS && checked < GRADCHECK_DIRECTIONS; draw++) {
             double norm = 0.0;
             for (int64_t j = 0; j < t->size; j++) {
                 dir[j] = klc_rng_normal(&r);
@@ -152,35 +206,53 @@ int klc_gradcheck_named(klc_model *m, const klc_tensor *x, const klc_tensor *y, 
                 dir[j] /= norm;
                 analytic += grad[j] * dir[j];
             }
-            /* central differences at eps and 2 eps, combined (Richardson) so the
-             * eps² truncation term cancels: error O(eps⁴) + round-off / eps */
-            double at[4];
-            static const double steps[4] = {1, -1, 2, -2};
-            for (int q = 0; q < 4; q++) {
-                for (int64_t j = 0; j < t->size; j++)
-                    theta[j] = m->params[t->offset + j] + steps[q] * GRADCHECK_EPS * dir[j];
-                at[q] = loss_at(&g);
+            bool ok = false;
+            double eps = GRADCHECK_EPS;
+            for (int level = 0; level < GRADCHECK_EPS_LEVELS && !ok; level++, eps /= 10.0) {
+                double e;
+                ok = smooth_difference(&g, m->params + t->offset, theta, dir, t->size, eps, loss0, analytic, &e);
+                if (ok) {
+                    tensor_worst = worse(tensor_worst, e);
+                    checked++;
+                    finer += level > 0;
+                }
             }
-            for (int64_t j = 0; j < t->size; j++)
-                theta[j] = m->params[t->offset + j];
-            double d1 = (at[0] - at[1]) / (2.0 * GRADCHECK_EPS);
-            double d2 = (at[2] - at[3]) / (4.0 * GRADCHECK_EPS);
-            double numeric = (4.0 * d1 - d2) / 3.0;
-            double e = rel_error(analytic, numeric, noise);
-            tensor_worst = worse(tensor_worst, e);
+            kinked += !ok;
         }
         free(dir);
         if (out) {
             char shape[256];
             klc_format_shape(shape, sizeof shape, t->rank, t->shape, 0);
-            fprintf(out, "  %-32s %-16s max relative error %.3e\n", t->name, shape, tensor_worst);
+            if (checked)
+                fprintf(out, "  %-32s %-16s max relative error %.3e", t->name, shape, tensor_worst);
+            else
+                fprintf(out, "  %-32s %-16s not checked", t->name, shape);
+            if (finer)
+                fprintf(out, " (%d with eps / 10 or / 100: a kink within 2 eps)", finer);
+            if (kinked)
+                fprintf(out, " (%d direction%s skipped: a kink within 2 eps at every eps)", kinked,
+                        kinked == 1 ? "" : "s");
+            fputc('\n', out);
         }
+        skipped += kinked;
+        if (!checked && !unchecked)
+            unchecked = t->name;
         worst = worse(worst, tensor_worst);
     }
     if (out)
         fprintf(out, "max relative error: %.3e\n", worst);
+    if (out && skipped)
+        fprintf(out, "%d direction%s skipped where the loss is not smooth (a relu kink or a max-pooling "
+                "switch within 2 eps of the point)%s\n", skipped, skipped == 1 ? "" : "s",
+                unchecked ? "" : "; other directions checked every weight");
     if (max_rel_err)
         *max_rel_err = worst;
+    if (unchecked) {
+        klc_seterr("gradcheck: the loss is not smooth around the weights of %s: every direction "
+                   "tried crossed a kink (a relu or a max-pooling switch) within 2 eps, so "
+                   "finite differences cannot check its gradient here; try another --seed", unchecked);
+        goto done;
+    }
     rc = 0;
 done:
     free(g.params);
