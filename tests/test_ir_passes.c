@@ -234,16 +234,26 @@ static void test_fuse_keeps_read_twice(void **state)
 
 /* ---- the memory plan ---- */
 
+/* x[63 - i]: a read of x that is not at the output's own point */
+static Scalar *reversed(IrFunc *f, int arg)
+{
+    Sub sb = sub_var(0);
+    sb.coef[0] = -1;
+    sb.off = 63;
+    return s_read(f->arena, arg, 1, &sb, DT_F32);
+}
+
 static void test_plan_packs_by_liveness(void **state)
 {
     (void)state;
     Arena *a = arena_new();
     IrFunc *f = ir_func_new(a, "t", false);
-    /* x -> y -> z -> w: x dies when y is computed, so z may take its place */
+    /* x -> y -> z -> w with reversed reads (not in place): x dies when y is
+     * computed, so z may take its place */
     IrValue *x = buffer(f, shape1(64));
-    IrValue *y = ew1(f, x, s_un(a, S_EXP, all(f, 0, x)));
-    IrValue *z = ew1(f, y, s_un(a, S_LOG, all(f, 0, y)));
-    IrValue *w = ew1(f, z, s_un(a, S_SIN, all(f, 0, z)));
+    IrValue *y = ew1(f, x, s_un(a, S_EXP, reversed(f, 0)));
+    IrValue *z = ew1(f, y, s_un(a, S_LOG, reversed(f, 0)));
+    IrValue *w = ew1(f, z, s_un(a, S_SIN, reversed(f, 0)));
     output(f, w);
     WeightLayout wl = {0};
     Plan *p = plan_function(a, f, &wl, true);
@@ -266,6 +276,40 @@ static void test_plan_packs_by_liveness(void **state)
     /* a plan that puts y over x, both alive, is refused */
     p->st[y->id].off_c = sx->off_c;
     assert_false(plan_verify(p, f, NULL));
+    arena_free(a);
+}
+
+/* Elementwise maps reading their operand at their own point, where it
+ * dies, overwrite it: exp(x), log(.), sin(.) in one 64-element buffer.  An
+ * operand still needed later (x read again by the last map) keeps its own. */
+static void test_plan_in_place(void **state)
+{
+    (void)state;
+    Arena *a = arena_new();
+    IrFunc *f = ir_func_new(a, "t", false);
+    IrValue *x = buffer(f, shape1(64));
+    IrValue *y = ew1(f, x, s_un(a, S_EXP, all(f, 0, x)));
+    IrValue *z = ew1(f, y, s_un(a, S_LOG, all(f, 0, y)));
+    IrValue *w = ew1(f, z, s_un(a, S_SIN, all(f, 0, z)));
+    output(f, w);
+    WeightLayout wl = {0};
+    Plan *p = plan_function(a, f, &wl, true);
+    assert_true(plan_verify(p, f, NULL));
+    assert_int_equal(p->st[y->id].off_c, p->st[x->id].off_c);
+    assert_int_equal(p->st[w->id].off_c, p->st[x->id].off_c);
+    assert_int_equal(p->work_c, 64);
+    arena_free(a);
+
+    a = arena_new();
+    f = ir_func_new(a, "t2", false);
+    x = buffer(f, shape1(64));
+    y = ew1(f, x, s_un(a, S_EXP, all(f, 0, x)));
+    IrValue *args[2] = {y, x};
+    w = ir_ew(f, &x->shape, DT_F32, s_bin(a, S_ADD, all(f, 0, y), all(f, 1, x)), 2, args, NOWHERE);
+    output(f, w);
+    p = plan_function(a, f, &wl, true);
+    assert_true(plan_verify(p, f, NULL));
+    assert_true(plan_disjoint(p, x, y)); /* x is read again by w */
     arena_free(a);
 }
 
@@ -491,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_fuse_merges_single_use),
         cmocka_unit_test(test_fuse_keeps_read_twice),
         cmocka_unit_test(test_plan_packs_by_liveness),
+        cmocka_unit_test(test_plan_in_place),
         cmocka_unit_test(test_gemm_classifier),
         cmocka_unit_test(test_verify_accepts),
         cmocka_unit_test(test_verify_use_before_def),

@@ -45,13 +45,76 @@ static void storage_size(const IrValue *v, int64_t *c, int64_t *k)
     *k = pad16(d.k);
 }
 
+/* In place.  An elementwise map (no reduction, no scatter, no
+ * accumulation) that reads a buffer only at its own point — out[v] =
+ * f(u[v], ...) with u's subscripts exactly the output variables in order, u
+ * of v's shape and element type — reads each element of u once, before it
+ * writes the same element of out.  So when u's last reference is v, out
+ * may take u's storage (relu(x + b) overwriting x + b): the two lifetimes
+ * meet at v without overlapping in what either needs. */
+typedef struct IdentityRead {
+    const IrValue *v;
+    const Plan *p;
+    const IrValue *root;   /* the buffer read */
+    bool ok;
+} IdentityRead;
+
+static void identity_visit(const Scalar *s, int depth, bool in_index, void *ctx)
+{
+    (void)depth;
+    IdentityRead *r = ctx;
+    if (s->op != S_READ || s->arg < 0 || s->arg >= r->v->nargs ||
+        plan_root(r->p, r->v->args[s->arg]) != r->root)
+        return;
+    const IrValue *u = r->v->args[s->arg];
+    if (in_index || s->rank != r->v->shape.rank || u->type != r->v->type || !shape_eq(&u->shape, &r->v->shape)) {
+        r->ok = false;
+        return;
+    }
+    for (int j = 0; j < s->rank; j++) {
+        int var;
+        if (!sub_is_var(&s->sub[j], &var) || var != j || s->sub[j].ind || s->sub[j].off_n)
+            r->ok = false;
+    }
+}
+
+/* May v write over the storage of root (v's operand, dying at v)? */
+static bool in_place_ok(const Plan *p, const IrValue *v, const IrValue *root)
+{
+    if (v->op != IR_MAP || v->into || !v->comp || v->comp->n_red != 0 || v->comp->scatter ||
+        v->comp->n_out != v->shape.rank || v->type != root->type)
+        return false;
+    Dim dv, dr;
+    if (!shape_count(&v->shape, &dv) || !shape_count(&root->shape, &dr) || dv.c != dr.c || dv.k != dr.k)
+        return false;
+    bool reads = false;
+    for (int k = 0; k < v->nargs; k++)
+        reads |= plan_root(p, v->args[k]) == root;
+    if (!reads)
+        return false;
+    IdentityRead r = {v, p, root, true};
+    scalar_visit(v->comp->body, identity_visit, &r);
+    return r.ok;
+}
+
 typedef struct Slot {
     IrValue *root;
     int first, last;       /* instruction indices of the lifetime */
     int64_t c, k;          /* size */
     int64_t oc, ok;        /* offset */
     bool placed, is_int;
+    int over;              /* the slot this one may overwrite in place, or -1 */
 } Slot;
+
+/* Do slots s and o need disjoint memory?  Not when their lifetimes are
+ * apart, nor when s overwrites o in place at the instruction where o dies. */
+static bool conflict(const Slot *slots, int si, int oi)
+{
+    const Slot *s = &slots[si], *o = &slots[oi];
+    if (o->last < s->first || s->last < o->first)
+        return false;
+    return !(s->over == oi && o->last == s->first);
+}
 
 /* [off1, off1 + len1) and [off2, off2 + len2) never overlap, for all cap */
 static bool ranges_disjoint(Dim off1, Dim len1, Dim off2, Dim len2)
@@ -74,11 +137,18 @@ static void pack(Slot *slots, int n, bool is_int, int64_t *total_c, int64_t *tot
             continue;
         /* candidates: 0 and the end of every placed slot whose lifetime overlaps */
         int64_t best_c = -1, best_k = -1;
-        for (int cand = -1; cand < i; cand++) {
+        /* candidates: 0, the end of every placed slot whose lifetime
+         * overlaps, and (cand == i) the start of the slot s overwrites */
+        for (int cand = -1; cand <= i; cand++) {
             int64_t oc = 0, ok = 0;
-            if (cand >= 0) {
+            if (cand == i) {
+                if (s->over < 0 || !slots[s->over].placed || slots[s->over].is_int != is_int)
+                    continue;
+                oc = slots[s->over].oc;
+                ok = slots[s->over].ok;
+            } else if (cand >= 0) {
                 const Slot *o = &slots[cand];
-                if (!o->placed || o->is_int != is_int || o->last < s->first || s->last < o->first)
+                if (!o->placed || o->is_int != is_int || !conflict(slots, i, cand))
                     continue;
                 oc = o->oc + o->c;
                 ok = o->ok + o->k;
@@ -86,7 +156,7 @@ static void pack(Slot *slots, int n, bool is_int, int64_t *total_c, int64_t *tot
             bool fits = true;
             for (int j = 0; j < i && fits; j++) {
                 const Slot *o = &slots[j];
-                if (!o->placed || o->is_int != is_int || o->last < s->first || s->last < o->first)
+                if (!o->placed || o->is_int != is_int || !conflict(slots, i, j))
                     continue;
                 fits = disjoint(o, oc, ok, s->c, s->k);
             }
@@ -190,6 +260,7 @@ Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl, bool columns)
             s->root = v;
             s->first = s->last = i;
             s->is_int = k == ST_IWORK;
+            s->over = -1;
             storage_size(v, &s->c, &s->k);
             slot_of[v->id] = ns++;
         }
@@ -211,6 +282,18 @@ Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl, bool columns)
             int si = r->id < p->n_ids ? slot_of[r->id] : -1;
             if (si >= 0 && last > slots[si].last)
                 slots[si].last = last;
+        }
+    }
+    /* 3b. elementwise maps that may overwrite an operand dying there */
+    for (int i = 0; i < ns; i++) {
+        Slot *sl = &slots[i];
+        const IrValue *v = sl->root;
+        for (int k = 0; k < v->nargs && sl->over < 0; k++) {
+            IrValue *r = plan_root(p, v->args[k]);
+            int o = r->id < p->n_ids ? slot_of[r->id] : -1;
+            if (o >= 0 && o != i && slots[o].last == sl->first && slots[o].is_int == sl->is_int &&
+                in_place_ok(p, v, r))
+                sl->over = o;
         }
     }
     /* 4. pack */
@@ -317,6 +400,9 @@ bool plan_verify(const Plan *p, const IrFunc *f, FILE *err)
         for (int j = i + 1; j < n && ok; j++) {
             IrValue *y = f->insts.items[j];
             if (p->st[y->id].kind != kx || first[y->id] > last[x->id])
+                continue;
+            /* y overwriting x in place where x dies (see in_place_ok) */
+            if (first[y->id] == last[x->id] && in_place_ok(p, y, x))
                 continue;
             if (!plan_disjoint(p, x, y))
                 ok = plan_bad(err, f, y, "%%%d shares memory with %%%d, which is still alive", y->id, x->id);
