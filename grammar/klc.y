@@ -75,6 +75,7 @@ static void klyerror(KLYLTYPE *loc, void *scanner, ParseState *ps, const char *m
 %token TRUE "'true'" FALSE "'false'" NONE "'None'"
 %token POW "'**'" FLOORDIV "'//'" EQ "'=='" NE "'!='" LE "'<='" GE "'>='" AND "'&&'" OR "'||'"
 %token ELLIPSIS "'...'"
+%token SCAN "'scan'" IN "'in'" ALONG "'along'" REVERSE "'reverse'" YIELD "'yield'"
 
 %right '?' ':'
 %left OR
@@ -86,9 +87,9 @@ static void klyerror(KLYLTYPE *loc, void *scanner, ParseState *ps, const char *m
 %right POW
 
 %type <node> item import layer member def pattern dim param
-%type <node> block stmt if_stmt expr postfix primary arg binder name
+%type <node> block stmt if_stmt expr postfix primary arg binder name scan_stmt scan_clause opt_yield opt_along opt_reverse
 %type <list> items opt_params params members opt_patterns patterns dims
-%type <list> stmts opt_args args opt_exprs exprs binders opt_names names
+%type <list> stmts opt_args args opt_exprs exprs binders opt_names names scan_clauses
 
 %%
 
@@ -212,6 +213,7 @@ stmt:
     postfix '=' expr ';'                { $$ = ast_assign(C, @$, $1, NULL, $3); }
   | postfix ':' expr '=' expr ';'       { $$ = ast_assign(C, @$, $1, $3, $5); }
   | if_stmt
+  | scan_stmt
   | RETURN expr ';'                     { $$ = ast_return(C, @$, $2); }
   | expr ';'                            { $$ = ast_expr_stmt(C, @$, $1); }
   | error ';'                           { $$ = NULL; }
@@ -221,6 +223,40 @@ if_stmt:
     IF expr block                       { $$ = ast_if(C, @$, $2, $3, NULL); }
   | IF expr block ELSE block            { $$ = ast_if(C, @$, $2, $3, $5); }
   | IF expr block ELSE if_stmt          { $$ = ast_if(C, @$, $2, $3, $5); }
+  ;
+
+/* A scan (a loop over an axis with carried state): the targets get the
+ * stacked per-step outputs (yield), then the final carried states. */
+scan_stmt:
+    postfix '=' SCAN '(' scan_clauses ')' block opt_yield ';'
+                                        { $$ = ast_scan(C, @$, ast_list1(C, $1), $5, $7, $8); }
+  | IDENT ',' names '=' SCAN '(' scan_clauses ')' block opt_yield ';'
+                                        { $$ = ast_scan(C, @$, ast_prepend(C, ast_name(C, @1, $1), $3), $7, $9, $10); }
+  ;
+
+scan_clauses:
+    scan_clause                         { $$ = ast_list1(C, $1); }
+  | scan_clauses ',' scan_clause        { $$ = ast_append(C, $1, $3); }
+  ;
+
+scan_clause:
+    IDENT IN expr opt_along opt_reverse { $$ = ast_seq(C, @$, $1, $3, $4, $5); }
+  | IDENT '=' expr                      { $$ = ast_carry(C, @$, $1, $3); }
+  ;
+
+opt_along:
+    %empty                              { $$ = NULL; }
+  | ALONG expr                          { $$ = $2; }
+  ;
+
+opt_reverse:
+    %empty                              { $$ = NULL; }
+  | REVERSE expr                        { $$ = $2; }
+  ;
+
+opt_yield:
+    %empty                              { $$ = NULL; }
+  | YIELD exprs                         { $$ = ast_list(C, @$, $2); }
   ;
 
 /* ---- expressions ---- */

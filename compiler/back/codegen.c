@@ -68,6 +68,16 @@ static Dim count(const Shape *s)
     return d;
 }
 
+/* The elements of one step of a loop's value [trips, ...]. */
+static Dim step_count(const Shape *s)
+{
+    Shape r = {0};
+    r.rank = s->rank - 1;
+    for (int j = 1; j < s->rank; j++)
+        r.d[j - 1] = s->d[j];
+    return count(&r);
+}
+
 static const char *fn(const Codegen *g, const char *name)
 {
     return g->f64 ? name : arena_printf(g->a, "%sf", name);
@@ -85,7 +95,7 @@ static bool c_reserved(const char *s)
         "short", "signed", "sizeof", "static", "struct", "switch", "typedef", "union", "unsigned", "void",
         "volatile", "while", "_Bool", "_Complex", "_Imaginary", "bool", "true", "false", "NULL",
         /* locals of generated functions */
-        "n", "cap", "s", "work", "iwork", "acc", "best", "t", "lr", "i", "x", "y", "main", "errno",
+        "n", "cap", "s", "work", "iwork", "acc", "best", "t", "lr", "step", "i", "x", "y", "main", "errno",
         "params", "state", "x_in", "y_out", "int32_t", "int64_t", "uint64_t", "size_t", "INFINITY", "NAN",
         "isfinite", "memcpy", "memset",
     };
@@ -518,6 +528,10 @@ static void set_vars(Codegen *g, Ctx *c, const Comp *comp, int count)
     static const char *const names[KLC_MAXVARS] = {"i0", "i1", "i2", "i3", "i4", "i5", "i6", "i7",
                                                     "i8", "i9", "i10", "i11", "i12", "i13", "i14", "i15"};
     for (int k = 0; k < count; k++) {
+        if (k == 0 && g->step) { /* the loop's step: fixed by the loop around the instruction */
+            c->var[0] = g->step;
+            continue;
+        }
         const char *src = comp ? comp->var_name[k] : NULL;
         const char *fixed = src ? arena_printf(g->a, "%s_", src) : NULL;
         if (src && var_name_free(g, c, k, src))
@@ -531,6 +545,11 @@ static void set_vars(Codegen *g, Ctx *c, const Comp *comp, int count)
 
 static void open_loop(Codegen *g, const char *var, Dim ext)
 {
+    if (g->step && var == g->step) { /* the step: one slice, a block so that close_loops matches */
+        cb_line(g->b, "{");
+        g->b->indent += 4;
+        return;
+    }
     cb_line(g->b, "for (int64_t %s = 0; %s < %s; %s++) {", var, var, cg_dim(g->a, ext), var);
     g->b->indent += 4;
 }
@@ -540,6 +559,10 @@ static void open_loop(Codegen *g, const char *var, Dim ext)
  * vectorizes without run-time overlap checks (which -O2 does not add). */
 static void open_loop_ivdep(Codegen *g, const char *var, Dim ext)
 {
+    if (g->step && var == g->step) {
+        open_loop(g, var, ext);
+        return;
+    }
     cb_printf(g->b, "%*sKLC_IVDEP\n", g->b->indent, "");
     open_loop(g, var, ext);
 }
@@ -672,6 +695,29 @@ bool cg_classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
         return false;
     gm->ra = r1;
     gm->rb = r2;
+    gm->step_a = gm->step_b = gm->step_c = dim_const(0);
+    if (g->step) {
+        /* one step's product: the step must be the leading axis of C and of
+         * the operands that have it (a batch variable, or the first row
+         * variable of an untransposed A) */
+        Dim rows = dim_const(1), mk, kn, mn;
+        if (nb >= 1) {
+            for (int k = 1; k < nb; k++)
+                if (!dim_mul(rows, c->ext[k], &rows))
+                    return false;
+            gm->batch = rows;
+            if (!dim_mul(gm->M, gm->K, &mk) || !dim_mul(gm->K, gm->N, &kn) || !dim_mul(gm->M, gm->N, &mn) ||
+                !dim_mul(mk, rows, &gm->step_a) || !dim_mul(kn, rows, &gm->step_b) ||
+                !dim_mul(mn, rows, &gm->step_c))
+                return false;
+        } else if (nm >= 1 && m_vars[0] == 0 && !gm->ta) {
+            if (!comp_extent_product(c, m_vars + 1, nm - 1, &gm->M) || !dim_mul(gm->M, gm->K, &gm->step_a) ||
+                !dim_mul(gm->M, gm->N, &gm->step_c))
+                return false;
+        } else {
+            return false;
+        }
+    }
     return true;
 }
 
@@ -685,6 +731,12 @@ static void emit_gemm(Codegen *g, IrValue *v, const Gemm *gm)
         alpha = arena_printf(a, "(%s / (%s)%s)", cg_real(a, 1, g->f64), g->real, cg_dim(a, comp_red_count(c)));
     const char *lda = gm->ta ? M : K, *ldb = gm->tb ? K : N;
     const char *A = name_of(g, v->args[gm->ra->arg]), *B = name_of(g, v->args[gm->rb->arg]), *C = name_of(g, v);
+    if (!dim_eq(gm->step_a, dim_const(0)))
+        A = arena_printf(a, "%s + step * %s", A, cg_dim(a, gm->step_a));
+    if (!dim_eq(gm->step_b, dim_const(0)))
+        B = arena_printf(a, "%s + step * %s", B, cg_dim(a, gm->step_b));
+    if (!dim_eq(gm->step_c, dim_const(0)))
+        C = arena_printf(a, "%s + step * %s", C, cg_dim(a, gm->step_c));
     bool batched = !dim_eq(gm->batch, dim_const(1));
     if (batched) { /* one product per batch index: operands are [batch, rows, cols] */
         Dim sa, sb, sc;
@@ -1229,14 +1281,32 @@ static void cg_body(Codegen *g)
     Arena *a = g->a;
     bool in_backward = false;
     const IrValue *done = NULL; /* an XENT already computed with its softmax */
+    const IrLoop *open = NULL;
     for (int i = 0; i < g->f->insts.len; i++) {
         IrValue *v = g->f->insts.items[i];
+        if (v->loop != open) {
+            if (open)
+                close_loops(g, 1);
+            g->step = NULL;
+            open = v->loop;
+        }
         if (!in_backward && g->f->grad_start_id > 0 && v->id >= g->f->grad_start_id) {
             in_backward = true;
             if (g->stop_before_grads)
                 cb_line(g->b, "%s", g->stop_before_grads);
             cb_printf(g->b, "\n");
             cb_line(g->b, "/* ---- backward ---- */");
+        }
+        if (v->loop && !g->step) {
+            const IrLoop *l = v->loop;
+            cb_line(g->b, "/* loop L%d: %lld steps%s (a scan) */", l->id, (long long)l->trips,
+                    l->reverse ? ", the last first" : "");
+            if (l->reverse)
+                cb_line(g->b, "for (int64_t step = %lld; step >= 0; step--) {", (long long)(l->trips - 1));
+            else
+                cb_line(g->b, "for (int64_t step = 0; step < %lld; step++) {", (long long)l->trips);
+            g->b->indent += 4;
+            g->step = "step";
         }
         switch (v->op) {
         case IR_INPUT: case IR_LABELS: case IR_PARAM: case IR_STATE: case IR_RESHAPE: case IR_STOP_GRAD:
@@ -1246,7 +1316,7 @@ static void cg_body(Codegen *g)
             Gemm gm;
             ConvGemm cv;
             bool gemm = cg_classify_gemm(g, v, &gm);
-            bool conv = !gemm && classify_conv(g, v, &cv);
+            bool conv = !gemm && !v->loop && classify_conv(g, v, &cv);
             comment_loc(g, v, describe(g, v));
             if (conv) {
                 if (g->blas_optional)
@@ -1310,8 +1380,48 @@ static void cg_body(Codegen *g)
             break;
         case IR_ZERO:
             comment_loc(g, v, describe(g, v));
-            cb_line(g->b, "memset(%s, 0, sizeof(%s) * %s);", name_of(g, v), g->real, size_arg(a, count(&v->shape)));
+            if (v->loop) {
+                const char *slice = cg_dim(a, step_count(&v->shape));
+                cb_line(g->b, "memset(%s + step * %s, 0, sizeof(%s) * (size_t)%s);", name_of(g, v), slice, g->real,
+                        slice);
+            } else {
+                cb_line(g->b, "memset(%s, 0, sizeof(%s) * %s);", name_of(g, v), g->real, size_arg(a, count(&v->shape)));
+            }
             break;
+        case IR_CARRY: { /* step 0 starts from args[0], step t from args[1] at t - 1 */
+            comment_loc(g, v, arena_printf(a, "%s = carried state", name_of(g, v)));
+            const char *slice = cg_dim(a, step_count(&v->shape));
+            const char *prev = v->loop->reverse ? "step + 1" : "step - 1";
+            cb_line(g->b, "if (step == %lld) {", v->loop->reverse ? (long long)(v->loop->trips - 1) : 0LL);
+            g->b->indent += 4;
+            open_loop(g, "i0", step_count(&v->shape));
+            cb_line(g->b, "%s[step * %s + i0] = %s[i0];", name_of(g, v), slice, name_of(g, v->args[0]));
+            close_loops(g, 1);
+            g->b->indent -= 4;
+            cb_line(g->b, "} else {");
+            g->b->indent += 4;
+            open_loop(g, "i0", step_count(&v->shape));
+            cb_line(g->b, "%s[step * %s + i0] = %s[(%s) * %s + i0];", name_of(g, v), slice, name_of(g, v->args[1]),
+                    prev, slice);
+            close_loops(g, 1);
+            g->b->indent -= 4;
+            cb_line(g->b, "}");
+            break;
+        }
+        case IR_CARRY_GRAD: { /* the state's gradient at step t goes to the new state's at the step before */
+            comment_loc(g, v, arena_printf(a, "%s += carried state's gradient, one step back", name_of(g, v)));
+            const char *slice = cg_dim(a, step_count(&v->shape));
+            bool fwd_forward = v->loop->reverse; /* the backward of a forward loop runs in reverse */
+            cb_line(g->b, "if (%s) {", fwd_forward ? "step > 0" : arena_printf(a, "step < %lld", (long long)(v->loop->trips - 1)));
+            g->b->indent += 4;
+            open_loop(g, "i0", step_count(&v->shape));
+            cb_line(g->b, "%s[(%s) * %s + i0] += %s[step * %s + i0];", name_of(g, v), fwd_forward ? "step - 1" : "step + 1",
+                    slice, name_of(g, v->args[0]), slice);
+            close_loops(g, 1);
+            g->b->indent -= 4;
+            cb_line(g->b, "}");
+            break;
+        }
         case IR_RANDOM:
             comment_loc(g, v, arena_printf(a, "%s = uniform [0, 1), stream %d", name_of(g, v), v->index));
             open_loop(g, "i0", count(&v->shape));
@@ -1356,6 +1466,9 @@ static void cg_body(Codegen *g)
             KLC_UNREACHABLE();
         }
     }
+    if (open)
+        close_loops(g, 1);
+    g->step = NULL;
 }
 
 const char *cg_function(Codegen *g)

@@ -44,6 +44,7 @@ typedef struct Codegen {
     const char *stop_before_grads; /* if set, emitted before the backward pass (e.g. "if (!s->compute_grads) return;") */
     /* filled by cg_function */
     const char **names;       /* by value id: C name of the value's storage root */
+    const char *step;         /* inside a loop (ir.h's IrLoop): "step", the C variable of map variable 0 */
     bool *used;               /* by value id: root referenced by the code */
 } Codegen;
 
@@ -67,6 +68,8 @@ typedef struct Gemm {
     bool ta, tb;
     Dim M, N, K;
     Dim batch;                /* independent products (leading axes common to A, B, C); 1 if none */
+    /* inside a loop: the elements A, B, C advance per step (0: read whole) */
+    Dim step_a, step_b, step_c;
 } Gemm;
 
 /* Is map v a matrix product (batched or not) that cblas_?gemm computes:

@@ -97,6 +97,39 @@ static bool in_place_ok(const Plan *p, const IrValue *v, const IrValue *root)
     return r.ok;
 }
 
+/* The loops of f as instruction ranges [lo[r], hi[r]]; returns their number.
+ * A value referenced inside a loop is live for the whole loop (every step
+ * reads and writes it), which widens its lifetime to cover the range. */
+static int loop_ranges(Arena *a, const IrFunc *f, int **lo, int **hi)
+{
+    int n = f->insts.len, nr = 0;
+    *lo = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+    *hi = arena_alloc(a, sizeof(int) * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) {
+        const IrValue *v = f->insts.items[i];
+        if (!v->loop)
+            continue;
+        if (i > 0 && ((const IrValue *)f->insts.items[i - 1])->loop == v->loop) {
+            (*hi)[nr - 1] = i;
+            continue;
+        }
+        (*lo)[nr] = (*hi)[nr] = i;
+        nr++;
+    }
+    return nr;
+}
+
+static void widen(int nr, const int *lo, const int *hi, int *first, int *last)
+{
+    for (int r = 0; r < nr; r++)
+        if (*first <= hi[r] && *last >= lo[r]) {
+            if (lo[r] < *first)
+                *first = lo[r];
+            if (hi[r] > *last)
+                *last = hi[r];
+        }
+}
+
 typedef struct Slot {
     IrValue *root;
     int first, last;       /* instruction indices of the lifetime */
@@ -284,6 +317,10 @@ Plan *plan_function(Arena *a, IrFunc *f, const WeightLayout *wl, bool columns)
                 slots[si].last = last;
         }
     }
+    int *lo, *hi;
+    int nr = loop_ranges(a, f, &lo, &hi);
+    for (int i = 0; i < ns; i++)
+        widen(nr, lo, hi, &slots[i].first, &slots[i].last);
     /* 3b. elementwise maps that may overwrite an operand dying there */
     for (int i = 0; i < ns; i++) {
         Slot *sl = &slots[i];
@@ -390,6 +427,18 @@ bool plan_verify(const Plan *p, const IrFunc *f, FILE *err)
             if (last[r->id] < end)
                 last[r->id] = end;
         }
+    }
+    {
+        Arena *tmp = arena_new();
+        int *lo, *hi;
+        int nr = loop_ranges(tmp, f, &lo, &hi);
+        for (int i = 0; i < n && ok; i++) {
+            IrValue *v = f->insts.items[i];
+            StorageKind k = p->st[v->id].kind;
+            if (k == ST_WORK || k == ST_IWORK)
+                widen(nr, lo, hi, &first[v->id], &last[v->id]);
+        }
+        arena_free(tmp);
     }
     /* buffers alive at once are disjoint */
     for (int i = 0; i < n && ok; i++) {

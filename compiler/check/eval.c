@@ -764,6 +764,9 @@ static void exec_stmt(Elab *e, Scope *s, const Node *st)
     case N_BLOCK:
         exec_block(e, s, st);
         return;
+    case N_SCAN:
+        e->sema->scan(e, s, st);
+        return;
     default:
         diag_error(e->diag, st->loc, "this is not a statement");
     }

@@ -29,6 +29,7 @@
 #include "check/comp.h"
 #include "check/eval.h"
 #include "check/layer.h"
+#include "check/scan.h"
 #include "check/loss.h"
 #include "check/model_api.h"
 #include "front/parse.h"
@@ -67,6 +68,14 @@ static void collect_targets(Arena *a, const Node *n, PtrVec *out)
     case N_IF:
         collect_targets(a, n->b, out);
         collect_targets(a, n->c, out);
+        return;
+    case N_SCAN: /* its targets, and the clauses' and body's names (visible in the body) */
+        for (int i = 0; i < n->list.len; i++)
+            if (n->list.items[i]->kind == N_NAME)
+                vec_push(a, out, (void *)n->list.items[i]->name);
+        for (int i = 0; i < n->list2.len; i++)
+            vec_push(a, out, (void *)n->list2.items[i]->name);
+        collect_targets(a, n->a, out);
         return;
     case N_BLOCK:
         for (int i = 0; i < n->list.len; i++)
@@ -163,6 +172,16 @@ static void check_stmt(NameCheck *nc, Node *n)
         check_expr(nc, n->a);
         check_stmt(nc, n->b);
         check_stmt(nc, n->c);
+        return;
+    case N_SCAN:
+        for (int i = 0; i < n->list2.len; i++) {
+            Node *c = n->list2.items[i];
+            check_expr(nc, c->a);
+            check_expr(nc, c->b);
+            check_expr(nc, c->c);
+        }
+        check_stmt(nc, n->a);
+        check_expr(nc, n->b);
         return;
     case N_BLOCK:
         for (int i = 0; i < n->list.len; i++)
@@ -448,6 +467,7 @@ static void register_natives(Sema *s)
     register_method(s, &add_native);
     register_method(s, &summary_native);
     s->index_forms = &index_forms;
+    s->scan = scan_statement;
 }
 
 static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)

@@ -164,6 +164,8 @@ struct Sema {
     Scope *prelude;           /* the prelude's declarations; parent: builtins */
     Scope *model_methods;     /* V_METHOD values without a model (compile, fit, ...), registered by sema_run */
     const IndexForms *index_forms; /* the evaluator's index-expression handlers (eval.h) */
+    /* The scan statement (scan.h), run by the evaluator through this hook. */
+    void (*scan)(Elab *e, Scope *s, const Node *st);
     Program *program;
     PtrVec imported;          /* const char* paths already imported */
     PtrVec import_progs;      /* Node*: the programs of imported files */

@@ -223,6 +223,34 @@ Node *ast_block(AstCtx *c, SrcLoc loc, NodeList stmts)
     return deepen(n);
 }
 
+Node *ast_scan(AstCtx *c, SrcLoc loc, NodeList targets, NodeList clauses, Node *body, Node *yields)
+{
+    Node *n = ast_new(c, N_SCAN, loc);
+    n->list = targets;
+    n->list2 = clauses;
+    n->a = body;
+    n->b = yields;
+    return deepen(n);
+}
+
+Node *ast_seq(AstCtx *c, SrcLoc loc, const char *name, Node *seq, Node *axis, Node *reverse)
+{
+    Node *n = ast_new(c, N_SEQ, loc);
+    n->name = name;
+    n->a = seq;
+    n->b = axis;
+    n->c = reverse;
+    return deepen(n);
+}
+
+Node *ast_carry(AstCtx *c, SrcLoc loc, const char *name, Node *init)
+{
+    Node *n = ast_new(c, N_CARRY, loc);
+    n->name = name;
+    n->a = init;
+    return deepen(n);
+}
+
 Node *ast_param(AstCtx *c, SrcLoc loc, const char *name, const char *type, Node *dflt)
 {
     Node *n = ast_new(c, N_PARAM, loc);
@@ -302,7 +330,7 @@ static const char *const kind_names[] = {
     [N_BINARY] = "Binary", [N_TERNARY] = "Ternary", [N_CALL] = "Call",      [N_KWARG] = "Kwarg",
     [N_INDEX] = "Index",   [N_ATTR] = "Attr",       [N_REDUCE] = "Reduce",  [N_BINDER] = "Binder",
     [N_ELLIPSIS] = "Ellipsis", [N_ASSIGN] = "Assign", [N_IF] = "If",      [N_RETURN] = "Return",
-    [N_EXPR] = "ExprStmt", [N_BLOCK] = "Block",     [N_PARAM] = "Param",    [N_PATTERN] = "Pattern",
+    [N_EXPR] = "ExprStmt", [N_BLOCK] = "Block",     [N_SCAN] = "Scan",      [N_SEQ] = "Seq",        [N_CARRY] = "Carry",     [N_PARAM] = "Param",    [N_PATTERN] = "Pattern",
     [N_BUILD] = "Build",   [N_CALLDEF] = "CallDef", [N_LAYER] = "Layer",    [N_DEF] = "Def",
     [N_IMPORT] = "Import", [N_PROGRAM] = "Program",
 };

@@ -41,6 +41,9 @@ typedef enum NodeKind {
     N_RETURN,    /* return a */
     N_EXPR,      /* a; */
     N_BLOCK,     /* { list } */
+    N_SCAN,      /* list = targets (N_NAME), list2 = clauses (N_SEQ, N_CARRY), a = body (N_BLOCK), b = yields (N_LIST) or NULL */
+    N_SEQ,       /* name in a [along b] [reverse c]  (a scan's sequence) */
+    N_CARRY,     /* name = a  (a scan's carried state and its initial value) */
     /* declarations */
     N_PARAM,     /* name: tname [= a]  (layer hyperparameter) */
     N_PATTERN,   /* name: [list] [tname]  (build argument; list of N_NAME / N_INT / N_ELLIPSIS) */
@@ -110,6 +113,9 @@ Node *ast_if(AstCtx *c, SrcLoc loc, Node *cond, Node *then, Node *els);
 Node *ast_return(AstCtx *c, SrcLoc loc, Node *value);
 Node *ast_expr_stmt(AstCtx *c, SrcLoc loc, Node *e);
 Node *ast_block(AstCtx *c, SrcLoc loc, NodeList stmts);
+Node *ast_scan(AstCtx *c, SrcLoc loc, NodeList targets, NodeList clauses, Node *body, Node *yields);
+Node *ast_seq(AstCtx *c, SrcLoc loc, const char *name, Node *seq, Node *axis, Node *reverse);
+Node *ast_carry(AstCtx *c, SrcLoc loc, const char *name, Node *init);
 Node *ast_param(AstCtx *c, SrcLoc loc, const char *name, const char *type, Node *dflt);
 Node *ast_pattern(AstCtx *c, SrcLoc loc, const char *name, NodeList dims, const char *dtype);
 Node *ast_build(AstCtx *c, SrcLoc loc, NodeList patterns, Node *block);

@@ -526,9 +526,21 @@ void ir_dump_inst(FILE *out, const IrValue *v)
 void ir_dump(FILE *out, const IrFunc *f)
 {
     fprintf(out, "func %s {\n", f->name);
+    const IrLoop *open = NULL;
     for (int i = 0; i < f->insts.len; i++) {
-        ir_dump_inst(out, f->insts.items[i]);
+        const IrValue *v = f->insts.items[i];
+        if (v->loop != open) {
+            if (open)
+                fputs("  }\n", out);
+            if (v->loop)
+                fprintf(out, "  loop L%d over %lld steps%s {\n", v->loop->id, (long long)v->loop->trips,
+                        v->loop->reverse ? ", last first" : "");
+            open = v->loop;
+        }
+        ir_dump_inst(out, v);
         fputc('\n', out);
     }
+    if (open)
+        fputs("  }\n", out);
     fputs("}\n", out);
 }

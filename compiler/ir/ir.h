@@ -118,7 +118,9 @@ typedef struct Comp {
     X(ADD_METRIC, "add_metric") /* added metric `index` = args[0] */           \
     X(OUTPUT, "output")         /* y_pred = args[0] */                         \
     X(LOSS, "loss")             /* the total objective args[0] */              \
-    X(GRAD, "grad")             /* gradient of param `index` is args[0] */
+    X(GRAD, "grad")             /* gradient of param `index` is args[0] */ \
+    X(CARRY, "carry")           /* in a loop, step t: args[0] (t first) else args[1] at t-1 */ \
+    X(CARRY_GRAD, "carry_grad") /* in a loop, step t > 0: into[t-1] += args[0][t] */
 
 typedef enum IrOp {
 #define X(name, text) IR_##name,
@@ -128,6 +130,19 @@ typedef enum IrOp {
 } IrOp;
 
 typedef struct IrValue IrValue;
+
+/* A loop over steps (a scan, ../../grammar/REFERENCE.md §6.1).  The
+ * instructions of one loop are contiguous in their function and all have
+ * `loop` set to it; each is a whole tensor [trips, ...] whose leading axis
+ * is the step: at step t the instruction computes its slice t only, its map
+ * variable 0 being t (operands of the same loop are read at [t, ...],
+ * everything else is read whole).  A forward loop runs t = 0, 1, ...;
+ * a reverse one (the backward pass of a forward loop) t = trips - 1, ..., 0. */
+typedef struct IrLoop {
+    int id;                   /* for dumps and names */
+    int64_t trips;
+    bool reverse;
+} IrLoop;
 
 struct IrValue {
     int id;
@@ -145,6 +160,7 @@ struct IrValue {
     IrValue *into;            /* accumulate (+=) into this value's storage */
     IrValue *fwd;             /* ARGMAX_GRAD: the forward max/min map */
     int fwd_read;             /* ARGMAX_GRAD: which read of the forward body */
+    IrLoop *loop;             /* the loop the instruction is in, or NULL */
     /* filled in by later passes */
     bool active;              /* depends on a parameter and reaches the loss */
     const IrValue *grad_of;   /* autodiff: the forward value whose gradient this is (or starts) */
@@ -160,6 +176,7 @@ typedef struct IrFunc {
     IrValue *input, *labels, *output, *loss;
     int grad_start_id;        /* values with id >= this belong to the backward pass (0: none) */
     int next_id;
+    int n_loops;              /* loops made so far (their ids) */
 } IrFunc;
 
 IrFunc *ir_func_new(Arena *a, const char *name, bool training);

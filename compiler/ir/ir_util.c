@@ -19,29 +19,38 @@ void ir_count_uses(IrFunc *f)
 static bool is_sink(const IrValue *v)
 {
     return v->op == IR_OUTPUT || v->op == IR_LOSS || v->op == IR_ADD_METRIC || v->op == IR_ASSIGN ||
-           v->op == IR_GRAD;
+           v->op == IR_GRAD || v->op == IR_CARRY_GRAD;
 }
 
 void ir_dce(IrFunc *f)
 {
     int n = f->insts.len;
-    /* instructions are in order, so one backward sweep marks (aux) everything needed */
+    /* instructions are in order, so one backward sweep marks (aux) everything
+     * needed; a loop's carry reads a later value (its new state), so the sweep
+     * repeats until a carry marks nothing new */
     for (int i = n - 1; i >= 0; i--) {
         IrValue *v = f->insts.items[i];
         v->aux = NULL;
     }
-    for (int i = n - 1; i >= 0; i--) {
-        IrValue *v = f->insts.items[i];
-        if (is_sink(v))
-            v->aux = (void *)1;
-        if (!v->aux)
-            continue;
-        for (int k = 0; k < v->nargs; k++)
-            v->args[k]->aux = (void *)1;
-        if (v->into)
-            v->into->aux = (void *)1;
-        if (v->fwd)
-            v->fwd->aux = (void *)1;
+    bool again = true;
+    while (again) {
+        again = false;
+        for (int i = n - 1; i >= 0; i--) {
+            IrValue *v = f->insts.items[i];
+            if (is_sink(v))
+                v->aux = (void *)1;
+            if (!v->aux)
+                continue;
+            for (int k = 0; k < v->nargs; k++) {
+                if (v->op == IR_CARRY && k == 1 && !v->args[k]->aux)
+                    again = true;
+                v->args[k]->aux = (void *)1;
+            }
+            if (v->into)
+                v->into->aux = (void *)1;
+            if (v->fwd)
+                v->fwd->aux = (void *)1;
+        }
     }
     int o = 0;
     for (int i = 0; i < n; i++) {

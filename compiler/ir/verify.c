@@ -42,7 +42,8 @@ static const int arg_range[IR__COUNT][2] = {
     [IR_CONCAT] = {1, -1},     [IR_RANDOM] = {0, 0},      [IR_STOP_GRAD] = {1, 1},
     [IR_ZERO] = {0, 0},        [IR_ARGMAX_GRAD] = {1, -1}, [IR_ASSIGN] = {1, 1},
     [IR_ADD_LOSS] = {1, 1},    [IR_ADD_METRIC] = {1, 1},  [IR_OUTPUT] = {1, 1},
-    [IR_LOSS] = {1, 1},        [IR_GRAD] = {1, 1},
+    [IR_LOSS] = {1, 1},        [IR_GRAD] = {1, 1},        [IR_CARRY] = {2, 2},
+    [IR_CARRY_GRAD] = {1, 1},
 };
 
 /* A value defined by an earlier instruction, and not stale. */
@@ -210,9 +211,56 @@ static bool check_op(Verifier *vf, const IrValue *v)
             return bad(vf, "the operands' extents along the axis do not add up to the result's");
         return true;
     }
+    case IR_CARRY:
+    case IR_CARRY_GRAD: {
+        if (!v->loop)
+            return bad(vf, "%s outside a loop", irop_name(v->op));
+        const IrValue *st = v->op == IR_CARRY ? v->args[0] : v->into;
+        if (!st)
+            return bad(vf, "carry_grad must accumulate into a value");
+        Shape step = v->shape; /* [trips, S...] without the step axis */
+        step.rank--;
+        for (int j = 0; j < step.rank; j++)
+            step.d[j] = v->shape.d[j + 1];
+        if (v->op == IR_CARRY && !shape_eq(&step, &st->shape))
+            return bad(vf, "the initial state's shape is not the step's");
+        if (v->op == IR_CARRY_GRAD && !shape_eq(&v->args[0]->shape, &v->shape))
+            return bad(vf, "the state's gradient differs in shape");
+        return true;
+    }
     default:
         return true;
     }
+}
+
+/* Loops: contiguous, every instruction a tensor [trips, ...]; a carry's new
+ * state defined after it in its loop. */
+static bool check_loops(Verifier *vf)
+{
+    const IrFunc *f = vf->f;
+    for (int i = 0; i < f->insts.len; i++) {
+        const IrValue *v = f->insts.items[i];
+        vf->inst = v;
+        vf->dumpable = true;
+        if (!v->loop)
+            continue;
+        if (v->shape.rank < 1 || !dim_eq(v->shape.d[0], dim_const(v->loop->trips)))
+            return bad(vf, "an instruction of loop L%d is not a tensor [%lld, ...]", v->loop->id,
+                       (long long)v->loop->trips);
+        if (v->op == IR_MAP && (v->comp->n_out < 1 || !dim_eq(v->comp->ext[0], v->shape.d[0])))
+            return bad(vf, "a map of loop L%d whose v0 is not the step", v->loop->id);
+        if (i > 0 && ((const IrValue *)f->insts.items[i - 1])->loop != v->loop)
+            for (int j = 0; j < i - 1; j++)
+                if (((const IrValue *)f->insts.items[j])->loop == v->loop)
+                    return bad(vf, "loop L%d is not contiguous", v->loop->id);
+        if (v->op == IR_CARRY) {
+            const IrValue *nx = v->args[1];
+            if (!nx || nx->id < 0 || nx->id >= f->next_id || vf->pos[nx->id] <= i || nx->loop != v->loop ||
+                !shape_eq(&nx->shape, &v->shape))
+                return bad(vf, "the new state of a carry is not a later value of its loop, of its shape");
+        }
+    }
+    return true;
 }
 
 static bool is_sink(IrOp op)
@@ -241,8 +289,12 @@ static bool check_inst(Verifier *vf, const IrValue *v, int i)
     if (v->nargs < lo || (hi >= 0 && v->nargs > hi))
         return bad(vf, "%s takes %d%s operands, not %d", irop_name(v->op), lo, hi < 0 ? " or more" : "", v->nargs);
     for (int k = 0; k < v->nargs; k++) {
+        if (v->op == IR_CARRY && k == 1)
+            continue;
         if (!check_ref(vf, v->args[k], i, "an operand"))
             return false;
+        if (v->op == IR_CARRY && k == 1)
+            continue; /* the step's new state: defined later in the loop (checked at the end) */
         int acc = vf->accumulated[v->args[k]->id];
         if (acc >= 0)
             return bad(vf, "operand %%%d is read after %%%d accumulated into it", v->args[k]->id,
@@ -288,6 +340,8 @@ bool ir_verify(const IrFunc *f, FILE *err)
     bool ok = true;
     for (int i = 0; i < f->insts.len && ok; i++)
         ok = check_inst(&vf, f->insts.items[i], i);
+    if (ok)
+        ok = check_loops(&vf);
     vf.inst = NULL;
     const IrValue *named[] = {f->input, f->labels, f->output, f->loss};
     for (int k = 0; k < 4 && ok; k++)

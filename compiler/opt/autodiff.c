@@ -546,6 +546,121 @@ static void backprop(AD *ad, IrValue *v)
     }
 }
 
+/* ------------------------------------------------------------------------
+ * Loops: backpropagation through time
+ *
+ * A forward loop L (ir.h: every value a tensor [T, ...], step t computing
+ * slice t) keeps every step's values, so its backward pass is one loop Lb
+ * over the steps in reverse whose step t runs the adjoints of L's
+ * instructions in reverse order, each on slice t: the contributions to
+ * values of L.  Contributions to anything else (weights, values computed
+ * before the loop) are maps over all the steps at once, reading the
+ * adjoints of L's values whole: they go after Lb (a weight's gradient is
+ * one product over all the steps).  Before Lb, every adjoint of a value of
+ * L is zeroed, so the steps only accumulate.  A carry c = carry(init, next)
+ * sends its adjoint at step t to next's at step t - 1 (carry_grad, last in
+ * step t, before step t - 1 reads it) and at step 0 to init's (after Lb).
+ * --------------------------------------------------------------------- */
+
+static void backprop_carry(AD *ad, IrValue *c)
+{
+    Arena *a = ad->a;
+    IrValue *dy = adj_of(ad, c);
+    IrValue *init = c->args[0], *next = c->args[1];
+    if (ad->relevant[init->id]) { /* d init = dy[0, ...] */
+        Sub subs[KLC_MAXRANK];
+        subs[0] = sub_const(0);
+        for (int j = 0; j < init->shape.rank; j++)
+            subs[j + 1] = sub_var(j);
+        Comp *cc = comp_over(a, &init->shape, init->shape.rank);
+        cc->body = s_read(a, 0, init->shape.rank + 1, subs, DT_F32);
+        IrValue *g = contribution_map(ad, init, cc, c->loc);
+        ir_add_arg(ad->f, g, dy);
+    }
+    if (ad->relevant[next->id]) {
+        IrValue *g = ir_new(ad->f, IR_CARRY_GRAD, &next->shape, DT_F32, c->loc);
+        g->into = adj_of(ad, next);
+        g->name = next->name ? arena_printf(a, "d_%s", next->name) : NULL;
+        g->grad_of = next;
+        ir_add_arg(ad->f, g, dy);
+        set_adj(ad, next, g);
+    }
+}
+
+static void backprop_loop(AD *ad, int j0, int j1)
+{
+    IrFunc *f = ad->f;
+    Arena *a = ad->a;
+    IrLoop *fl = ((IrValue *)f->insts.items[j0])->loop;
+    IrLoop *bl = arena_alloc(a, sizeof *bl);
+    bl->id = ++f->n_loops;
+    bl->trips = fl->trips;
+    bl->reverse = !fl->reverse;
+    int mark0 = f->insts.len;
+    for (int k = j0; k <= j1; k++) {
+        IrValue *v = f->insts.items[k];
+        if (ad->relevant[v->id] && !adj_of(ad, v))
+            set_adj(ad, v, zeros(ad, v));
+    }
+    int mark1 = f->insts.len;
+    for (int k = mark0; k < mark1; k++)
+        ((IrValue *)f->insts.items[k])->layer = ((IrValue *)f->insts.items[j1])->layer;
+    for (int k = j1; k >= j0; k--) {
+        IrValue *v = f->insts.items[k];
+        if (!ad->relevant[v->id] || !adj_of(ad, v))
+            continue;
+        int first = f->insts.len;
+        if (v->op == IR_CARRY)
+            backprop_carry(ad, v);
+        else
+            backprop(ad, v);
+        for (int m = first; m < f->insts.len; m++)
+            ((IrValue *)f->insts.items[m])->layer = v->layer;
+    }
+    /* the step's part into Lb, the rest after it */
+    int n = f->insts.len - mark1;
+    bool *in = arena_alloc(a, sizeof(bool) * (size_t)(f->next_id + 1));
+    IrValue **succ = arena_alloc(a, sizeof(IrValue *) * (size_t)(f->next_id + 1));
+    IrValue **made = arena_alloc(a, sizeof(IrValue *) * (size_t)(n + 1));
+    for (int k = 0; k < n; k++) {
+        IrValue *w = f->insts.items[mark1 + k];
+        made[k] = w;
+        bool step = w->op == IR_CARRY_GRAD || (w->grad_of && w->grad_of->loop == fl);
+        if (!w->grad_of)
+            for (int m = 0; m < w->nargs; m++)
+                step = step || in[w->args[m]->id];
+        in[w->id] = step;
+        if (step) {
+            w->loop = bl;
+            if (w->into)
+                succ[w->into->id] = w;
+        }
+    }
+    int o = mark1;
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < n; k++)
+            if (in[made[k]->id] == (pass == 0))
+                f->insts.items[o++] = made[k];
+    /* after Lb, an adjoint of the loop is read whole: in its final version */
+    for (int k = 0; k < n; k++) {
+        IrValue *w = made[k];
+        if (in[w->id])
+            continue;
+        for (int m = 0; m < w->nargs; m++)
+            while (in[w->args[m]->id] && succ[w->args[m]->id])
+                w->args[m] = succ[w->args[m]->id];
+    }
+    /* the adjoints of the loop's values, for what comes before it */
+    for (int k = j0; k <= j1; k++) {
+        IrValue *v = f->insts.items[k];
+        IrValue *g = adj_of(ad, v);
+        while (g && in[g->id] && succ[g->id])
+            g = succ[g->id];
+        if (g)
+            set_adj(ad, v, g);
+    }
+}
+
 /* The layer a value belongs to, for a note. */
 static const LayerInst *layer_named(const Model *m, const char *name)
 {
@@ -638,32 +753,44 @@ int ad_differentiate(IrFunc *f, Model *m, Diag *d)
     bool *active = arena_alloc(a, sizeof(bool) * (size_t)ad.n_ids);
     bool *needed = arena_alloc(a, sizeof(bool) * (size_t)ad.n_ids);
 
-    /* activity: depends on a trainable weight through differentiable operations */
-    for (int i = 0; i < n; i++) {
-        IrValue *v = f->insts.items[i];
-        bool act = false;
-        switch (v->op) {
-        case IR_PARAM: act = true; break;
-        case IR_INPUT: case IR_LABELS: case IR_STATE: case IR_RANDOM: case IR_STOP_GRAD: case IR_ZERO:
-        case IR_ASSIGN: case IR_ADD_METRIC: case IR_OUTPUT:
-            act = false;
-            break;
-        default:
-            for (int k = 0; k < v->nargs; k++)
-                act = act || active[v->args[k]->id];
+    /* activity: depends on a trainable weight through differentiable
+     * operations (repeated while a loop's carry, which reads a later value,
+     * changes something) */
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int i = 0; i < n; i++) {
+            IrValue *v = f->insts.items[i];
+            bool act = false;
+            switch (v->op) {
+            case IR_PARAM: act = true; break;
+            case IR_INPUT: case IR_LABELS: case IR_STATE: case IR_RANDOM: case IR_STOP_GRAD: case IR_ZERO:
+            case IR_ASSIGN: case IR_ADD_METRIC: case IR_OUTPUT:
+                act = false;
+                break;
+            default:
+                for (int k = 0; k < v->nargs; k++)
+                    act = act || active[v->args[k]->id];
+            }
+            act = act && v->type == DT_F32;
+            changed = changed || act != active[v->id];
+            active[v->id] = act;
         }
-        active[v->id] = act && v->type == DT_F32;
     }
     /* reaching the loss */
     if (!f->loss)
         return 0;
     needed[f->loss->id] = true;
-    for (int i = n - 1; i >= 0; i--) {
-        IrValue *v = f->insts.items[i];
-        if (!needed[v->id])
-            continue;
-        for (int k = 0; k < v->nargs; k++)
-            needed[v->args[k]->id] = true;
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int i = n - 1; i >= 0; i--) {
+            IrValue *v = f->insts.items[i];
+            if (!needed[v->id])
+                continue;
+            for (int k = 0; k < v->nargs; k++) {
+                changed = changed || !needed[v->args[k]->id];
+                needed[v->args[k]->id] = true;
+            }
+        }
     }
     for (int i = 0; i < n; i++) {
         IrValue *v = f->insts.items[i];
@@ -689,6 +816,14 @@ int ad_differentiate(IrFunc *f, Model *m, Diag *d)
 
     for (int i = n - 1; i >= 0; i--) {
         IrValue *v = f->insts.items[i];
+        if (v->loop) { /* the whole loop at once: its steps in reverse */
+            int j0 = i;
+            while (j0 > 0 && ((IrValue *)f->insts.items[j0 - 1])->loop == v->loop)
+                j0--;
+            backprop_loop(&ad, j0, i);
+            i = j0;
+            continue;
+        }
         if (!ad.relevant[v->id] || !ad.adj[v->id])
             continue;
         int first = f->insts.len;

@@ -131,7 +131,7 @@ void ir_fuse(IrFunc *f)
             for (int k = 0; k < c->nargs; k++) {
                 IrValue *p = c->args[k];
                 if (p->op != IR_MAP || p->into || p->comp->scatter || p->comp->red != RED_NONE || p->n_uses != 1 ||
-                    p == f->output || p == f->loss)
+                    p == f->output || p == f->loss || p->loop != c->loop)
                     continue;
                 ReadsOf reads = {.arg = k};
                 scalar_visit(cc->body, count_read, &reads);

@@ -4,6 +4,7 @@
 #include "ir/ir_util.h"
 #include "opt/autodiff.h"
 #include "opt/fuse.h"
+#include "opt/hoist.h"
 #include "opt/simplify.h"
 #include "ir/verify.h"
 
@@ -37,6 +38,8 @@ int pipeline_differentiate(Model *m, Diag *d)
     /* each pass keeps the IR's invariants (ir/verify.h; on in debug builds) */
     ir_verify_pass(m->train, "lowering");
     ir_verify_pass(m->infer, "lowering");
+    ir_hoist_loops(m->train);
+    ir_verify_pass(m->train, "hoisting");
     ir_simplify(m->train);
     ir_verify_pass(m->train, "simplify");
     if (m->compiled) {
@@ -55,6 +58,8 @@ void pipeline_fuse(Model *m)
 {
     ir_fuse(m->train);
     ir_verify_pass(m->train, "fuse");
+    ir_hoist_loops(m->infer);
+    ir_verify_pass(m->infer, "hoisting");
     ir_simplify(m->infer);
     ir_verify_pass(m->infer, "simplify");
     ir_fuse(m->infer);

@@ -122,6 +122,8 @@ static bool is_copy(const IrValue *v)
 {
     if (v->op != IR_MAP || v->into || v->comp->scatter || v->nargs != 1)
         return false;
+    if (v->loop || v->args[0]->loop) /* a loop's values live per step: keep them apart */
+        return false;
     const Comp *c = v->comp;
     if (c->n_red != 0 || c->red != RED_NONE)
         return false;
