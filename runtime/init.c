@@ -144,6 +144,13 @@ int klc_init_weight(float *dst, const klc_tensor_def *t, uint64_t seed, int inde
     case KLC_INIT_TRUNCATED_NORMAL: fill_normal(dst, t->size, args[0], args[1], 1, &r); return 0;
     case KLC_INIT_VARIANCE_SCALING: return variance_scaling(dst, t, &r);
     case KLC_INIT_ORTHOGONAL: return orthogonal(dst, t, &r);
+    case KLC_INIT_UNIT_FORGET_BIAS:
+        if (t->size % 4 != 0)
+            return klc_seterr("%s: unit_forget_bias needs a bias of 4 * units elements, this one has %lld",
+                              t->name, (long long)t->size);
+        for (int64_t i = 0; i < t->size; i++)
+            dst[i] = i >= t->size / 4 && i < t->size / 2 ? 1.0f : 0.0f;
+        return 0;
     case KLC_INIT_IDENTITY:
         if (t->rank != 2)
             return klc_seterr("%s: the identity initializer needs a rank-2 weight, this one has "

@@ -56,6 +56,8 @@ static const InitName init_names[] = {
     {"Orthogonal", KLC_INIT_ORTHOGONAL, {1}, {"gain"}},
     {"identity", KLC_INIT_IDENTITY, {1}, {"gain"}},
     {"Identity", KLC_INIT_IDENTITY, {1}, {"gain"}},
+    /* klc's own: the bias LSTM's unit_forget_bias makes (zeros, ones for the forget gate) */
+    {"unit_forget_bias", KLC_INIT_UNIT_FORGET_BIAS, {0}, {NULL}},
 };
 
 bool resolve_initializer(Elab *e, Value *v, const Node *at, InitSpec *out)
