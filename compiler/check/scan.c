@@ -283,7 +283,15 @@ void scan_statement(Elab *e, Scope *s, const Node *st)
         }
         cl[i].next = v->t;
     }
-    if (diag_error_count(e->diag) > errors0) {
+    /* (an error of the body may be one already reported, in the other
+     * specialisation: so failed values are looked at too) */
+    bool failed = diag_error_count(e->diag) > errors0;
+    for (int i = 0; i < n_yield; i++)
+        failed = failed || yv[i]->kind != V_TENSOR;
+    for (int i = 0; i < nc; i++)
+        failed = failed || (cl[i].node->kind == N_CARRY && !cl[i].next);
+    if (failed) {
+        f->insts.len = first; /* the step's values are not a loop yet: drop them */
         bind_error(e, s, st);
         return;
     }
@@ -306,6 +314,7 @@ void scan_statement(Elab *e, Scope *s, const Node *st)
     for (int i = first; i < f->insts.len; i++) {
         IrValue *v = f->insts.items[i];
         if (variant[v->id] && !can_lift(e, v)) {
+            f->insts.len = first;
             bind_error(e, s, st);
             return;
         }

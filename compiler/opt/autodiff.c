@@ -556,10 +556,11 @@ static void backprop(AD *ad, IrValue *v)
  * values of L.  Contributions to anything else (weights, values computed
  * before the loop) are maps over all the steps at once, reading the
  * adjoints of L's values whole: they go after Lb (a weight's gradient is
- * one product over all the steps).  Before Lb, every adjoint of a value of
- * L is zeroed, so the steps only accumulate.  A carry c = carry(init, next)
+ * one product over all the steps).  Every contribution to slice t of a
+ * value of L is made in step t, except a carry's: c = carry(init, next)
  * sends its adjoint at step t to next's at step t - 1 (carry_grad, last in
- * step t, before step t - 1 reads it) and at step 0 to init's (after Lb).
+ * step t, before step t - 1 reads it), so next's adjoint is zeroed before
+ * Lb; and at step 0 to init's (after Lb).
  * --------------------------------------------------------------------- */
 
 static void backprop_carry(AD *ad, IrValue *c)
@@ -597,9 +598,10 @@ static void backprop_loop(AD *ad, int j0, int j1)
     bl->trips = fl->trips;
     bl->reverse = !fl->reverse;
     int mark0 = f->insts.len;
-    for (int k = j0; k <= j1; k++) {
-        IrValue *v = f->insts.items[k];
-        if (ad->relevant[v->id] && !adj_of(ad, v))
+    for (int k = j0; k <= j1; k++) { /* a carry's new state: step t + 1 adds to it before step t */
+        IrValue *c = f->insts.items[k];
+        IrValue *v = c->op == IR_CARRY ? c->args[1] : NULL;
+        if (v && ad->relevant[v->id] && !adj_of(ad, v))
             set_adj(ad, v, zeros(ad, v));
     }
     int mark1 = f->insts.len;

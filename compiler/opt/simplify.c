@@ -122,7 +122,11 @@ static bool is_copy(const IrValue *v)
 {
     if (v->op != IR_MAP || v->into || v->comp->scatter || v->nargs != 1)
         return false;
-    if (v->loop || v->args[0]->loop) /* a loop's values live per step: keep them apart */
+    /* a copy in a loop may be replaced by its operand if that is of the same
+     * loop (the same slice at every step) and not a carry (a copy may be a
+     * carry's new state, which must be a later value of the loop); a copy
+     * after a loop reads the loop's values whole, like any other */
+    if (v->loop && (v->loop != v->args[0]->loop || v->args[0]->op == IR_CARRY))
         return false;
     const Comp *c = v->comp;
     if (c->n_red != 0 || c->red != RED_NONE)
