@@ -39,3 +39,9 @@ klc_unit_test(test_e2e_callbacks_file SOURCES e2e/test_callbacks_file.c LIBS klc
 target_include_directories(test_e2e_callbacks_file PRIVATE ${KLC_E2E_DIR})
 target_compile_definitions(test_e2e_callbacks_file PRIVATE CALLBACKS_TRAINER="$<TARGET_FILE:e2e_callbacks_trainer>")
 add_dependencies(test_e2e_callbacks_file e2e_callbacks_trainer)
+
+# examples/timeseries_lstm.kl learns to forecast series the test generates
+# (the LSTM's scan: a loop over the steps, BPTT, through the C API).
+klc_add_model(e2e_timeseries_model ${PROJECT_SOURCE_DIR}/examples/timeseries_lstm.kl OUTPUT_NAME e2e_timeseries)
+klc_unit_test(test_e2e_timeseries SOURCES e2e/test_timeseries.c LIBS e2e_timeseries_model klc_e2e_util LABELS e2e)
+target_include_directories(test_e2e_timeseries PRIVATE ${KLC_E2E_DIR} ${PROJECT_SOURCE_DIR}/runtime)
