@@ -31,3 +31,11 @@ add_test(NAME conv_lowering
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/conv_run.sh $<TARGET_FILE:klc> ${CMAKE_CURRENT_SOURCE_DIR}/infer
           ${KLC_TEST_SCRATCH}/conv_lowering)
 set_tests_properties(conv_lowering PROPERTIES LABELS "infer" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+
+# A recurrent model's inference file (scan loops): the same agreement with the
+# trainer's predict (tests/infer/recurrent_run.sh).
+add_test(NAME inference_file_recurrent
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/recurrent_run.sh $<TARGET_FILE:klc> ${CMAKE_CURRENT_SOURCE_DIR}/infer
+          ${KLC_TEST_SCRATCH}/inference_file_recurrent)
+set_tests_properties(inference_file_recurrent PROPERTIES LABELS "infer;deploy" SKIP_RETURN_CODE 77
+  ENVIRONMENT "OPENBLAS_NUM_THREADS=1;KLC_LIBKLC=$<TARGET_FILE:klc_runtime>")
