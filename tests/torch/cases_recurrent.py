@@ -140,4 +140,11 @@ CASES = [
          weights={**weights("lstm", 3, 4, 4), **weights("gru", 4, 3, 3, (2, 9)), "dense.kernel": (3, 1),
                   "dense.bias": (1,)},
          forward=lambda w, x, t: dense(w, "dense", gru(w, "gru", lstm(w, "lstm", x, 4, return_sequences=True), 3))),
+    # TimeDistributed(Dense): the Dense on every step, then an LSTM over the result
+    Case("time_distributed_dense_lstm",
+         program([5, 3], ["TimeDistributed(Dense(4, activation = relu))", "LSTM(2)"]),
+         x_shape=(6, 5, 3),
+         weights={"time_distributed.dense.kernel": (3, 4), "time_distributed.dense.bias": (4,),
+                  **weights("lstm", 4, 2, 4)},
+         forward=lambda w, x, t: lstm(w, "lstm", torch.relu(dense(w, "time_distributed.dense", x)), 2)),
 ]
