@@ -90,6 +90,11 @@ static IrValue *step_copy(IrFunc *f, IrValue *x, SrcLoc loc)
 
 static bool can_lift(Elab *e, const IrValue *v)
 {
+    if (v->loop) {
+        diag_error(e->diag, v->loc, "a scan (or a recurrent layer) inside a scan body that depends on the outer "
+                   "scan's step is not supported yet");
+        return false;
+    }
     switch (v->op) {
     case IR_MAP: case IR_RESHAPE: case IR_STOP_GRAD: case IR_CARRY: case IR_ZERO:
         break;
