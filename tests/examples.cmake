@@ -94,3 +94,24 @@ test ! -e "$d/bad.c" || { echo "a refused --selftest left $d/bad.c behind"; exit
           $<TARGET_FILE:gen_digits> ${CMAKE_SOURCE_DIR})
 set_tests_properties(example.mnist.demo_pipeline PROPERTIES LABELS "examples;e2e;deploy" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
 klc_fresh_scratch(example.mnist.demo_pipeline ${KLC_TEST_SCRATCH}/example.mnist.demo_pipeline)
+
+# A scan is one loop over the steps: the training and inference code of an
+# LSTM over 5 steps and over 500 have the same number of lines (only the
+# trip counts and buffer sizes differ), each with one forward loop (and one
+# backward loop in training).
+add_test(NAME scan_code_size
+  COMMAND sh -c [=[set -e; d=$1; klc=$2; cd "$d"
+for t in 5 500; do
+  printf 'm = Sequential([Input(shape = [%s, 3]), LSTM(8), Dense(1)]);\nm.compile(optimizer = "adam", loss = "mse");\n' $t > l$t.kl
+  "$klc" l$t.kl -o l$t.c; "$klc" l$t.kl --inference -o i$t.c
+done
+for f in l i; do
+  a=$(wc -l < ${f}5.c); b=$(wc -l < ${f}500.c)
+  [ "$a" -eq "$b" ] || { echo "${f}5.c has $a lines, ${f}500.c $b: the code grows with the sequence"; exit 1; }
+done
+grep -q 'for (int64_t step = 0; step < 500; step++)' l500.c || { echo "no forward loop over 500 steps"; exit 1; }
+grep -q 'for (int64_t step = 499; step >= 0; step--)' l500.c || { echo "no backward loop over the steps"; exit 1; }
+grep -q 'for (int64_t step = 0; step < 500; step++)' i500.c || { echo "no loop in the inference file"; exit 1; }]=]
+          sh ${KLC_TEST_SCRATCH}/scan_code_size $<TARGET_FILE:klc>)
+set_tests_properties(scan_code_size PROPERTIES LABELS "examples")
+klc_fresh_scratch(scan_code_size ${KLC_TEST_SCRATCH}/scan_code_size)
