@@ -147,4 +147,23 @@ CASES = [
          weights={"time_distributed.dense.kernel": (3, 4), "time_distributed.dense.bias": (4,),
                   **weights("lstm", 4, 2, 4)},
          forward=lambda w, x, t: lstm(w, "lstm", torch.relu(dense(w, "time_distributed.dense", x)), 2)),
+    # Bidirectional: the forward copy over x, the backward copy over x reversed (go_backwards),
+    # its sequence flipped back to line up; merged
+    Case("bidirectional_lstm_concat_gru_ave",
+         program([5, 3], ["Bidirectional(LSTM(3, return_sequences = true))",
+                          "Bidirectional(GRU(2), merge_mode = \"ave\")"]),
+         x_shape=(6, 5, 3),
+         weights={**weights("bidirectional.lstm", 3, 3, 4), **weights("bidirectional.lstm_1", 3, 3, 4),
+                  **weights("bidirectional_1.gru", 6, 2, 3, (2, 6)), **weights("bidirectional_1.gru_1", 6, 2, 3, (2, 6))},
+         forward=lambda w, x, t: bi_ave_gru(w, bi_concat_lstm(w, x))),
 ]
+
+
+def bi_concat_lstm(w, x):
+    f = lstm(w, "bidirectional.lstm", x, 3, return_sequences=True)
+    b = torch.flip(lstm(w, "bidirectional.lstm_1", x, 3, go_backwards=True, return_sequences=True), dims=[1])
+    return torch.cat([f, b], dim=-1)
+
+
+def bi_ave_gru(w, x):
+    return (gru(w, "bidirectional_1.gru", x, 2) + gru(w, "bidirectional_1.gru_1", x, 2, go_backwards=True)) * 0.5
