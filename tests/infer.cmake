@@ -34,8 +34,10 @@ set_tests_properties(conv_lowering PROPERTIES LABELS "infer" ENVIRONMENT "OPENBL
 
 # A recurrent model's inference file (scan loops): the same agreement with the
 # trainer's predict (tests/infer/recurrent_run.sh).
+klc_add_model(infer_recurrent_trainer ${CMAKE_CURRENT_SOURCE_DIR}/infer/recurrent.kl MAIN OUTPUT_NAME infer_recurrent)
 add_test(NAME inference_file_recurrent
-  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/recurrent_run.sh $<TARGET_FILE:klc> ${CMAKE_CURRENT_SOURCE_DIR}/infer
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/recurrent_run.sh $<TARGET_FILE:klc>
+          $<TARGET_FILE:infer_recurrent_trainer> ${CMAKE_CURRENT_SOURCE_DIR}/infer
           ${KLC_TEST_SCRATCH}/inference_file_recurrent)
 set_tests_properties(inference_file_recurrent PROPERTIES LABELS "infer;deploy" SKIP_RETURN_CODE 77
-  ENVIRONMENT "OPENBLAS_NUM_THREADS=1;KLC_LIBKLC=$<TARGET_FILE:klc_runtime>")
+  ENVIRONMENT "OPENBLAS_NUM_THREADS=1")

@@ -1,11 +1,11 @@
 #!/bin/sh
-# The inference file of a recurrent model (ctest: KLC SOURCE_DIR WORK_DIR):
-# trainer and weights from random initialisation, its predict as the
+# The inference file of a recurrent model (ctest: KLC TRAINER SOURCE_DIR WORK_DIR):
+# the trainer (built by CMake) trains one epoch, its predict is the
 # reference; the BLAS build of the inference file bit-identical to it, the
 # plain-loop build within 1e-6 (check.c), no allocation.  Needs python3 for
 # the input file (skipped, 77, without it).
 set -eu
-klc=$1 src=$2 work=$3
+klc=$1 trainer=$2 src=$3 work=$4
 cc=${CC:-cc}
 command -v python3 >/dev/null 2>&1 || { echo "skipped: no python3"; exit 77; }
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
@@ -24,10 +24,8 @@ def npy(path, shape, fmt, vals):
 npy("x.npy", (rows, t, d), "<f4", [random.gauss(0, 1) for _ in range(rows * t * d)])
 npy("y.npy", (rows,), "<i4", [random.randrange(2) for _ in range(rows)])
 PY
-"$klc" "$src/recurrent.kl" --main -o trainer.c
-$cc -std=c11 -O2 trainer.c -I"$src/../../runtime/include" "$KLC_LIBKLC" $blas_libs -lm -o trainer
-./trainer fit --x x.npy --y y.npy --epochs 1 --verbose 0 --save w.safetensors
-./trainer predict --x x.npy --load w.safetensors --out ref.npy --verbose 0
+"$trainer" fit --x x.npy --y y.npy --epochs 1 --verbose 0 --save w.safetensors
+"$trainer" predict --x x.npy --load w.safetensors --out ref.npy --verbose 0
 "$klc" "$src/recurrent.kl" --inference --weights w.safetensors -o infer.c
 if grep -n 'malloc\|calloc\|realloc\|free(' infer.c; then echo "infer.c allocates"; exit 1; fi
 flags="-std=c11 -O2 -Wall -Wextra -Wpedantic -Werror -fno-math-errno"
