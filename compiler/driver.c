@@ -205,6 +205,8 @@ int driver_run(const DriverOptions *o)
         io.no_blas = o->no_blas;
         io.selftest_x = o->selftest_x;
         io.selftest_y = o->selftest_y;
+        io.quantize = o->quantize != NULL;
+        io.calibrate = o->calibrate;
         io.batch_capacity = o->batch_capacity;
         status = emit_inference(a, plan_model(a, models[0]), &io);
         break;

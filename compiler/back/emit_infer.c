@@ -8,6 +8,7 @@
 #include "base/cbuf.h"
 #include "back/codegen.h"
 #include "back/plan.h"
+#include "back/quant.h"
 #include "fileio.h"
 #include "safetensors.h"
 
@@ -191,6 +192,12 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
             free(state);
             return rc;
         }
+    }
+    if (o->quantize) {
+        int rc = emit_quantized(a, pm, o, params, state);
+        free(params);
+        free(state);
+        return rc;
     }
     klc_tensor st_x = {0}, st_y = {0};
     int64_t st_rows = 0;

@@ -28,6 +28,10 @@ typedef struct InferOptions {
      * the first SELFTEST_ROWS are embedded with a <model>_selftest()
      * comparing the file's forward pass with them.  Needs `weights`. */
     const char *selftest_x, *selftest_y;
+    /* --quantize int8 --calibrate X.npy: the int8 file of quant.h, its
+     * activation ranges observed on the rows of X.  Needs `weights`. */
+    bool quantize;
+    const char *calibrate;
 } InferOptions;
 
 #define SELFTEST_ROWS 4
