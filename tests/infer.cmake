@@ -31,3 +31,11 @@ add_test(NAME conv_lowering
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/conv_run.sh $<TARGET_FILE:klc> ${CMAKE_CURRENT_SOURCE_DIR}/infer
           ${KLC_TEST_SCRATCH}/conv_lowering)
 set_tests_properties(conv_lowering PROPERTIES LABELS "infer" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+
+# int8 post-training quantization (klc --inference --quantize int8 --calibrate):
+# the MNIST convnet's int8 file against the float model, its requantization
+# arithmetic against hand-computed values, refusals (tests/infer/quant_run.sh).
+add_test(NAME inference_int8
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/quant_run.sh $<TARGET_FILE:klc> $<TARGET_FILE:mnist_train>
+          $<TARGET_FILE:gen_digits> ${CMAKE_SOURCE_DIR} ${KLC_TEST_SCRATCH}/inference_int8)
+set_tests_properties(inference_int8 PROPERTIES LABELS "infer;deploy;e2e" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")

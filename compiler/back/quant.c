@@ -46,8 +46,9 @@ void quant_multiplier(double real, int32_t *m, int *shift)
 const char quant_helpers_c[] =
     "/* Requantization (TensorFlow Lite's MultiplyByQuantizedMultiplier): x * m * 2^(shift - 31)\n"
     " * with m in [2^30, 2^31), in integers.  klc_q_srdhm is the doubling high multiply\n"
-    " * (a * b * 2 / 2^32, rounded to nearest, ties away from zero; saturating), klc_q_rdivpot\n"
-    " * the division by 2^e rounded to nearest, ties away from zero. */\n"
+    " * (a * b * 2 / 2^32 rounded to nearest, ties toward plus infinity; saturating),\n"
+    " * klc_q_rdivpot the division by 2^e rounded to nearest, ties away from zero.  The two\n"
+    " * roundings are TFLite's (5 * 0.25 gives 2: 2.5 -> 3, then 1.5 -> 2). */\n"
     "static int32_t klc_q_srdhm(int32_t a, int32_t b)\n"
     "{\n"
     "    if (a == INT32_MIN && b == INT32_MIN)\n"

@@ -39,8 +39,8 @@ void quant_multiplier(double real, int32_t *m, int *shift);
 
 /* The C text of the generated file's requantization helpers: static
  * functions klc_q_srdhm, klc_q_rdivpot and klc_q_mbqm (TFLite's
- * MultiplyByQuantizedMultiplier: round(x * m * 2^(shift - 31)), the doubling
- * high multiply rounding to nearest with ties away from zero and saturating,
+ * MultiplyByQuantizedMultiplier: x * m * 2^(shift - 31), the doubling high
+ * multiply rounding to nearest with ties toward plus infinity and saturating,
  * the division by a power of two rounding to nearest with ties away from
  * zero; a left shift (shift > 0) saturating at the int32 range). */
 extern const char quant_helpers_c[];
