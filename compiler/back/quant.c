@@ -1328,8 +1328,8 @@ static int load_calibration(QCtx *q, klc_tensor *x)
     return rc;
 }
 
-int emit_quantized(Arena *a, const PlannedModel *pm, const InferOptions *o, const float *params,
-                   const float *state)
+static int quantize(Arena *a, const PlannedModel *pm, const InferOptions *o, const float *params,
+                    const float *state)
 {
     QCtx q;
     memset(&q, 0, sizeof q);
@@ -1471,5 +1471,17 @@ int emit_quantized(Arena *a, const PlannedModel *pm, const InferOptions *o, cons
     int rc = cb_write_pair(&h, o->h_path, &c, o->c_path) != 0 ? 2 : 0;
     cb_free(&c);
     cb_free(&h);
+    return rc;
+}
+
+int emit_quantized(Arena *a, const PlannedModel *pm, const InferOptions *o)
+{
+    float *params, *state;
+    int rc = infer_load_weights(pm, o->weights, &params, &state);
+    if (rc)
+        return rc;
+    rc = quantize(a, pm, o, params, state);
+    free(params);
+    free(state);
     return rc;
 }

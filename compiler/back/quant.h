@@ -45,11 +45,11 @@ void quant_multiplier(double real, int32_t *m, int *shift);
  * zero; a left shift (shift > 0) saturating at the int32 range). */
 extern const char quant_helpers_c[];
 
-/* Writes the quantized inference file of pm's model with the weights
- * params/state (the flat layouts of pm->wl), calibrated on o->calibrate.
- * Returns 0; 1 if the calibration file is unusable or a step cannot be
- * quantized (message printed, located at the layer); 2 on I/O errors. */
-int emit_quantized(Arena *a, const PlannedModel *pm, const InferOptions *o, const float *params,
-                   const float *state);
+/* Writes the quantized inference file of pm's model with the weights of
+ * o->weights, calibrated on the rows of o->calibrate.  Returns 0; 1 if the
+ * weights or the calibration file are unusable (message naming the file) or
+ * a step cannot be quantized (message located at the layer); 2 on I/O
+ * errors.  Nothing is written unless it returns 0. */
+int emit_quantized(Arena *a, const PlannedModel *pm, const InferOptions *o);
 
 #endif /* KLC_QUANT_H */
