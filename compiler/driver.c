@@ -17,6 +17,7 @@
 #include "back/emit_dot.h"
 #include "back/emit_infer.h"
 #include "back/plan.h"
+#include "back/quant.h"
 #include "summary.h"
 
 static void print_summary(Arena *a, const Model *m)
@@ -205,8 +206,11 @@ int driver_run(const DriverOptions *o)
         io.no_blas = o->no_blas;
         io.selftest_x = o->selftest_x;
         io.selftest_y = o->selftest_y;
+        io.quantize = o->quantize != NULL;
+        io.calibrate = o->calibrate;
         io.batch_capacity = o->batch_capacity;
-        status = emit_inference(a, plan_model(a, models[0]), &io);
+        status = io.quantize ? emit_quantized(a, plan_model(a, models[0]), &io)
+                             : emit_inference(a, plan_model(a, models[0]), &io);
         break;
     }
     case MODE_DOT: {

@@ -50,6 +50,8 @@ typedef struct DriverOptions {
     bool with_main;
     bool no_blas;
     const char *selftest_x, *selftest_y; /* --selftest X.npy --selftest-expect P.npy */
+    const char *quantize;   /* --quantize int8 */
+    const char *calibrate;  /* --calibrate X.npy */
     bool color;
     bool no_warnings;         /* -w */
     long batch_capacity;

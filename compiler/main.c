@@ -46,6 +46,9 @@ static void usage(FILE *out)
           "                       with --inference --weights: embed the first rows of X and the\n"
           "                       outputs the trainer's predict gave for them (P), and a\n"
           "                       MODEL_selftest() that checks the file against them on the target\n"
+          "  --quantize int8 --calibrate X.npy\n"
+          "                       with --inference --weights: int8 weights and activations\n"
+          "                       (TensorFlow Lite's scheme), ranges observed on the rows of X\n"
           "  --check              check the program; print diagnostics only\n"
           "  --summary            print Keras' model.summary() table\n"
           "  --dot [-o FILE.dot]  the model as a Graphviz graph (like Keras' plot_model)\n"
@@ -95,7 +98,8 @@ int main(int argc, char **argv)
                 return bad_usage("option '%s' needs a file name", "-o");
             o.output = argv[i];
         } else if (!strcmp(arg, "--weights") || !strcmp(arg, "--model") || !strcmp(arg, "--batch-capacity") ||
-                   !strcmp(arg, "--selftest") || !strcmp(arg, "--selftest-expect")) {
+                   !strcmp(arg, "--selftest") || !strcmp(arg, "--selftest-expect") || !strcmp(arg, "--quantize") ||
+                   !strcmp(arg, "--calibrate")) {
             if (++i >= argc)
                 return bad_usage("option '%s' needs a value", arg);
             if (!strcmp(arg, "--weights"))
@@ -104,6 +108,10 @@ int main(int argc, char **argv)
                 o.selftest_x = argv[i];
             else if (!strcmp(arg, "--selftest-expect"))
                 o.selftest_y = argv[i];
+            else if (!strcmp(arg, "--quantize"))
+                o.quantize = argv[i];
+            else if (!strcmp(arg, "--calibrate"))
+                o.calibrate = argv[i];
             else if (!strcmp(arg, "--model"))
                 o.model = argv[i];
             else {
@@ -175,6 +183,16 @@ int main(int argc, char **argv)
         return bad_usage("%s", "--selftest goes with --inference --weights");
     if (!o.selftest_x != !o.selftest_y)
         return bad_usage("%s", "--selftest X.npy and --selftest-expect P.npy go together");
+    if (o.quantize && strcmp(o.quantize, "int8"))
+        return bad_usage("--quantize: the only scheme is int8, not '%s'", o.quantize);
+    if (o.quantize && (o.mode != MODE_INFERENCE || !o.weights))
+        return bad_usage("%s", "--quantize int8 goes with --inference --weights FILE.safetensors");
+    if (o.quantize && !o.calibrate)
+        return bad_usage("%s", "--quantize int8 needs --calibrate X.npy (rows to observe the activations' ranges on)");
+    if (o.calibrate && !o.quantize)
+        return bad_usage("%s", "--calibrate goes with --quantize int8");
+    if (o.quantize && o.selftest_x)
+        return bad_usage("%s", "--selftest compares float outputs to 1e-4 and does not go with --quantize");
     if ((o.mode == MODE_TRAIN || o.mode == MODE_INFERENCE) && !o.output)
         return bad_usage("%s", "give the output file: -o FILE.c");
     if (o.output && (o.mode == MODE_CHECK || o.mode == MODE_SUMMARY || o.mode == MODE_DUMP_AST ||

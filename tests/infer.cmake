@@ -41,3 +41,11 @@ add_test(NAME inference_file_recurrent
           ${KLC_TEST_SCRATCH}/inference_file_recurrent)
 set_tests_properties(inference_file_recurrent PROPERTIES LABELS "infer;deploy" SKIP_RETURN_CODE 77
   ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+
+# int8 post-training quantization (klc --inference --quantize int8 --calibrate):
+# the MNIST convnet's int8 file against the float model, its requantization
+# arithmetic against hand-computed values, refusals (tests/infer/quant_run.sh).
+add_test(NAME inference_int8
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/quant_run.sh $<TARGET_FILE:klc> $<TARGET_FILE:mnist_train>
+          $<TARGET_FILE:gen_digits> ${CMAKE_SOURCE_DIR} ${KLC_TEST_SCRATCH}/inference_int8)
+set_tests_properties(inference_int8 PROPERTIES LABELS "infer;deploy;e2e" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")

@@ -166,6 +166,19 @@ static void test_usage_errors(void **state)
     expect_usage("good.kl --inference -o x.c --weights w.safetensors --selftest x.npy",
                  "--selftest X.npy and --selftest-expect P.npy go together");
     expect_usage("good.kl --inference -o x.c --weights w.safetensors --selftest", "option '--selftest' needs a value");
+    /* int8 quantization: with --inference --weights and a calibration file */
+    expect_usage("good.kl --inference -o x.c --weights w.safetensors --quantize int8",
+                 "--quantize int8 needs --calibrate X.npy");
+    expect_usage("good.kl --check --quantize int8 --calibrate x.npy",
+                 "--quantize int8 goes with --inference --weights FILE.safetensors");
+    expect_usage("good.kl --inference -o x.c --quantize int8 --calibrate x.npy",
+                 "--quantize int8 goes with --inference --weights FILE.safetensors");
+    expect_usage("good.kl --inference -o x.c --weights w.safetensors --quantize int4 --calibrate x.npy",
+                 "the only scheme is int8, not 'int4'");
+    expect_usage("good.kl --inference -o x.c --weights w.safetensors --calibrate x.npy", "--calibrate goes with --quantize int8");
+    expect_usage("good.kl --inference -o x.c --weights w.safetensors --quantize int8 --calibrate", "option '--calibrate' needs a value");
+    expect_usage("good.kl --inference -o x.c --weights w.safetensors --quantize int8 --calibrate x.npy --selftest x.npy "
+                 "--selftest-expect p.npy", "does not go with --quantize");
     expect_usage("good.kl --inference -o x.c --batch-capacity 0", "--batch-capacity needs a number");
     expect_usage("good.kl --inference -o x.c --batch-capacity 12x", "'12x'");
     /* a usage error is found before the input is read */

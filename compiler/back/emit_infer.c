@@ -166,6 +166,24 @@ static int load_selftest(Arena *a, const Model *m, const InferOptions *o, klc_te
     return rc;
 }
 
+int infer_load_weights(const PlannedModel *pm, const char *path, float **params, float **state)
+{
+    const WeightLayout *wl = &pm->wl;
+    *params = calloc((size_t)(wl->n_params ? wl->n_params : 1), sizeof(float));
+    *state = calloc((size_t)(wl->n_state ? wl->n_state : 1), sizeof(float));
+    int rc = !*params || !*state ? 2 : 0;
+    if (rc)
+        fprintf(stderr, "klc: out of memory\n");
+    else
+        rc = load_weights(pm->m, wl, path, *params, *state);
+    if (rc) {
+        free(*params);
+        free(*state);
+        *params = *state = NULL;
+    }
+    return rc;
+}
+
 int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
 {
     const Model *m = pm->m;

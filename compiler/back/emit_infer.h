@@ -28,9 +28,18 @@ typedef struct InferOptions {
      * the first SELFTEST_ROWS are embedded with a <model>_selftest()
      * comparing the file's forward pass with them.  Needs `weights`. */
     const char *selftest_x, *selftest_y;
+    /* --quantize int8 --calibrate X.npy: for emit_quantized (quant.h),
+     * which writes the int8 file instead; emit_inference ignores them. */
+    bool quantize;
+    const char *calibrate;
 } InferOptions;
 
 #define SELFTEST_ROWS 4
+
+/* The weights of pm's model from a safetensors file into fresh flat arrays
+ * (pm->wl's layouts; the caller frees them).  Returns 0; 1 if the file is
+ * unusable (message naming it); 2 out of memory. */
+int infer_load_weights(const PlannedModel *pm, const char *path, float **params, float **state);
 
 /* Returns 0; 1 if the weights or self-test files are unusable (message
  * printed); 2 on I/O errors. */

@@ -208,6 +208,9 @@ const char *sop_name(SOp op);
  * with the table's `eval` column; false if it reads, or uses an index
  * variable or an extent.  (The type of the result is s->type's.) */
 bool sop_eval(const Scalar *s, double *out);
+/* op (an operation, not a leaf) applied to a, b, c: the `eval` column of
+ * scalar_ops.def, in double. */
+double sop_apply(SOp op, double a, double b, double c);
 const char *irop_name(IrOp op);
 
 /* ---- walking scalar trees ---- */
