@@ -112,9 +112,10 @@ int driver_run(const DriverOptions *o)
     int status = 0;
 
     if (o->mode == MODE_DUMP_AST) {
-        SourceFile *f = source_read(a, o->input);
+        const char *why;
+        SourceFile *f = source_read(a, o->input, &why);
         if (!f) {
-            diag_plain_error(d, "cannot read %s: %s", o->input, strerror(errno));
+            diag_plain_error(d, "cannot read %s: %s", o->input, why);
             arena_free(a);
             return 1;
         }

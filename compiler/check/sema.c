@@ -299,9 +299,10 @@ static void do_import(Sema *s, Node *imp, int *errors)
         diag_error(s->diag, imp->loc, "cannot import \"%s\": not a regular file", rel);
         return;
     }
-    SourceFile *f = source_read(a, path);
+    const char *why;
+    SourceFile *f = source_read(a, path, &why);
     if (!f) {
-        diag_error(s->diag, imp->loc, "cannot read \"%s\": %s", rel, strerror(errno));
+        diag_error(s->diag, imp->loc, "cannot read \"%s\": %s", rel, why);
         return;
     }
     diag_push_context(s->diag, imp->loc, import_context(s, imp)); /* its syntax errors too */
@@ -507,9 +508,10 @@ static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
 
 Program *sema_run(Arena *a, Diag *d, const char *path, int *errors)
 {
-    SourceFile *f = source_read(a, path);
+    const char *why;
+    SourceFile *f = source_read(a, path, &why);
     if (!f) {
-        diag_plain_error(d, "cannot read %s: %s", path, strerror(errno));
+        diag_plain_error(d, "cannot read %s: %s", path, why);
         *errors += 1;
         return NULL;
     }
