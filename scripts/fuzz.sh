@@ -36,7 +36,10 @@ for h in $harnesses; do
     corpus=build-fuzz/corpus/$h
     mkdir -p "$corpus" "build-fuzz/artifacts/$h"
     if [ "$h" = compile ]; then
-        cp examples/*.kl tests/golden/*/*.kl "$corpus/"
+        # named by their path (tests/golden has several seed.kl)
+        for f in examples/*.kl tests/golden/*/*.kl; do
+            cp "$f" "$corpus/$(echo "$f" | tr / -)"
+        done
         # imports resolve beside ./fuzz.kl: the examples' layer files
         work=build-fuzz/work/compile
         mkdir -p "$work"
