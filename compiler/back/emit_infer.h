@@ -16,6 +16,7 @@
 #include <stdbool.h>
 
 #include "back/plan.h"
+#include "base/cbuf.h"
 
 typedef struct InferOptions {
     const char *c_path, *h_path;
@@ -28,6 +29,9 @@ typedef struct InferOptions {
      * the first SELFTEST_ROWS are embedded with a <model>_selftest()
      * comparing the file's forward pass with them.  Needs `weights`. */
     const char *selftest_x, *selftest_y;
+    /* When both are set, the files are not written: their text is moved
+     * into these (the caller cb_free()s them; tests, fuzzing). */
+    CBuf *c_out, *h_out;
 } InferOptions;
 
 #define SELFTEST_ROWS 4
