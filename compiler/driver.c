@@ -113,9 +113,10 @@ int driver_run(const DriverOptions *o)
     int status = 0;
 
     if (o->mode == MODE_DUMP_AST) {
-        SourceFile *f = source_read(a, o->input);
+        const char *why;
+        SourceFile *f = source_read(a, o->input, &why);
         if (!f) {
-            diag_plain_error(d, "cannot read %s: %s", o->input, strerror(errno));
+            diag_plain_error(d, "cannot read %s: %s", o->input, why);
             arena_free(a);
             return 1;
         }
@@ -253,4 +254,57 @@ int driver_check_source(const char *path, const char *text, size_t len, FILE *di
         *n_errors = n;
     arena_free(a);
     return errors || n || !p ? 1 : 0;
+}
+
+int driver_compile_source(const char *path, const char *text, size_t len, FILE *diag_out)
+{
+    Arena *a = arena_new();
+    Diag *d = diag_new(a, diag_out);
+    int errors = 0;
+    Program *p = sema_run_source(a, d, path, text, len, &errors);
+    if (p)
+        errors += finish_and_prepare(a, d, p, DUMP_FUSE);
+    else
+        diag_finish(d);
+    if (errors || !p || diag_error_count(d)) {
+        arena_free(a);
+        return 1;
+    }
+    int status = 0;
+    for (int i = 0; i < p->models.len; i++) {
+        Model *m = p->models.items[i];
+        PlannedModel *pm = plan_model(a, m);
+        CBuf c, h;
+        if (m->compiled) {
+            EmitOptions eo;
+            memset(&eo, 0, sizeof eo);
+            eo.c_path = "model.c";
+            eo.h_path = "model.h";
+            eo.source = path;
+            eo.c_out = &c;
+            eo.h_out = &h;
+            if (emit_training(a, &pm, 1, &eo) != 0) {
+                status = 1;
+                continue;
+            }
+            cb_free(&c);
+            cb_free(&h);
+        }
+        InferOptions io;
+        memset(&io, 0, sizeof io);
+        io.c_path = "model_infer.c";
+        io.h_path = "model_infer.h";
+        io.source = path;
+        io.batch_capacity = 1;
+        io.c_out = &c;
+        io.h_out = &h;
+        if (emit_inference(a, pm, &io) != 0) {
+            status = 1;
+            continue;
+        }
+        cb_free(&c);
+        cb_free(&h);
+    }
+    arena_free(a);
+    return status;
 }

@@ -67,4 +67,13 @@ int driver_run(const DriverOptions *o);
  * errors reported. */
 int driver_check_source(const char *path, const char *text, size_t len, FILE *diag_out, int *n_errors);
 
+/* The whole compiler on a program held in memory, in process (fuzzing):
+ * parse and check `text` as if read from `path`, differentiate and fuse,
+ * then for every model plan it and emit its training code (models with a
+ * compile(...)) and its inference code into memory, all thrown away.  No
+ * file is read but `path`'s imports, none is written; diagnostics go to
+ * diag_out; everything is freed and exit() is never called for bad input.
+ * Returns 0 when the program compiled, 1 when it has errors. */
+int driver_compile_source(const char *path, const char *text, size_t len, FILE *diag_out);
+
 #endif /* KLC_DRIVER_H */

@@ -132,6 +132,7 @@ void klc_callbacks_batch_end(klc_callbacks *cb, int batch, const klc_logs *logs)
     if (isnan(loss) || isinf(loss)) {
         fprintf(cb->out, "Batch %d: Invalid loss, terminating training\n", batch);
         cb->stop_training = 1;
+        cb->stopped_on_nan = 1;
     }
 }
 

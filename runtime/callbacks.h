@@ -18,6 +18,7 @@
 typedef struct klc_callbacks {
     FILE *out;
     int stop_training;          /* set by EarlyStopping or TerminateOnNaN */
+    int stopped_on_nan;         /* TerminateOnNaN stopped it */
 
     klc_early_stopping es;      /* es.enabled: EarlyStopping is on */
     const char *es_monitor;

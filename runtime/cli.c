@@ -3,7 +3,8 @@
  * (docs/c-api.md and the README): fit / evaluate / predict / summary / gradcheck.
  *
  * Exit status: 0 success; 1 a data, file or training failure (the message
- * names the file); 2 bad usage (unknown subcommand or flag, missing or
+ * names the file; TerminateOnNaN stopping fit is a failure too, unlike
+ * Keras, so a script notices the weights are garbage); 2 bad usage (unknown subcommand or flag, missing or
  * malformed value, missing required flag).  Every error is one line on
  * stderr, "<program> <subcommand>: <message>".  Values given as flags
  * override the model's fit settings from the .kl file.
@@ -353,6 +354,12 @@ static int run_fit(klc_model *m, const cli_args *a, const char *prog, int loaded
     file_names fn;
     if (klc_fit_named(m, &x, a->y ? &y : NULL, &opt, &history, name_files(&fn, a)))
         goto done;
+    if (history.stopped_on_nan) {
+        /* Keras' fit returns normally; a program's status must say the weights are garbage */
+        klc_seterr("training stopped by TerminateOnNaN: the loss became NaN or infinite "
+                   "(--save not written)");
+        goto done;
+    }
     if (a->history && klc_history_write_csv(&history, a->history)) {
         klc_seterr_prefix("--history");
         goto done;

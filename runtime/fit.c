@@ -6,6 +6,7 @@
  * buffers, calls the generated step and updates the trackers.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,10 +82,23 @@ static int64_t first_outside(const int32_t *ids, int64_t count, int64_t limit)
     return -1;
 }
 
+/* How a message names a data tensor: "x (data/x.npy)" when it was loaded from
+ * a file the name does not mention yet (the trainer's "--x data/x.npy" does). */
+static const char *data_name(char *buf, size_t size, const char *name, const klc_tensor *t)
+{
+    if (!t || !t->source[0] || strstr(name, t->source))
+        return name;
+    snprintf(buf, size, "%s (%s)", name, t->source);
+    return buf;
+}
+
 int klc_dataset_prepare(klc_dataset *d, const klc_model_def *def, const klc_tensor *x,
-                        const klc_tensor *y, int need_y, const char *xname, const char *yname)
+                        const klc_tensor *y, int need_y, const char *x_name, const char *y_name)
 {
     memset(d, 0, sizeof *d);
+    char xbuf[KLC_SOURCE_MAX + 64], ybuf[KLC_SOURCE_MAX + 64];
+    const char *xname = data_name(xbuf, sizeof xbuf, x_name, x);
+    const char *yname = data_name(ybuf, sizeof ybuf, y_name, y);
     if (!x)
         return klc_seterr("no %s given", xname);
     if (check_x(def, x, xname))
@@ -515,6 +529,8 @@ int klc_fit_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
             break;
     }
     klc_callbacks_end(&cb, m);
+    if (history)
+        history->stopped_on_nan = cb.stopped_on_nan;
     rc = 0;
 done:
     if (rc && history)

@@ -122,6 +122,19 @@ void klc_tensor_free(klc_tensor *t)
     memset(t, 0, sizeof *t);
 }
 
+void klc_tensor_set_source(klc_tensor *t, const char *path)
+{
+    size_t n = path ? strlen(path) : 0;
+    if (n < sizeof t->source) {
+        memcpy(t->source, path ? path : "", n + 1);
+        return;
+    }
+    /* keep the tail, where the file's name is */
+    size_t keep = sizeof t->source - 4;
+    memcpy(t->source, "...", 3);
+    memcpy(t->source + 3, path + n - keep, keep + 1);
+}
+
 /* ----------------------------------------------------------------------------
  * Conversion.  Every value goes through double (floats) or int64 (integers),
  * which hold each source dtype exactly.
@@ -255,6 +268,7 @@ int klc_tensor_convert(klc_tensor *dst, const klc_tensor *src, klc_dtype dt)
         klc_tensor_free(&out);
         return -1;
     }
+    memcpy(out.source, src->source, sizeof out.source); /* the same data, the same file */
     if (dst == src)
         klc_tensor_free(dst);
     *dst = out;

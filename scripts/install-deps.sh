@@ -4,7 +4,9 @@
 #   scripts/install-deps.sh              what klc's build needs
 #   scripts/install-deps.sh PACKAGE...   these packages (the demo's nodejs and
 #                                        npm; the tests' and bench/run.sh's
-#                                        python3-torch, for /usr/bin/python3)
+#                                        python3-torch, for /usr/bin/python3;
+#                                        scripts/fuzz.sh's clang and
+#                                        libclang-rt-14-dev)
 #
 # A package counts as present when dpkg lists it as installed or what it
 # provides is already at hand (its program, its pkg-config module), so a
@@ -12,7 +14,7 @@
 # update, then apt-get install of the missing packages only, through sudo
 # when not root and sudo exists.  Exits non-zero if something could not be
 # installed.  Called by scripts/test.sh, scripts/demo.sh, bench/run.sh and
-# .ci/run.
+# .ci/run (clang for scripts/fuzz.sh).
 set -eu
 
 if [ "$#" -eq 0 ]; then
@@ -27,7 +29,7 @@ installed() {
 provided() {
     case $1 in
         build-essential) command -v cc && command -v c++ && command -v make ;;
-        cmake | pkg-config | bison | flex | npm) command -v "$1" ;;
+        cmake | pkg-config | bison | flex | npm | clang) command -v "$1" ;;
         nodejs) command -v node ;;
         libcmocka-dev) pkg-config --exists cmocka ;;
         libopenblas-dev) pkg-config --exists openblas ;;

@@ -93,6 +93,89 @@ static void test_data_checks(void **state)
     klc_tensor_free(&y);
 }
 
+/* The C API names the file a tensor was loaded from in every data message. */
+static void load_saved(klc_tensor *t, const klc_tensor *from, const char *name, char *path,
+                       size_t size)
+{
+    snprintf(path, size, "%s", fake_path(name));
+    assert_int_equal(klc_npy_save(from, path), 0);
+    assert_int_equal(klc_data_load(t, path), 0);
+    assert_string_equal(t->source, path);
+}
+
+static void test_data_messages_name_files(void **state)
+{
+    (void)state;
+    char want[2048], xp[300], yp[300], bp[300], y9p[300], yfp[300];
+    klc_model *m = klc_model_new(&fake_sgd_def, 1);
+    klc_tensor x0, y0, x, y, xb, y9, yf;
+    assert_int_equal(fake_make_data(&x0, &y0, 10, 1, 0), 0);
+    load_saved(&x, &x0, "named_x.npy", xp, sizeof xp);
+    load_saved(&y, &y0, "named_y.npy", yp, sizeof yp);
+    klc_fit_options opt = { .epochs = 1 };
+
+    int64_t bad_shape[2] = { 10, 5 };
+    float bad[50] = { 0 };
+    klc_tensor xw = klc_tensor_wrap(KLC_F32, 2, bad_shape, bad);
+    load_saved(&xb, &xw, "named_bad_x.npy", bp, sizeof bp);
+    assert_int_equal(klc_fit(m, &xb, &y, &opt, NULL), -1);
+    snprintf(want, sizeof want, "x (%s) has shape [10, 5] but the model expects [None, 4]", bp);
+    assert_error_is(want);
+    assert_int_equal(klc_evaluate(m, &xb, &y, NULL), -1);
+    assert_error_is(want);
+    klc_tensor out;
+    assert_int_equal(klc_predict(m, &xb, &out), -1);
+    assert_error_is(want);
+
+    klc_tensor y9w = y0;
+    y9w.shape[0] = 9;
+    load_saved(&y9, &y9w, "named_y9.npy", y9p, sizeof y9p);
+    assert_int_equal(klc_fit(m, &x, &y9, &opt, NULL), -1);
+    snprintf(want, sizeof want, "x (%s) has 10 rows but y (%s) has 9", xp, y9p);
+    assert_error_is(want);
+
+    ((int32_t *)y.data)[7] = 3;
+    assert_int_equal(klc_fit(m, &x, &y, &opt, NULL), -1);
+    snprintf(want, sizeof want, "y (%s): label 3 in row 7 is not a class id in [0, 3)", yp);
+    assert_error_is(want);
+    ((int32_t *)y.data)[7] = 0;
+
+    /* dtype: float labels that are not class ids */
+    int64_t yfs[1] = { 10 };
+    float yfv[10] = { 0, 1, 2, 0, 1, 2, 0, 1, 2.5f, 0 };
+    klc_tensor yfw = klc_tensor_wrap(KLC_F32, 1, yfs, yfv);
+    load_saved(&yf, &yfw, "named_yf.npy", yfp, sizeof yfp);
+    assert_int_equal(klc_fit(m, &x, &yf, &opt, NULL), -1);
+    snprintf(want, sizeof want, "y (%s): cannot convert float32 to int32: value 2.5 at index 8 "
+             "is not an integer", yfp);
+    assert_error_is(want);
+    klc_model_free(m);
+
+    /* dense labels: shape */
+    m = klc_model_new(&fake_mse_def, 1);
+    assert_int_equal(klc_fit(m, &x, &y, &opt, NULL), -1);
+    snprintf(want, sizeof want, "y (%s) has shape [10] but the model expects [None, 3]", yp);
+    assert_error_is(want);
+    klc_model_free(m);
+
+    /* a conversion keeps the source; a wrapped tensor has none; long paths keep their tail */
+    klc_tensor conv;
+    assert_int_equal(klc_tensor_convert(&conv, &y, KLC_F32), 0);
+    assert_string_equal(conv.source, yp);
+    klc_tensor_free(&conv);
+    assert_string_equal(xw.source, "");
+    char longp[600];
+    memset(longp, 'd', sizeof longp);
+    memcpy(longp + sizeof longp - 7, "/x.npy", 7);
+    klc_tensor_set_source(&xw, longp);
+    assert_int_equal(strlen(xw.source), KLC_SOURCE_MAX - 1);
+    assert_memory_equal(xw.source, "...", 3);
+    assert_string_equal(xw.source + strlen(xw.source) - 6, "/x.npy");
+    klc_tensor *ts[] = { &x0, &y0, &x, &y, &xb, &y9, &yf };
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        klc_tensor_free(ts[i]);
+}
+
 /* Float labels that are integral, [n, 1] labels and int32 [n] labels train identically. */
 static void test_label_forms(void **state)
 {
@@ -510,6 +593,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_data_checks),
+        cmocka_unit_test(test_data_messages_name_files),
         cmocka_unit_test(test_label_forms),
         cmocka_unit_test(test_epoch_aggregation),
         cmocka_unit_test(test_training_learns_and_defaults),

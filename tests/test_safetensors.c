@@ -449,8 +449,17 @@ static void test_read_file_errors(void **state)
     size_t size;
     scratch(path, sizeof path, "");
     assert_int_equal(klc_read_file(path, &data, &size), -1);
-    expect_error("read error");
+    expect_error("cannot read: is a directory");
     assert_null(data);
+    /* devices and named pipes are refused before reading (/dev/zero never ends, a FIFO blocks) */
+    assert_int_equal(klc_read_file("/dev/zero", &data, &size), -1);
+    expect_error("/dev/zero: cannot read: is a device, not a regular file");
+    scratch(path, sizeof path, "fifo");
+    remove(path);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    assert_int_equal(klc_read_file(path, &data, &size), -1);
+    expect_error("is a named pipe (FIFO), not a regular file");
+    remove(path);
 }
 
 /* ----------------------------------------------------------------------------

@@ -1553,7 +1553,8 @@ void cg_helpers(CBuf *b, const char *code)
                f64 ? "1.0" : "1.0f", f64 ? "1.0" : "1.0f", s);
         HELPER("softplus", "static inline %s klc_softplus%s(%s x) { return x > 0 ? x + log1p%s(exp%s(-x)) : log1p%s(exp%s(x)); }\n",
                t, s, t, s, s, s, s);
-        HELPER("relu", "static inline %s klc_relu%s(%s x) { return x > 0 ? x : 0; }\n", t, s, t);
+        /* NaN passes, as in TensorFlow: NaN in the data must reach the loss (TerminateOnNaN) */
+        HELPER("relu", "static inline %s klc_relu%s(%s x) { return x <= 0 ? 0 : x; }\n", t, s, t);
         HELPER("sign", "static inline %s klc_sign%s(%s x) { return (%s)((x > 0) - (x < 0)); }\n", t, s, t, t);
         HELPER("square", "static inline %s klc_square%s(%s x) { return x * x; }\n", t, s, t);
         HELPER("max", "static inline %s klc_max%s(%s a, %s b) { return a >= b ? a : b; }\n", t, s, t, t);

@@ -679,6 +679,11 @@ int emit_training(Arena *a, PlannedModel *const *models, int n_models, const Emi
     cb_printf(&h, "extern const klc_model_def *const %s_models[];\nextern const int %s_n_models;\n\n", reg, reg);
     cb_printf(&h, "#ifdef __cplusplus\n}\n#endif\n\n#endif /* %s */\n", guard);
 
+    if (o->c_out && o->h_out) {
+        *o->c_out = c;
+        *o->h_out = h;
+        return 0;
+    }
     int rc = cb_write_pair(&h, o->h_path, &c, o->c_path);
     cb_free(&c);
     cb_free(&h);

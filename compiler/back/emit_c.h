@@ -18,12 +18,17 @@
 #include <stdbool.h>
 
 #include "back/plan.h"
+#include "base/cbuf.h"
 
 typedef struct EmitOptions {
     const char *c_path;       /* model.c */
     const char *h_path;       /* model.h */
     const char *source;       /* the .kl file, for comments and the def */
     bool with_main;           /* append main() calling klc_main */
+    /* When both are set, the files are not written: the text of model.c
+     * and model.h is moved into these (the caller cb_free()s them; tests,
+     * fuzzing).  c_path and h_path still name the files in the text. */
+    CBuf *c_out, *h_out;
 } EmitOptions;
 
 /* Returns 0, or -1 with a message on stderr (I/O errors). */

@@ -404,6 +404,11 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
 
     free(params);
     free(state);
+    if (o->c_out && o->h_out) {
+        *o->c_out = c;
+        *o->h_out = h;
+        return 0;
+    }
     int rc = cb_write_pair(&h, o->h_path, &c, o->c_path) != 0 ? 2 : 0;
     cb_free(&c);
     cb_free(&h);

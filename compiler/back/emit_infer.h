@@ -16,6 +16,7 @@
 #include <stdbool.h>
 
 #include "back/plan.h"
+#include "base/cbuf.h"
 
 typedef struct InferOptions {
     const char *c_path, *h_path;
@@ -32,6 +33,9 @@ typedef struct InferOptions {
      * which writes the int8 file instead; emit_inference ignores them. */
     bool quantize;
     const char *calibrate;
+    /* When both are set, the files are not written: their text is moved
+     * into these (the caller cb_free()s them; tests, fuzzing). */
+    CBuf *c_out, *h_out;
 } InferOptions;
 
 #define SELFTEST_ROWS 4

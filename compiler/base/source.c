@@ -1,5 +1,11 @@
 /* source.c — source buffers, line tables and offset-to-line/column mapping. */
+#define _POSIX_C_SOURCE 200809L
 #include "base/source.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,50 +35,86 @@ SourceFile *source_from_memory(Arena *a, const char *path, const char *text, siz
     return f;
 }
 
-SourceFile *source_read(Arena *a, const char *path)
+/* Why a path is no source file: directories, pipes and devices (a FIFO would
+ * block, /dev/zero never ends) are refused before reading; NULL if regular. */
+static const char *not_regular(mode_t mode)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+    if (S_ISREG(mode))
         return NULL;
-    size_t cap = 65536, len = 0;
-    errno = 0;
+    if (S_ISDIR(mode))
+        return "is a directory";
+    if (S_ISFIFO(mode))
+        return "is a named pipe (FIFO), not a regular file";
+    if (S_ISCHR(mode) || S_ISBLK(mode))
+        return "is a device, not a regular file";
+    if (S_ISSOCK(mode))
+        return "is a socket, not a regular file";
+    return "is not a regular file";
+}
+
+SourceFile *source_read(Arena *a, const char *path, const char **why)
+{
+    /* O_NONBLOCK: opening a FIFO without a writer returns at once instead of hanging */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        *why = strerror(errno);
+        close(fd);
+        return NULL;
+    }
+    if ((*why = not_regular(st.st_mode)) != NULL) {
+        close(fd);
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > SOURCE_MAX_BYTES) {
+        *why = "the file is larger than the 16 MiB limit for a .kl source";
+        close(fd);
+        return NULL;
+    }
+    /* the size may change while reading: read to the end, never past the limit */
+    size_t cap = (size_t)st.st_size + 1, len = 0;
     char *buf = malloc(cap);
     if (!buf) {
-        fclose(fp);
-        errno = ENOMEM;
+        *why = strerror(ENOMEM);
+        close(fd);
         return NULL;
     }
     for (;;) {
         if (len == cap) {
-            /* .kl files are small; refuse absurd sizes rather than exhaust memory */
-            if (cap >= ((size_t)1 << 30)) {
+            if (cap > SOURCE_MAX_BYTES) {
                 free(buf);
-                fclose(fp);
-                errno = EFBIG;
+                close(fd);
+                *why = "the file is larger than the 16 MiB limit for a .kl source";
                 return NULL;
             }
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
                 free(buf);
-                fclose(fp);
-                errno = ENOMEM;
+                close(fd);
+                *why = strerror(ENOMEM);
                 return NULL;
             }
             buf = nb;
             cap *= 2;
         }
-        size_t got = fread(buf + len, 1, cap - len, fp);
-        len += got;
+        ssize_t got = read(fd, buf + len, cap - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            *why = strerror(errno);
+            free(buf);
+            close(fd);
+            return NULL;
+        }
         if (got == 0)
             break;
+        len += (size_t)got;
     }
-    int err = ferror(fp) ? (errno ? errno : EIO) : 0; /* EISDIR for a directory */
-    fclose(fp);
-    if (err) {
-        free(buf);
-        errno = err;
-        return NULL;
-    }
+    close(fd);
     SourceFile *f = source_from_memory(a, path, buf, len);
     free(buf);
     return f;

@@ -30,8 +30,11 @@ typedef struct SrcLoc {
 } SrcLoc;
 
 SourceFile *source_from_memory(Arena *a, const char *path, const char *text, size_t len);
-/* NULL if the file cannot be read (errno set). */
-SourceFile *source_read(Arena *a, const char *path);
+/* Largest .kl source read (docs/reliability.md). */
+#define SOURCE_MAX_BYTES ((uint64_t)16 << 20)
+/* NULL if the file cannot be read, with *why the reason ("is a directory",
+ * "is a named pipe (FIFO), not a regular file", strerror's text, ...). */
+SourceFile *source_read(Arena *a, const char *path, const char **why);
 
 /* 1-based line and column (columns count characters, a UTF-8 sequence as one). */
 void source_line_col(const SourceFile *f, int32_t offset, int *line, int *col);

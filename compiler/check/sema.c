@@ -318,9 +318,10 @@ static void do_import(Sema *s, Node *imp, int *errors)
         diag_error(s->diag, imp->loc, "cannot import \"%s\": not a regular file", rel);
         return;
     }
-    SourceFile *f = source_read(a, path);
+    const char *why;
+    SourceFile *f = source_read(a, path, &why);
     if (!f) {
-        diag_error(s->diag, imp->loc, "cannot read \"%s\": %s", rel, strerror(errno));
+        diag_error(s->diag, imp->loc, "cannot read \"%s\": %s", rel, why);
         return;
     }
     diag_push_context(s->diag, imp->loc, import_context(s, imp)); /* its syntax errors too */
@@ -470,6 +471,21 @@ static void register_natives(Sema *s)
     s->scan = scan_statement;
 }
 
+/*
+ * The prelude, parsed and checked once per process.  Its syntax trees are
+ * never written after parsing (the checker marks only names it reports, and
+ * the prelude has none), and checking its declarations finds nothing, so every
+ * compile in a process shares them: a fuzzer or test_robust compiling
+ * thousands of programs in one process spends its time on their programs.
+ * The arena lives as long as the process.
+ */
+static struct {
+    Arena *arena;
+    SourceFile *files[N_PRELUDE_FILES];
+    Node *progs[N_PRELUDE_FILES];
+    bool checked;
+} prelude_cache;
+
 static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
 {
     Sema *s = arena_alloc(a, sizeof *s);
@@ -479,22 +495,31 @@ static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
     register_natives(s);
     Scope *prelude_scope = scope_new(a, s->builtins);
     s->globals = prelude_scope;
+    if (!prelude_cache.checked && !prelude_cache.arena)
+        prelude_cache.arena = arena_new();
     int prelude_errors = 0;
     for (int i = 0; i < N_PRELUDE_FILES; i++) {
-        SourceFile *pf = source_from_memory(a, prelude_files[i].name, (const char *)prelude_files[i].text,
-                                            prelude_files[i].len);
-        pf->is_prelude = true;
-        Node *prog = load(s, pf, &prelude_errors);
+        if (!prelude_cache.checked) {
+            SourceFile *pf = source_from_memory(prelude_cache.arena, prelude_files[i].name,
+                                                (const char *)prelude_files[i].text, prelude_files[i].len);
+            pf->is_prelude = true;
+            prelude_cache.files[i] = pf;
+            prelude_cache.progs[i] = parse_file(prelude_cache.arena, d, pf, &prelude_errors);
+        }
+        vec_push(a, &s->program->files, prelude_cache.files[i]);
+        Node *prog = prelude_cache.progs[i];
         for (int k = 0; k < prog->list.len; k++)
             if (prog->list.items[k])
                 declare(s, prog->list.items[k], false);
-        check_declarations(s, prog);
+        if (!prelude_cache.checked)
+            check_declarations(s, prog);
     }
     if (prelude_errors || diag_error_count(d)) {
         diag_plain_error(d, "internal error: the built-in prelude does not check");
         *errors += 1;
         return s->program;
     }
+    prelude_cache.checked = true;
     s->globals = scope_new(a, prelude_scope);
     s->prelude = prelude_scope;
     s->main_file = main_file;
@@ -527,9 +552,10 @@ static Program *run(Arena *a, Diag *d, SourceFile *main_file, int *errors)
 
 Program *sema_run(Arena *a, Diag *d, const char *path, int *errors)
 {
-    SourceFile *f = source_read(a, path);
+    const char *why;
+    SourceFile *f = source_read(a, path, &why);
     if (!f) {
-        diag_plain_error(d, "cannot read %s: %s", path, strerror(errno));
+        diag_plain_error(d, "cannot read %s: %s", path, why);
         *errors += 1;
         return NULL;
     }

@@ -42,12 +42,18 @@ const char *klc_last_error(void);
  * ------------------------------------------------------------------------- */
 
 /* A dense C-order array.  `data` is freed by klc_tensor_free when `owns`. */
+/* Room for a tensor's source path; a longer path keeps its last part, "...dir/x.npy". */
+#define KLC_SOURCE_MAX 256
+
 typedef struct klc_tensor {
     klc_dtype dtype;
     int rank;
     int64_t shape[KLC_MAX_RANK];
     void *data;
     int owns;
+    /* The file it was loaded from ("" if none): fit, evaluate, predict and
+     * gradcheck name it in their messages, "x (data/x.npy) has 64 rows ...". */
+    char source[KLC_SOURCE_MAX];
 } klc_tensor;
 
 size_t klc_dtype_size(klc_dtype dt);
@@ -58,6 +64,8 @@ int klc_tensor_alloc(klc_tensor *t, klc_dtype dt, int rank, const int64_t *shape
 /* A view of caller-owned memory (not freed by klc_tensor_free). */
 klc_tensor klc_tensor_wrap(klc_dtype dt, int rank, const int64_t *shape, void *data);
 void klc_tensor_free(klc_tensor *t);
+/* Record the file a tensor came from (the loaders do; NULL or "" clears it). */
+void klc_tensor_set_source(klc_tensor *t, const char *path);
 /* dst = src converted to dtype `dt` (integers to floats exactly, floats to
  * integers only when every value is integral; otherwise an error). */
 int klc_tensor_convert(klc_tensor *dst, const klc_tensor *src, klc_dtype dt);
@@ -118,6 +126,7 @@ typedef struct klc_history {
     int n_epochs;
     int *epochs;             /* epoch indices (0-based, from initial_epoch) */
     klc_logs *logs;          /* one per epoch */
+    int stopped_on_nan;      /* TerminateOnNaN stopped the training (a NaN or infinite loss) */
 } klc_history;
 
 void klc_history_free(klc_history *h);

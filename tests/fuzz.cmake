@@ -1,0 +1,26 @@
+# Fuzz regression replay (tests/fuzz/): every harness, built with the
+# project's compiler (no libFuzzer), runs on the files of
+# tests/fuzz/regress/<harness>/ (each input a fuzzer once crashed on) and on
+# seed inputs.  A crash, a sanitizer report (ASan build) or an internal
+# error fails the test.  The libFuzzer build is -DKLC_FUZZ=ON with clang
+# (scripts/fuzz.sh).
+set(KLC_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
+set(KLC_FUZZ_HARNESSES compile npy json csv idx safetensors)
+file(GLOB KLC_FUZZ_KL_SEEDS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/examples/*.kl
+     ${PROJECT_SOURCE_DIR}/tests/golden/*/*.kl)
+list(SORT KLC_FUZZ_KL_SEEDS)
+foreach(h IN LISTS KLC_FUZZ_HARNESSES)
+  add_executable(fuzz_replay_${h} ${KLC_FUZZ_DIR}/replay.c ${KLC_FUZZ_DIR}/fuzz_${h}.c)
+  target_include_directories(fuzz_replay_${h} PRIVATE ${KLC_FUZZ_DIR} ${PROJECT_SOURCE_DIR}/runtime)
+  target_compile_options(fuzz_replay_${h} PRIVATE ${KLC_WARNINGS})
+  if(h STREQUAL "compile")
+    target_link_libraries(fuzz_replay_${h} PRIVATE klc_compiler)
+    set(seeds ${KLC_FUZZ_KL_SEEDS})
+  else()
+    target_link_libraries(fuzz_replay_${h} PRIVATE klc_runtime)
+    set(seeds ${KLC_FUZZ_DIR}/seeds/${h})
+  endif()
+  add_test(NAME fuzz_regress.${h} COMMAND fuzz_replay_${h} ${KLC_FUZZ_DIR}/regress/${h} ${seeds})
+  # the compile harness resolves imports beside ./fuzz.kl: the examples' imports resolve
+  set_tests_properties(fuzz_regress.${h} PROPERTIES LABELS fuzz WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}/examples)
+endforeach()

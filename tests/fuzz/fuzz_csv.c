@@ -1,0 +1,12 @@
+/* fuzz_csv.c — the CSV reader (klc_csv_parse) on one file's bytes. */
+#include "fileio.h"
+#include "fuzz.h"
+#include "klc/runtime.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    klc_tensor t;
+    if (klc_csv_parse(&t, "fuzz.csv", (const char *)data, size) == 0)
+        klc_tensor_free(&t);
+    return 0;
+}
