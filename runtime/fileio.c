@@ -18,9 +18,7 @@
 #include "error.h"
 #include "klc/runtime.h"
 
-/* Why a path is no data file: directories, pipes and devices (a FIFO would
- * block, /dev/zero never ends) are refused before reading; NULL if regular. */
-static const char *not_regular(mode_t mode)
+const char *klc_not_regular(mode_t mode)
 {
     if (S_ISREG(mode))
         return NULL;
@@ -48,7 +46,7 @@ int klc_read_file(const char *path, unsigned char **data, size_t *size)
     if (fstat(fd, &st) != 0)
         why = strerror(errno);
     else
-        why = not_regular(st.st_mode);
+        why = klc_not_regular(st.st_mode);
     if (why) {
         close(fd);
         return klc_seterr("%s: cannot read: %s", path, why);

@@ -11,8 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 struct klc_tensor;
+
+/* Why a file of this st_mode is no data or source file: directories, pipes
+ * and devices (a FIFO would block, /dev/zero never ends) are refused before
+ * reading, by the runtime and by klc alike; NULL if regular. */
+const char *klc_not_regular(mode_t mode);
 
 /* Read a whole file into a malloc'd buffer (NUL-terminated for convenience). */
 int klc_read_file(const char *path, unsigned char **data, size_t *size);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "base/arena.h"
+#include "fileio.h" /* the runtime's, shared with klc: klc_not_regular */
 
 SourceFile *source_from_memory(Arena *a, const char *path, const char *text, size_t len)
 {
@@ -35,23 +36,6 @@ SourceFile *source_from_memory(Arena *a, const char *path, const char *text, siz
     return f;
 }
 
-/* Why a path is no source file: directories, pipes and devices (a FIFO would
- * block, /dev/zero never ends) are refused before reading; NULL if regular. */
-static const char *not_regular(mode_t mode)
-{
-    if (S_ISREG(mode))
-        return NULL;
-    if (S_ISDIR(mode))
-        return "is a directory";
-    if (S_ISFIFO(mode))
-        return "is a named pipe (FIFO), not a regular file";
-    if (S_ISCHR(mode) || S_ISBLK(mode))
-        return "is a device, not a regular file";
-    if (S_ISSOCK(mode))
-        return "is a socket, not a regular file";
-    return "is not a regular file";
-}
-
 SourceFile *source_read(Arena *a, const char *path, const char **why)
 {
     /* O_NONBLOCK: opening a FIFO without a writer returns at once instead of hanging */
@@ -66,7 +50,7 @@ SourceFile *source_read(Arena *a, const char *path, const char **why)
         close(fd);
         return NULL;
     }
-    if ((*why = not_regular(st.st_mode)) != NULL) {
+    if ((*why = klc_not_regular(st.st_mode)) != NULL) {
         close(fd);
         return NULL;
     }
