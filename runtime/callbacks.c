@@ -1,6 +1,7 @@
 /*
- * callbacks.c — EarlyStopping, ModelCheckpoint and TerminateOnNaN with
- * Keras' rules and messages (keras-semantics §8).
+ * callbacks.c — EarlyStopping, ModelCheckpoint, TerminateOnNaN,
+ * ReduceLROnPlateau, CSVLogger and LearningRateScheduler with Keras' rules
+ * and messages (keras-semantics §8).
  *
  * One deliberate difference: a monitored key that the epoch logs will not
  * have (val_loss without validation data, a misspelt metric) is an error
@@ -17,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "metrics.h"
 #include "model.h"
 
@@ -101,6 +103,58 @@ int klc_callbacks_begin(klc_callbacks *cb, klc_model *m, const klc_fit_options *
             }
         }
     }
+    if (opt->reduce_lr.enabled || opt->lr_scheduler.schedule) {
+        const klc_lr_schedule_def *sch = &def->optimizer.schedule;
+        const char *who = opt->reduce_lr.enabled ? "ReduceLROnPlateau" : "LearningRateScheduler";
+        if (sch->kind != KLC_LR_CONSTANT) {
+            klc_callbacks_free(cb);
+            return klc_seterr("%s: the optimizer's learning rate follows the %s schedule and cannot be "
+                              "set (Keras refuses it too)", who, sch->name ? sch->name : "compiled");
+        }
+    }
+    if (opt->reduce_lr.enabled) {
+        cb->rl = opt->reduce_lr;
+        if (cb->rl.factor == 0.0)
+            cb->rl.factor = 0.1;
+        cb->rl_monitor = cb->rl.monitor ? cb->rl.monitor : "val_loss";
+        if (!(cb->rl.factor < 1.0) || cb->rl.factor < 0.0)
+            return klc_seterr("ReduceLROnPlateau does not support a factor >= 1.0 or < 0 (factor %g)",
+                              cb->rl.factor);
+        if (cb->rl.patience < 0 || cb->rl.cooldown < 0 || !(cb->rl.min_lr >= 0.0))
+            return klc_seterr("ReduceLROnPlateau: patience, cooldown and min_lr must not be negative");
+        if (check_monitor("ReduceLROnPlateau", cb->rl_monitor, keys) ||
+            resolve_mode("ReduceLROnPlateau", cb->rl_monitor, cb->rl.mode, def, &cb->rl_maximize))
+            return -1;
+    }
+    cb->lrs = opt->lr_scheduler;
+    if (opt->csv_logger.path) {
+        cb->csv = opt->csv_logger;
+        const char *sep = cb->csv.separator ? cb->csv.separator : ",";
+        if (strlen(sep) != 1 || strchr("\"\r\n", sep[0]))
+            return klc_seterr("CSVLogger: the separator must be one character (not a quote or a line "
+                              "break), not \"%s\"", sep);
+        cb->csv.separator = sep;
+        cb->csv_header = 1;
+        if (cb->csv.append) {
+            FILE *old = fopen(cb->csv.path, "r");
+            if (old) {
+                int c = fgetc(old);
+                cb->csv_header = c == EOF || c == '\n' || c == '\r';
+                fclose(old);
+            }
+        }
+        struct stat st;
+        const char *why = stat(cb->csv.path, &st) == 0 ? klc_not_regular(st.st_mode) : NULL;
+        if (why) {
+            klc_callbacks_free(cb);
+            return klc_seterr("CSVLogger: %s: %s", cb->csv.path, why);
+        }
+        cb->csv_fp = fopen(cb->csv.path, cb->csv.append ? "a" : "w");
+        if (!cb->csv_fp) {
+            klc_callbacks_free(cb);
+            return klc_seterr("CSVLogger: cannot open %s: %s", cb->csv.path, strerror(errno));
+        }
+    }
     if (opt->checkpoint.path) {
         cb->ck = opt->checkpoint;
         cb->ck_monitor = cb->ck.monitor ? cb->ck.monitor : "val_loss";
@@ -115,6 +169,25 @@ int klc_callbacks_begin(klc_callbacks *cb, klc_model *m, const klc_fit_options *
             klc_callbacks_free(cb);
             return -1;
         }
+    }
+    return 0;
+}
+
+int klc_callbacks_epoch_begin(klc_callbacks *cb, klc_model *m, int epoch)
+{
+    if (!cb->lrs.schedule)
+        return 0;
+    /* Keras: schedule(epoch, float(optimizer.learning_rate)), a Python float */
+    double lr = cb->lrs.schedule(epoch, (double)m->learning_rate);
+    if (!isfinite(lr))
+        return klc_seterr("LearningRateScheduler: the schedule gave %g for epoch %d: a learning rate "
+                          "must be a finite number", lr, epoch);
+    m->learning_rate = (float)lr;
+    if (cb->lrs.verbose > 0) {
+        char num[64];
+        klc_repr_double(num, sizeof num, lr);
+        fprintf(cb->out, "\nEpoch %d: LearningRateScheduler setting learning rate to %s.\n", epoch + 1,
+                num);
     }
     return 0;
 }
@@ -242,19 +315,106 @@ static int checkpoint_epoch_end(klc_callbacks *cb, klc_model *m, int epoch, cons
     return 0;
 }
 
-int klc_callbacks_epoch_end(klc_callbacks *cb, klc_model *m, int epoch, const klc_logs *logs)
+/* Keras' ReduceLROnPlateau.on_epoch_end (its cooldown, wait and min_lr rules). */
+static void reduce_lr_epoch_end(klc_callbacks *cb, klc_model *m, int epoch, const klc_logs *logs)
 {
+    double current = klc_logs_get(logs, cb->rl_monitor);
+    if (cb->rl_cooldown_counter > 0) {
+        cb->rl_cooldown_counter--;
+        cb->rl_wait = 0;
+    }
+    if (improves(current, cb->rl_best, cb->rl_has_best, cb->rl_maximize, cb->rl.min_delta)) {
+        cb->rl_best = current;
+        cb->rl_has_best = 1;
+        cb->rl_wait = 0;
+        return;
+    }
+    if (cb->rl_cooldown_counter > 0 || ++cb->rl_wait < cb->rl.patience)
+        return;
+    double old_lr = (double)m->learning_rate;
+    if (!(old_lr > (double)(float)cb->rl.min_lr))
+        return;
+    double new_lr = old_lr * cb->rl.factor;
+    if (new_lr < cb->rl.min_lr)
+        new_lr = cb->rl.min_lr;
+    m->learning_rate = (float)new_lr;
+    if (cb->rl.verbose > 0) {
+        char num[64];
+        klc_repr_double(num, sizeof num, new_lr);
+        fprintf(cb->out, "\nEpoch %d: ReduceLROnPlateau reducing learning rate to %s.\n", epoch + 1, num);
+    }
+    cb->rl_cooldown_counter = cb->rl.cooldown;
+    cb->rl_wait = 0;
+}
+
+/* Keras' CSVLogger.on_epoch_end: the columns are the first epoch's keys,
+ * sorted, and when none is a val_ key their val_ twins too (filled "NA");
+ * rows end "\r\n" (Python's csv module); numbers as Python prints them. */
+static int csv_epoch_end(klc_callbacks *cb, int epoch, const klc_logs *logs)
+{
+    FILE *f = cb->csv_fp;
+    char sep = cb->csv.separator[0];
+    if (!cb->csv_has_keys) {
+        klc_logs *k = &cb->csv_keys;
+        memset(k, 0, sizeof *k);
+        int has_val = 0;
+        for (int i = 0; i < logs->n; i++) {
+            snprintf(k->names[k->n++], KLC_MAX_NAME, "%s", logs->names[i]);
+            has_val |= strncmp(logs->names[i], "val_", 4) == 0;
+        }
+        if (!has_val && logs->n > 0) {
+            if (2 * logs->n > KLC_MAX_LOGS)
+                return klc_seterr("CSVLogger: too many columns (%d)", 2 * logs->n);
+            for (int i = 0; i < logs->n; i++)
+                snprintf(k->names[k->n++], KLC_MAX_NAME, "val_%.*s", KLC_MAX_NAME - 5, logs->names[i]);
+        }
+        cb->csv_has_keys = 1;
+        if (cb->csv_header) {
+            fputs("epoch", f);
+            for (int i = 0; i < k->n; i++)
+                fprintf(f, "%c%s", sep, k->names[i]);
+            fputs("\r\n", f);
+        }
+    }
+    fprintf(f, "%d", epoch);
+    for (int i = 0; i < cb->csv_keys.n; i++) {
+        const char *key = cb->csv_keys.names[i];
+        char num[64] = "NA";
+        if (klc_logs_has(logs, key))
+            klc_repr_double(num, sizeof num, klc_logs_get(logs, key));
+        fprintf(f, "%c%s", sep, num);
+    }
+    fputs("\r\n", f);
+    if (fflush(f) || ferror(f))
+        return klc_seterr("CSVLogger: cannot write %s: %s", cb->csv.path, strerror(errno));
+    return 0;
+}
+
+int klc_callbacks_epoch_end(klc_callbacks *cb, klc_model *m, int epoch, klc_logs *logs)
+{
+    if (cb->lrs.schedule || cb->rl.enabled)
+        klc_logs_set(logs, "", "learning_rate", (double)m->learning_rate);
+    if (cb->rl.enabled)
+        reduce_lr_epoch_end(cb, m, epoch, logs);
     if (cb->es.enabled)
         early_stopping_epoch_end(cb, m, epoch, logs);
     if (cb->ck.path && checkpoint_epoch_end(cb, m, epoch, logs))
         return -1;
+    if (cb->csv_fp && csv_epoch_end(cb, epoch, logs))
+        return -1;
     return 0;
 }
 
-void klc_callbacks_end(klc_callbacks *cb, klc_model *m)
+int klc_callbacks_end(klc_callbacks *cb, klc_model *m)
 {
+    if (cb->csv_fp) {
+        int bad = fclose(cb->csv_fp) != 0;
+        cb->csv_fp = NULL;
+        if (bad)
+            return klc_seterr("CSVLogger: cannot write %s: %s", cb->csv.path, strerror(errno));
+    }
     if (!cb->es.enabled)
-        return;
+        return 0;
     if (cb->es_stopped_epoch > 0 && cb->es.verbose > 0)
         fprintf(cb->out, "Epoch %d: early stopping\n", cb->es_stopped_epoch + 1);
     if (cb->best_params && cb->es_has_weights) {
@@ -265,10 +425,14 @@ void klc_callbacks_end(klc_callbacks *cb, klc_model *m)
         memcpy(m->params, cb->best_params, (size_t)m->def->n_params * sizeof(float));
         memcpy(m->state, cb->best_state, (size_t)m->def->n_state * sizeof(float));
     }
+    return 0;
 }
 
 void klc_callbacks_free(klc_callbacks *cb)
 {
+    if (cb->csv_fp)
+        fclose(cb->csv_fp);
+    cb->csv_fp = NULL;
     free(cb->best_params);
     free(cb->best_state);
     cb->best_params = NULL;

@@ -27,12 +27,13 @@ enum { FIT = 1, EVALUATE = 2, PREDICT = 4, SUMMARY = 8, GRADCHECK = 16 };
 
 typedef struct cli_args {
     const char *x, *y, *validation_x, *validation_y, *load, *save, *history, *out;
-    const char *checkpoint, *checkpoint_monitor, *es_monitor;
-    long long epochs, batch_size, verbose, patience, initial_epoch;
+    const char *checkpoint, *checkpoint_monitor, *es_monitor, *rl_monitor, *csv_log;
+    long long epochs, batch_size, verbose, patience, initial_epoch, rl_patience, rl_cooldown;
+    long long callback_verbose;
     unsigned long long seed;
-    double validation_split;
-    int no_shuffle, restore_best_weights, save_best_only, terminate_on_nan;
-    int given[32];          /* per flag index: given on the command line */
+    double validation_split, learning_rate, rl_factor, rl_min_delta, rl_min_lr;
+    int no_shuffle, restore_best_weights, save_best_only, terminate_on_nan, csv_append;
+    int given[48];          /* per flag index: given on the command line */
 } cli_args;
 
 typedef struct flag {
@@ -82,9 +83,27 @@ static const flag flags[] = {
       "ModelCheckpoint: save only when the monitored value improves" },
     { "--terminate-on-nan", 'b', FIT, ARG(terminate_on_nan), NULL,
       "TerminateOnNaN: stop at a NaN or infinite loss" },
+    { "--learning-rate", 'f', FIT, ARG(learning_rate), "LR",
+      "the optimizer's learning rate (not with a schedule)" },
+    { "--reduce-lr-patience", 'i', FIT, ARG(rl_patience), "N",
+      "ReduceLROnPlateau: reduce after N epochs without improvement" },
+    { "--reduce-lr-monitor", 's', FIT, ARG(rl_monitor), "KEY",
+      "ReduceLROnPlateau: the value watched (default val_loss)" },
+    { "--reduce-lr-factor", 'f', FIT, ARG(rl_factor), "F", "ReduceLROnPlateau: lr *= F (default 0.1)" },
+    { "--reduce-lr-min-delta", 'f', FIT, ARG(rl_min_delta), "D",
+      "ReduceLROnPlateau: smallest improvement (default 1e-4)" },
+    { "--reduce-lr-cooldown", 'i', FIT, ARG(rl_cooldown), "N",
+      "ReduceLROnPlateau: epochs to wait after a reduction" },
+    { "--reduce-lr-min-lr", 'f', FIT, ARG(rl_min_lr), "LR", "ReduceLROnPlateau: lower bound" },
+    { "--csv-log", 's', FIT, ARG(csv_log), "FILE", "CSVLogger: a row per epoch, written as it ends" },
+    { "--csv-append", 'b', FIT, ARG(csv_append), NULL, "CSVLogger: append to the file" },
+    { "--callback-verbose", 'i', FIT, ARG(callback_verbose), "0|1",
+      "the callbacks' messages (default: each callback's verbose, Keras' 0)" },
     { "--out", 's', PREDICT, ARG(out), "FILE", "where predict writes the predictions (.npy or .csv, by extension)" },
 };
 #define N_FLAGS ((int)(sizeof flags / sizeof flags[0]))
+_Static_assert(sizeof flags / sizeof flags[0] <= sizeof ((cli_args *)0)->given / sizeof(int),
+               "cli_args.given has room for every flag");
 
 typedef struct command {
     const char *name;
@@ -314,8 +333,10 @@ static int run_fit(klc_model *m, const cli_args *a, const char *prog, int loaded
     }
     opt.no_shuffle = a->no_shuffle || !def->fit.shuffle;
     opt.initial_epoch = is_given(a, "--initial-epoch") ? (int)a->initial_epoch : loaded_epoch;
-    int callback_verbose = opt.verbose > 0;
-    /* callbacks: the .kl file's fit(callbacks = [...]), each setting overridable by a flag */
+    /* callbacks: the .kl file's fit(callbacks = [...]), each setting overridable by a flag;
+     * silent unless their verbose (or --callback-verbose) says otherwise, as in Keras */
+    int cv_given = is_given(a, "--callback-verbose");
+    int callback_verbose = (int)a->callback_verbose;
     const klc_fit_def *fd = &def->fit;
     if (fd->early_stopping) {
         opt.early_stopping.enabled = 1;
@@ -323,7 +344,7 @@ static int run_fit(klc_model *m, const cli_args *a, const char *prog, int loaded
         opt.early_stopping.min_delta = fd->es_min_delta;
         opt.early_stopping.patience = fd->es_patience;
         opt.early_stopping.restore_best_weights = fd->es_restore_best_weights;
-        opt.early_stopping.verbose = callback_verbose;
+        opt.early_stopping.verbose = cv_given ? callback_verbose : fd->es_verbose;
     }
     if (is_given(a, "--early-stopping-patience") || a->es_monitor || a->restore_best_weights) {
         opt.early_stopping.enabled = 1;
@@ -333,13 +354,14 @@ static int run_fit(klc_model *m, const cli_args *a, const char *prog, int loaded
             opt.early_stopping.patience = (int)a->patience;
         if (a->restore_best_weights)
             opt.early_stopping.restore_best_weights = 1;
-        opt.early_stopping.verbose = callback_verbose;
+        if (cv_given)
+            opt.early_stopping.verbose = callback_verbose;
     }
     if (fd->checkpoint_path) {
         opt.checkpoint.path = fd->checkpoint_path;
         opt.checkpoint.monitor = fd->checkpoint_monitor;
         opt.checkpoint.save_best_only = fd->checkpoint_best_only;
-        opt.checkpoint.verbose = callback_verbose;
+        opt.checkpoint.verbose = cv_given ? callback_verbose : fd->checkpoint_verbose;
     }
     if (a->checkpoint) {
         opt.checkpoint.path = a->checkpoint;
@@ -347,9 +369,55 @@ static int run_fit(klc_model *m, const cli_args *a, const char *prog, int loaded
             opt.checkpoint.monitor = a->checkpoint_monitor;
         if (a->save_best_only)
             opt.checkpoint.save_best_only = 1;
-        opt.checkpoint.verbose = callback_verbose;
+        if (cv_given)
+            opt.checkpoint.verbose = callback_verbose;
     }
     opt.terminate_on_nan = a->terminate_on_nan || fd->terminate_on_nan;
+    klc_reduce_lr_on_plateau *rl = &opt.reduce_lr;
+    if (fd->reduce_lr) {
+        rl->enabled = 1;
+        rl->monitor = fd->rl_monitor;
+        rl->factor = fd->rl_factor;
+        rl->patience = fd->rl_patience;
+        rl->verbose = fd->rl_verbose;
+        rl->mode = fd->rl_mode;
+        rl->min_delta = fd->rl_min_delta;
+        rl->cooldown = fd->rl_cooldown;
+        rl->min_lr = fd->rl_min_lr;
+    }
+    static const char *const rl_flags[] = { "--reduce-lr-patience", "--reduce-lr-monitor",
+                                            "--reduce-lr-factor", "--reduce-lr-min-delta",
+                                            "--reduce-lr-cooldown", "--reduce-lr-min-lr" };
+    for (int i = 0; i < 6 && !rl->enabled; i++)
+        if (is_given(a, rl_flags[i])) { /* a flag turns it on with Keras' defaults */
+            rl->enabled = 1;
+            rl->factor = 0.1;
+            rl->patience = 10;
+            rl->min_delta = 1e-4;
+        }
+    if (a->rl_monitor)
+        rl->monitor = a->rl_monitor;
+    if (is_given(a, "--reduce-lr-patience"))
+        rl->patience = (int)a->rl_patience;
+    if (is_given(a, "--reduce-lr-factor"))
+        rl->factor = a->rl_factor;
+    if (is_given(a, "--reduce-lr-min-delta"))
+        rl->min_delta = a->rl_min_delta;
+    if (is_given(a, "--reduce-lr-cooldown"))
+        rl->cooldown = (int)a->rl_cooldown;
+    if (is_given(a, "--reduce-lr-min-lr"))
+        rl->min_lr = a->rl_min_lr;
+    if (cv_given)
+        rl->verbose = callback_verbose;
+    opt.csv_logger.path = a->csv_log ? a->csv_log : fd->csv_path;
+    opt.csv_logger.separator = fd->csv_separator;
+    opt.csv_logger.append = a->csv_log ? a->csv_append : fd->csv_append || a->csv_append;
+    opt.lr_scheduler.schedule = fd->lr_scheduler;
+    opt.lr_scheduler.verbose = cv_given ? callback_verbose : fd->lr_scheduler_verbose;
+    if (is_given(a, "--learning-rate") && klc_model_set_learning_rate(m, a->learning_rate)) {
+        klc_seterr_prefix("--learning-rate");
+        goto done;
+    }
     fflush(stdout);
     file_names fn;
     if (klc_fit_named(m, &x, a->y ? &y : NULL, &opt, &history, name_files(&fn, a)))

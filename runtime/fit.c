@@ -227,7 +227,7 @@ static klc_step make_step(klc_model *m, int64_t n, const void *x, const void *y,
     s.work = m->work;
     s.iwork = m->iwork;
     s.iteration = m->iteration;
-    s.learning_rate = m->learning_rate;
+    s.learning_rate = klc_model_step_learning_rate(m);
     s.seed = klc_rng_derive(m->seed, KLC_RNG_STEP, (uint64_t)m->iteration);
     s.y_pred = y_pred;
     s.added_metrics = m->def->n_added_metrics > 0 ? m->added : NULL;
@@ -502,6 +502,8 @@ int klc_fit_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
     int64_t steps = ceil_div(train.n, p.batch);
     int dynamic = klc_is_terminal(p.out);
     for (int epoch = p.initial_epoch; epoch < p.epochs; epoch++) {
+        if (klc_callbacks_epoch_begin(&cb, m, epoch))
+            goto done;
         if (p.verbose)
             klc_progbar_epoch(p.out, epoch, p.epochs); /* a line only when epochs > 1 */
         klc_progbar pb;
@@ -515,20 +517,24 @@ int klc_fit_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
             run_eval(m, &val, p.batch, &vt, NULL);
             klc_tracker_logs(&vt, "val_", &logs);
         }
+        m->epoch = epoch + 1;
+        /* Keras' order: the user's callbacks, then History and the progress bar
+         * (which so show the learning_rate the learning-rate callbacks add). */
+        int cb_failed = klc_callbacks_epoch_end(&cb, m, epoch, &logs);
         if (p.verbose)
             klc_progbar_update(&pb, steps, &logs, 1, klc_now());
-        m->epoch = epoch + 1;
         if (history) {
             history->epochs[history->n_epochs] = epoch;
             history->logs[history->n_epochs] = logs;
             history->n_epochs++;
         }
-        if (klc_callbacks_epoch_end(&cb, m, epoch, &logs))
+        if (cb_failed)
             goto done;
         if (cb.stop_training)
             break;
     }
-    klc_callbacks_end(&cb, m);
+    if (klc_callbacks_end(&cb, m))
+        goto done;
     if (history)
         history->stopped_on_nan = cb.stopped_on_nan;
     rc = 0;

@@ -37,6 +37,10 @@ struct klc_model {
     int optimizer_built;    /* fit has started (or optimizer state was loaded) */
 };
 
+/* The learning rate of the next step: the schedule at m->iteration, or
+ * m->learning_rate (schedule.c). */
+float klc_model_step_learning_rate(const klc_model *m);
+
 /* Grow the batch buffers to hold `cap` rows (no-op when they already do). */
 int klc_model_reserve(klc_model *m, int64_t cap);
 

@@ -39,6 +39,12 @@ klc_unit_test(test_e2e_callbacks_file SOURCES e2e/test_callbacks_file.c LIBS klc
 target_include_directories(test_e2e_callbacks_file PRIVATE ${KLC_E2E_DIR})
 target_compile_definitions(test_e2e_callbacks_file PRIVATE CALLBACKS_TRAINER="$<TARGET_FILE:e2e_callbacks_trainer>")
 add_dependencies(test_e2e_callbacks_file e2e_callbacks_trainer)
+# ... the learning-rate callbacks, CSVLogger and a scheduled optimizer too
+klc_add_model(e2e_lr_callbacks_trainer e2e/lr_callbacks.kl MAIN OUTPUT_NAME e2e_lr_callbacks)
+klc_add_model(e2e_lr_schedule_trainer e2e/lr_schedule.kl MAIN OUTPUT_NAME e2e_lr_schedule)
+target_compile_definitions(test_e2e_callbacks_file PRIVATE LR_TRAINER="$<TARGET_FILE:e2e_lr_callbacks_trainer>"
+  SCHEDULE_TRAINER="$<TARGET_FILE:e2e_lr_schedule_trainer>")
+add_dependencies(test_e2e_callbacks_file e2e_lr_callbacks_trainer e2e_lr_schedule_trainer)
 
 # examples/timeseries_lstm.kl learns to forecast series the test generates
 # (the LSTM's scan: a loop over the steps, BPTT, through the C API).

@@ -287,6 +287,10 @@ static void test_resume_from_checkpoint(void **state)
                          "--verbose", "0", "--save", full), 0);
     assert_int_equal(RUN("fit", "--x", xpath, "--y", ypath, "--epochs", "2", "--seed", "7",
                          "--verbose", "2", "--checkpoint", cpath), 0);
+    /* callbacks are silent unless asked (Keras' verbose = 0) */
+    assert_null(strstr(out_text, "saving model to"));
+    assert_int_equal(RUN("fit", "--x", xpath, "--y", ypath, "--epochs", "2", "--seed", "7",
+                         "--verbose", "2", "--checkpoint", cpath, "--callback-verbose", "1"), 0);
     assert_non_null(strstr(out_text, "\nEpoch 2: saving model to "));
     assert_int_equal(RUN("fit", "--x", xpath, "--y", ypath, "--epochs", "4", "--load", ck2,
                          "--verbose", "2", "--save", resumed), 0);
@@ -311,11 +315,11 @@ static void test_callback_flags(void **state)
     assert_int_equal(RUN("fit", "--x", xpath, "--y", ypath, "--epochs", "6", "--verbose", "0",
                          "--validation-split", "0.25", "--early-stopping-monitor", "loss",
                          "--early-stopping-patience", "0", "--restore-best-weights"), 0);
-    /* verbose 0 silences the callbacks as well */
+    /* callbacks are silent by default */
     assert_string_equal(out_text, "");
     assert_int_equal(RUN("fit", "--x", xpath, "--y", ypath, "--epochs", "3", "--verbose", "2",
                          "--validation-split", "0.25", "--checkpoint", cpath, "--save-best-only",
-                         "--checkpoint-monitor", "val_accuracy"), 0);
+                         "--checkpoint-monitor", "val_accuracy", "--callback-verbose", "1"), 0);
     assert_non_null(strstr(out_text, "Epoch 1: val_accuracy improved from None to "));
     assert_int_equal(RUN("fit", "--x", xpath, "--y", ypath, "--epochs", "2", "--verbose", "0",
                          "--terminate-on-nan", "--no-shuffle"), 0);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base/cbuf.h"
+#include "base/source.h"
 #include "back/codegen.h"
 #include "back/plan.h"
 
@@ -522,6 +523,29 @@ static void emit_model(Gen *g, const PlannedModel *pm)
         cb_printf(b, "NULL");
     cb_printf(b, "};\n\n");
 
+    const LrScheduleCfg *sc = &m->opt.schedule;
+    if (sc->kind == LR_PIECEWISE_CONSTANT_DECAY) {
+        cb_printf(b, "/* PiecewiseConstantDecay: values[i] for boundaries[i-1] < step <= boundaries[i]. */\n");
+        cb_printf(b, "static const int64_t %s_lr_boundaries[] = {", P);
+        for (int i = 0; i < sc->n_boundaries; i++)
+            cb_printf(b, "%s%lld", i ? ", " : "", (long long)sc->boundaries[i]);
+        cb_printf(b, "};\nstatic const double %s_lr_values[] = {", P);
+        for (int i = 0; i <= sc->n_boundaries; i++)
+            cb_printf(b, "%s%s", i ? ", " : "", cg_real(a, sc->values[i], true));
+        cb_printf(b, "};\n\n");
+    }
+    const FitCfg *fc = &m->fit;
+    if (fc->lr_fn_expr) {
+        int line = 0, col = 0;
+        if (fc->lr_fn_loc.file)
+            source_line_col(fc->lr_fn_loc.file, fc->lr_fn_loc.start, &line, &col);
+        cb_printf(b, "/* LearningRateScheduler(%s): def %s at %s:%d, in double as Python computes it. */\n",
+                  fc->lr_fn_name, fc->lr_fn_name, fc->lr_fn_loc.file ? fc->lr_fn_loc.file->path : "?", line);
+        cb_printf(b, "static double %s_lr_schedule(int64_t epoch, double lr)\n{\n    (void)epoch;\n    (void)lr;\n",
+                  P);
+        cb_printf(b, "    return %s;\n}\n\n", fc->lr_fn_expr);
+    }
+
     int64_t wc = 0, wk = 0, ic = 0, ik = 0;
     max_work(ptrain, &wc, &wk, &ic, &ik);
     max_work(ptest, &wc, &wk, &ic, &ik);
@@ -562,9 +586,27 @@ static void emit_model(Gen *g, const PlannedModel *pm)
     cb_printf(b, "    .n_params = %lld,\n    .n_state = %lld,\n    .n_slots = %lld,\n", (long long)wl.n_params,
               (long long)wl.n_state, (long long)n_slots);
     cb_printf(b, "    .n_layers = %d,\n    .layers = %s_layers,\n", m->layers.len, P);
-    cb_printf(b, "    .optimizer = {.kind = %s, .name = %s, .learning_rate = %s, .n_slots = %d, .slots = %s_slots},\n",
+    cb_printf(b, "    .optimizer = {.kind = %s, .name = %s, .learning_rate = %s, .n_slots = %d, .slots = %s_slots",
               opt_kinds[m->opt.kind], c_string(a, m->opt.name), cg_real(a, m->opt.learning_rate, true), n_slot_defs, P);
-    const FitCfg *fc = &m->fit;
+    if (sc->kind != LR_CONSTANT) {
+        static const char *const lr_kinds[] = {"KLC_LR_CONSTANT", "KLC_LR_EXPONENTIAL_DECAY",
+                                               "KLC_LR_PIECEWISE_CONSTANT_DECAY", "KLC_LR_POLYNOMIAL_DECAY",
+                                               "KLC_LR_INVERSE_TIME_DECAY", "KLC_LR_COSINE_DECAY"};
+        cb_printf(b, ",\n                  .schedule = {.kind = %s, .name = %s, .initial_learning_rate = %s,\n",
+                  lr_kinds[sc->kind], c_string(a, sc->name), cg_real(a, sc->initial, true));
+        cb_printf(b, "                               .decay_steps = %s, .decay_rate = %s, .staircase = %d,\n",
+                  cg_real(a, sc->decay_steps, true), cg_real(a, sc->decay_rate, true), sc->staircase ? 1 : 0);
+        cb_printf(b, "                               .end_learning_rate = %s, .power = %s, .cycle = %d, .alpha = %s,\n",
+                  cg_real(a, sc->end_lr, true), cg_real(a, sc->power, true), sc->cycle ? 1 : 0,
+                  cg_real(a, sc->alpha, true));
+        cb_printf(b, "                               .has_warmup = %d, .warmup_target = %s, .warmup_steps = %s",
+                  sc->has_warmup ? 1 : 0, cg_real(a, sc->warmup_target, true), cg_real(a, sc->warmup_steps, true));
+        if (sc->kind == LR_PIECEWISE_CONSTANT_DECAY)
+            cb_printf(b, ",\n                               .n_boundaries = %d, .boundaries = %s_lr_boundaries, "
+                         ".values = %s_lr_values", sc->n_boundaries, P, P);
+        cb_printf(b, "}");
+    }
+    cb_printf(b, "},\n");
     cb_printf(b, "    .fit = {.epochs = %d, .batch_size = %d, .validation_split = %s, .shuffle = %d, .verbose = %d,\n",
               fc->epochs, fc->batch_size, cg_real(a, fc->validation_split, true), fc->shuffle ? 1 : 0, fc->verbose);
     cb_printf(b, "            .early_stopping = %d, .es_monitor = %s, .es_min_delta = %s, .es_patience = %d,\n",
@@ -573,8 +615,23 @@ static void emit_model(Gen *g, const PlannedModel *pm)
     cb_printf(b, "            .es_restore_best_weights = %d, .checkpoint_path = %s, .checkpoint_monitor = %s,\n",
               fc->es_restore_best ? 1 : 0, fc->checkpoint_path ? c_string(a, fc->checkpoint_path) : "NULL",
               fc->checkpoint_path ? c_string(a, fc->checkpoint_monitor) : "NULL");
-    cb_printf(b, "            .checkpoint_best_only = %d, .terminate_on_nan = %d},\n", fc->checkpoint_best_only ? 1 : 0,
+    cb_printf(b, "            .checkpoint_best_only = %d, .terminate_on_nan = %d", fc->checkpoint_best_only ? 1 : 0,
               fc->terminate_on_nan ? 1 : 0);
+    if (fc->es_verbose || fc->checkpoint_verbose)
+        cb_printf(b, ", .es_verbose = %d, .checkpoint_verbose = %d", fc->es_verbose, fc->checkpoint_verbose);
+    if (fc->reduce_lr) {
+        cb_printf(b, ",\n            .reduce_lr = 1, .rl_monitor = %s, .rl_factor = %s, .rl_min_delta = %s, .rl_min_lr = %s,\n",
+                  c_string(a, fc->rl_monitor), cg_real(a, fc->rl_factor, true), cg_real(a, fc->rl_min_delta, true),
+                  cg_real(a, fc->rl_min_lr, true));
+        cb_printf(b, "            .rl_patience = %d, .rl_cooldown = %d, .rl_mode = %d, .rl_verbose = %d", fc->rl_patience,
+                  fc->rl_cooldown, fc->rl_mode, fc->rl_verbose);
+    }
+    if (fc->csv_path)
+        cb_printf(b, ",\n            .csv_path = %s, .csv_separator = %s, .csv_append = %d", c_string(a, fc->csv_path),
+                  c_string(a, fc->csv_separator), fc->csv_append ? 1 : 0);
+    if (fc->lr_fn_expr)
+        cb_printf(b, ",\n            .lr_scheduler = %s_lr_schedule, .lr_scheduler_verbose = %d", P, fc->lr_fn_verbose);
+    cb_printf(b, "},\n");
     cb_printf(b, "    .work_c = %lld,\n    .work_k = %lld,\n", (long long)wc, (long long)wk);
     cb_printf(b, "    .iwork_c = %lld,\n    .iwork_k = %lld,\n", (long long)ic, (long long)ik);
     cb_printf(b, "    .train_step = %s_train_step,\n", P);

@@ -1341,7 +1341,11 @@ static const Builtin table[] = {
     /* regularizers */
     NAME("l1"), NAME("l2"), NAME("l1_l2"), NAME("L1"), NAME("L2"), NAME("L1L2"),
     /* callbacks */
-    NAME("EarlyStopping"), NAME("ModelCheckpoint"), NAME("TerminateOnNaN"),
+    NAME("EarlyStopping"), NAME("ModelCheckpoint"), NAME("TerminateOnNaN"), NAME("ReduceLROnPlateau"),
+    NAME("CSVLogger"), NAME("LearningRateScheduler"),
+    /* learning-rate schedules */
+    NAME("ExponentialDecay"), NAME("PiecewiseConstantDecay"), NAME("PolynomialDecay"), NAME("InverseTimeDecay"),
+    NAME("CosineDecay"),
 };
 
 #define N_TABLE ((int)(sizeof table / sizeof table[0]))

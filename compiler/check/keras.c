@@ -218,6 +218,133 @@ void optimizer_defaults(OptimizerCfg *o, OptKind kind)
     }
 }
 
+/* A float argument that Keras would refuse as an int (its dtype would be int32). */
+static bool want_real(Elab *e, Value *x, const Node *xn, const char *what, double *out)
+{
+    if (x->kind == V_INT) {
+        diag_error(e->diag, xn->loc, "%s must be a float; write %lld.0", what, (long long)x->i.c);
+        return false;
+    }
+    return want_float(e, x, xn, what, out);
+}
+
+/* learning_rate = ExponentialDecay(...) and the other Keras schedules. */
+static bool resolve_schedule(Elab *e, Value *v, const Node *at, LrScheduleCfg *sc)
+{
+    static const char *const names[] = {"ExponentialDecay", "PiecewiseConstantDecay", "PolynomialDecay",
+                                        "InverseTimeDecay", "CosineDecay"};
+    static const LrKind kinds[] = {LR_EXPONENTIAL_DECAY, LR_PIECEWISE_CONSTANT_DECAY, LR_POLYNOMIAL_DECAY,
+                                   LR_INVERSE_TIME_DECAY, LR_COSINE_DECAY};
+    memset(sc, 0, sizeof *sc);
+    int found = -1;
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(v->s, names[i]))
+            found = i;
+    if (found < 0) {
+        diag_error(e->diag, at->loc, "learning_rate must be a float or a schedule (ExponentialDecay, "
+                   "PiecewiseConstantDecay, PolynomialDecay, InverseTimeDecay, CosineDecay), not %s",
+                   v_describe(e->arena, v));
+        return false;
+    }
+    sc->kind = kinds[found];
+    sc->name = names[found];
+    sc->power = 1.0;
+    sc->end_lr = 0.0001;
+    const char *what = names[found];
+    Value *a[6];
+    const Node *an[6];
+    if (sc->kind == LR_PIECEWISE_CONSTANT_DECAY) {
+        static const char *const k[] = {"boundaries", "values", "name"};
+        if (!bind_args(e, v->args, what, 3, k, a, an))
+            return false;
+        if (!a[0] || !a[1]) {
+            diag_error(e->diag, at->loc, "PiecewiseConstantDecay needs boundaries and values");
+            return false;
+        }
+        if (a[0]->kind != V_LIST || a[1]->kind != V_LIST || a[0]->n < 1) {
+            diag_error(e->diag, (a[0]->kind != V_LIST || a[0]->n < 1 ? an[0] : an[1])->loc,
+                       "boundaries and values must be lists: boundaries = [1000, 2000], values = [0.1, 0.05, 0.01]");
+            return false;
+        }
+        if (a[1]->n != a[0]->n + 1) {
+            diag_error(e->diag, an[1]->loc, "the length of boundaries should be 1 less than the length of values "
+                       "(boundaries has %d, values %d)", a[0]->n, a[1]->n);
+            return false;
+        }
+        int n = a[0]->n;
+        sc->n_boundaries = n;
+        sc->boundaries = arena_alloc(e->arena, (size_t)n * sizeof *sc->boundaries);
+        sc->values = arena_alloc(e->arena, (size_t)(n + 1) * sizeof *sc->values);
+        for (int i = 0; i < n; i++) {
+            if (!want_int(e, a[0]->items[i], an[0], "a boundary (an optimizer step)", &sc->boundaries[i]))
+                return false;
+            if (i > 0 && sc->boundaries[i] <= sc->boundaries[i - 1]) {
+                diag_error(e->diag, an[0]->loc, "boundaries must increase (%lld after %lld)",
+                           (long long)sc->boundaries[i], (long long)sc->boundaries[i - 1]);
+                return false;
+            }
+        }
+        for (int i = 0; i <= n; i++)
+            if (!want_float(e, a[1]->items[i], an[1], "a learning rate", &sc->values[i]))
+                return false;
+        return true;
+    }
+    static const char *const k_exp[] = {"initial_learning_rate", "decay_steps", "decay_rate", "staircase", "name"};
+    static const char *const k_poly[] = {"initial_learning_rate", "decay_steps", "end_learning_rate", "power",
+                                         "cycle", "name"};
+    static const char *const k_cos[] = {"initial_learning_rate", "decay_steps", "alpha", "name", "warmup_target",
+                                        "warmup_steps"};
+    const char *const *k = sc->kind == LR_POLYNOMIAL_DECAY ? k_poly : sc->kind == LR_COSINE_DECAY ? k_cos : k_exp;
+    int nk = sc->kind == LR_POLYNOMIAL_DECAY || sc->kind == LR_COSINE_DECAY ? 6 : 5;
+    if (!bind_args(e, v->args, what, nk, k, a, an))
+        return false;
+    int n_required = sc->kind == LR_EXPONENTIAL_DECAY || sc->kind == LR_INVERSE_TIME_DECAY ? 3 : 2;
+    for (int i = 0; i < n_required; i++)
+        if (!a[i]) {
+            diag_error(e->diag, at->loc, "%s needs %s", what, k[i]);
+            return false;
+        }
+    if (!want_real(e, a[0], an[0], "initial_learning_rate", &sc->initial) ||
+        !want_float(e, a[1], an[1], "decay_steps", &sc->decay_steps))
+        return false;
+    if (!(sc->decay_steps > 0)) {
+        diag_error(e->diag, an[1]->loc, "decay_steps must be > 0, not %g", sc->decay_steps);
+        return false;
+    }
+    switch (sc->kind) {
+    case LR_EXPONENTIAL_DECAY:
+    case LR_INVERSE_TIME_DECAY:
+        if (!want_float(e, a[2], an[2], "decay_rate", &sc->decay_rate) ||
+            (a[3] && !want_bool(e, a[3], an[3], "staircase", &sc->staircase)))
+            return false;
+        break;
+    case LR_POLYNOMIAL_DECAY:
+        if ((a[2] && !want_float(e, a[2], an[2], "end_learning_rate", &sc->end_lr)) ||
+            (a[3] && !want_float(e, a[3], an[3], "power", &sc->power)) ||
+            (a[4] && !want_bool(e, a[4], an[4], "cycle", &sc->cycle)))
+            return false;
+        break;
+    case LR_COSINE_DECAY:
+        if (a[2] && !want_float(e, a[2], an[2], "alpha", &sc->alpha))
+            return false;
+        if (a[4] && a[4]->kind != V_NONE) {
+            if (!want_float(e, a[4], an[4], "warmup_target", &sc->warmup_target))
+                return false;
+            sc->has_warmup = true;
+        }
+        if (a[5] && !want_float(e, a[5], an[5], "warmup_steps", &sc->warmup_steps))
+            return false;
+        if (sc->warmup_steps < 0 || (sc->has_warmup && !(sc->warmup_steps > 0))) {
+            diag_error(e->diag, (a[5] ? an[5] : an[4])->loc,
+                       "a warmup needs warmup_steps > 0 (got %g)", sc->warmup_steps);
+            return false;
+        }
+        break;
+    default: break;
+    }
+    return true;
+}
+
 bool resolve_optimizer(Elab *e, Value *v, const Node *at, OptimizerCfg *o)
 {
     Arena *a = e->arena;
@@ -287,6 +414,13 @@ bool resolve_optimizer(Elab *e, Value *v, const Node *at, OptimizerCfg *o)
             o->name = x->s;
             break;
         default: {
+            if (key == LR && x->kind == V_CONFIG) {
+                if (!resolve_schedule(e, x, xn, &o->schedule))
+                    return false;
+                const LrScheduleCfg *sc = &o->schedule;
+                o->learning_rate = sc->kind == LR_PIECEWISE_CONSTANT_DECAY ? sc->values[0] : sc->initial;
+                break;
+            }
             if (key == LR && x->kind == V_INT) {
                 /* Keras refuses an int learning rate */
                 diag_error(e->diag, xn->loc, "learning_rate must be a float; write %lld.0", (long long)x->i.c);

@@ -8,6 +8,7 @@
 
 #include "check/keras.h"
 #include "check/layer.h"
+#include "check/lr_fn.h"
 
 static void fit_defaults(FitCfg *f)
 {
@@ -207,6 +208,103 @@ static Value *method_compile(Elab *e, Model *m, Args *args, const Node *call)
     return v_new(a, V_NONE, call->loc);
 }
 
+/* A callback's verbose: an int (Keras prints when it is > 0). */
+static bool want_verbose(Elab *e, Value *v, const Node *at, int *out)
+{
+    int64_t x;
+    if (v->kind == V_BOOL) {
+        *out = v->b;
+        return true;
+    }
+    if (!want_int(e, v, at, "verbose", &x))
+        return false;
+    *out = x > 0;
+    return true;
+}
+
+/* The learning-rate callbacks set the optimizer's learning rate, which Keras
+ * refuses when it is a schedule. */
+static bool lr_callbacks_allowed(Elab *e, const Model *m, const Node *at, const char *who)
+{
+    if (m->opt.schedule.kind == LR_CONSTANT)
+        return true;
+    diag_error(e->diag, at->loc, "%s cannot change the learning rate: the optimizer's follows the %s schedule "
+               "(Keras refuses to set it too)", who, m->opt.schedule.name);
+    return false;
+}
+
+static bool reduce_lr_on_plateau(Elab *e, Model *m, Args *ca, const Node *at)
+{
+    static const char *const k[] = {"monitor", "factor", "patience", "verbose", "mode", "min_delta", "cooldown",
+                                    "min_lr"};
+    Value *cv[8];
+    const Node *cn[8];
+    FitCfg *f = &m->fit;
+    if (!bind_args(e, ca, "ReduceLROnPlateau", 8, k, cv, cn) || !lr_callbacks_allowed(e, m, at, "ReduceLROnPlateau"))
+        return false;
+    f->reduce_lr = true;
+    f->rl_monitor = "val_loss";
+    f->rl_factor = 0.1;
+    f->rl_patience = 10;
+    f->rl_min_delta = 1e-4;
+    if (cv[0]) {
+        if (cv[0]->kind != V_STR) {
+            diag_error(e->diag, cn[0]->loc, "monitor must be a string like \"val_loss\"");
+            return false;
+        }
+        f->rl_monitor = cv[0]->s;
+    }
+    if (cv[1]) {
+        if (!want_float(e, cv[1], cn[1], "factor", &f->rl_factor))
+            return false;
+        if (!(f->rl_factor < 1.0) || f->rl_factor < 0) {
+            diag_error(e->diag, cn[1]->loc, "ReduceLROnPlateau does not support a factor >= 1.0 (or < 0): "
+                       "factor = %g", f->rl_factor);
+            return false;
+        }
+    }
+    int64_t x;
+    if (cv[2]) {
+        if (!want_int(e, cv[2], cn[2], "patience", &x))
+            return false;
+        if (x < 0 || x > 1 << 24) {
+            diag_error(e->diag, cn[2]->loc, "patience must be between 0 and %d", 1 << 24);
+            return false;
+        }
+        f->rl_patience = (int)x;
+    }
+    if (cv[3] && !want_verbose(e, cv[3], cn[3], &f->rl_verbose))
+        return false;
+    if (cv[4]) {
+        const char *mode = cv[4]->kind == V_STR ? cv[4]->s : "";
+        f->rl_mode = !strcmp(mode, "min") ? 1 : !strcmp(mode, "max") ? 2 : 0;
+        if (strcmp(mode, "auto") && f->rl_mode == 0) {
+            diag_error(e->diag, cn[4]->loc, "mode must be \"auto\", \"min\" or \"max\"");
+            return false;
+        }
+    }
+    if (cv[5] && !want_float(e, cv[5], cn[5], "min_delta", &f->rl_min_delta))
+        return false;
+    if (cv[6]) {
+        if (!want_int(e, cv[6], cn[6], "cooldown", &x))
+            return false;
+        if (x < 0 || x > 1 << 24) {
+            diag_error(e->diag, cn[6]->loc, "cooldown must be between 0 and %d", 1 << 24);
+            return false;
+        }
+        f->rl_cooldown = (int)x;
+    }
+    if (cv[7]) {
+        if (!want_float(e, cv[7], cn[7], "min_lr", &f->rl_min_lr))
+            return false;
+        if (f->rl_min_lr < 0) {
+            diag_error(e->diag, cn[7]->loc, "min_lr must not be negative");
+            return false;
+        }
+    }
+    return true;
+}
+
 static Value *method_fit(Elab *e, Model *m, Args *args, const Node *call)
 {
     Arena *a = e->arena;
@@ -317,6 +415,8 @@ static Value *method_fit(Elab *e, Model *m, Args *args, const Node *call)
                 }
                 if (cv[5] && !want_bool(e, cv[5], cn[5], "restore_best_weights", &f->es_restore_best))
                     return v_err(a);
+                if (cv[3] && !want_verbose(e, cv[3], cn[3], &f->es_verbose))
+                    return v_err(a);
             } else if (!strcmp(name, "ModelCheckpoint")) {
                 static const char *const k[] = {"filepath", "monitor", "verbose", "save_best_only",
                                                 "save_weights_only"};
@@ -339,11 +439,59 @@ static Value *method_fit(Elab *e, Model *m, Args *args, const Node *call)
                 }
                 if (cv[3] && !want_bool(e, cv[3], cn[3], "save_best_only", &f->checkpoint_best_only))
                     return v_err(a);
+                if (cv[2] && !want_verbose(e, cv[2], cn[2], &f->checkpoint_verbose))
+                    return v_err(a);
             } else if (!strcmp(name, "TerminateOnNaN")) {
                 f->terminate_on_nan = true;
+            } else if (!strcmp(name, "ReduceLROnPlateau")) {
+                if (!reduce_lr_on_plateau(e, m, ca, nd[5]))
+                    return v_err(a);
+            } else if (!strcmp(name, "CSVLogger")) {
+                static const char *const k[] = {"filename", "separator", "append"};
+                Value *cv[3];
+                const Node *cn[3];
+                if (!bind_args(e, ca, "CSVLogger", 3, k, cv, cn))
+                    return v_err(a);
+                if (!cv[0] || cv[0]->kind != V_STR || !*cv[0]->s) {
+                    diag_error(e->diag, cv[0] ? cn[0]->loc : nd[5]->loc, "CSVLogger needs a filename string");
+                    return v_err(a);
+                }
+                f->csv_path = cv[0]->s;
+                f->csv_separator = ",";
+                if (cv[1]) {
+                    if (cv[1]->kind != V_STR || strlen(cv[1]->s) != 1 || strchr("\"\r\n", cv[1]->s[0])) {
+                        diag_error(e->diag, cn[1]->loc, "separator must be one character, like \";\"");
+                        return v_err(a);
+                    }
+                    f->csv_separator = cv[1]->s;
+                }
+                if (cv[2] && !want_bool(e, cv[2], cn[2], "append", &f->csv_append))
+                    return v_err(a);
+            } else if (!strcmp(name, "LearningRateScheduler")) {
+                static const char *const k[] = {"schedule", "verbose"};
+                Value *cv[2];
+                const Node *cn[2];
+                if (!bind_args(e, ca, "LearningRateScheduler", 2, k, cv, cn))
+                    return v_err(a);
+                if (!cv[0]) {
+                    diag_error(e->diag, nd[5]->loc, "LearningRateScheduler needs a schedule: a def of the epoch "
+                               "and the learning rate");
+                    return v_err(a);
+                }
+                if (!lr_callbacks_allowed(e, m, cn[0], "LearningRateScheduler"))
+                    return v_err(a);
+                const char *c = lr_fn_translate(e, cv[0], cn[0]);
+                if (!c)
+                    return v_err(a);
+                f->lr_fn_expr = c;
+                f->lr_fn_name = cv[0]->def->name;
+                f->lr_fn_loc = cv[0]->def->loc;
+                if (cv[1] && !want_verbose(e, cv[1], cn[1], &f->lr_fn_verbose))
+                    return v_err(a);
             } else {
-                diag_error(e->diag, nd[5]->loc, "unknown callback %s (klc has EarlyStopping, ModelCheckpoint and "
-                           "TerminateOnNaN)", v_describe(a, cb));
+                diag_error(e->diag, nd[5]->loc, "unknown callback %s (klc has EarlyStopping, ModelCheckpoint, "
+                           "TerminateOnNaN, ReduceLROnPlateau, CSVLogger and LearningRateScheduler)",
+                           v_describe(a, cb));
                 return v_err(a);
             }
         }

@@ -57,12 +57,30 @@ typedef enum OptKind {
 #include <klc/kinds.def>
 } OptKind;
 
+/* A learning-rate schedule (Keras' optimizers.schedules); the order of
+ * klc/abi.h's klc_lr_schedule_kind. */
+typedef enum LrKind {
+    LR_CONSTANT, LR_EXPONENTIAL_DECAY, LR_PIECEWISE_CONSTANT_DECAY, LR_POLYNOMIAL_DECAY,
+    LR_INVERSE_TIME_DECAY, LR_COSINE_DECAY
+} LrKind;
+
+typedef struct LrScheduleCfg {
+    LrKind kind;              /* LR_CONSTANT: none */
+    const char *name;         /* "ExponentialDecay" */
+    double initial, decay_steps, decay_rate, end_lr, power, alpha, warmup_target, warmup_steps;
+    bool staircase, cycle, has_warmup;
+    int n_boundaries;         /* PiecewiseConstantDecay: boundaries[n], values[n + 1] */
+    int64_t *boundaries;
+    double *values;
+} LrScheduleCfg;
+
 typedef struct OptimizerCfg {
     OptKind kind;
     const char *name;         /* "adam" */
     double learning_rate, beta_1, beta_2, epsilon, momentum, rho, weight_decay;
     bool amsgrad, nesterov, centered;
     double clipnorm, clipvalue, global_clipnorm; /* 0 = off */
+    LrScheduleCfg schedule;   /* learning_rate = ExponentialDecay(...) */
 } OptimizerCfg;
 
 typedef enum LossKind {
@@ -105,6 +123,20 @@ typedef struct FitCfg {
     const char *checkpoint_monitor;
     bool checkpoint_best_only;
     bool terminate_on_nan;
+    int es_verbose, checkpoint_verbose;
+    bool reduce_lr;           /* ReduceLROnPlateau(...) */
+    const char *rl_monitor;
+    double rl_factor, rl_min_delta, rl_min_lr;
+    int rl_patience, rl_cooldown, rl_mode, rl_verbose;
+    const char *csv_path;     /* CSVLogger(filename, separator, append) */
+    const char *csv_separator;
+    bool csv_append;
+    /* LearningRateScheduler(schedule, verbose): the def compiled to the C
+     * expression of a function of (int64_t epoch, double lr), or NULL */
+    const char *lr_fn_expr;
+    const char *lr_fn_name;   /* the def's name */
+    SrcLoc lr_fn_loc;
+    int lr_fn_verbose;
 } FitCfg;
 
 typedef struct Model {

@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define KLC_ABI_VERSION 1
+#define KLC_ABI_VERSION 2
 #define KLC_MAX_RANK 8
 
 /* Element types of data tensors and of the model's input. */
@@ -117,6 +117,36 @@ typedef enum klc_optimizer_kind {
 #include "kinds.def"
 } klc_optimizer_kind;
 
+/* Keras' learning-rate schedules (keras.optimizers.schedules), evaluated by the
+ * runtime before every step on the optimizer's iteration counter, in float32 as
+ * Keras computes them (klc_schedule_learning_rate). */
+typedef enum klc_lr_schedule_kind {
+    KLC_LR_CONSTANT = 0,            /* no schedule: klc_optimizer_def.learning_rate */
+    KLC_LR_EXPONENTIAL_DECAY,       /* initial * decay_rate^(step / decay_steps) */
+    KLC_LR_PIECEWISE_CONSTANT_DECAY,/* values[i] for boundaries[i-1] < step <= boundaries[i] */
+    KLC_LR_POLYNOMIAL_DECAY,        /* (initial - end) * (1 - step / decay_steps)^power + end */
+    KLC_LR_INVERSE_TIME_DECAY,      /* initial / (1 + decay_rate * step / decay_steps) */
+    KLC_LR_COSINE_DECAY             /* optional linear warmup, then cosine to alpha * peak */
+} klc_lr_schedule_kind;
+
+typedef struct klc_lr_schedule_def {
+    klc_lr_schedule_kind kind;
+    const char *name;               /* the class name, "ExponentialDecay" */
+    double initial_learning_rate;
+    double decay_steps;             /* > 0 */
+    double decay_rate;              /* Exponential, InverseTime */
+    int staircase;                  /* Exponential, InverseTime: floor(step / decay_steps) */
+    double end_learning_rate;       /* Polynomial */
+    double power;                   /* Polynomial */
+    int cycle;                      /* Polynomial */
+    double alpha;                   /* Cosine: the floor, a fraction of the peak */
+    int has_warmup;                 /* Cosine: warmup_target given */
+    double warmup_target, warmup_steps;
+    int n_boundaries;               /* PiecewiseConstant: n_boundaries steps, n_boundaries + 1 values */
+    const int64_t *boundaries;
+    const double *values;
+} klc_lr_schedule_def;
+
 /* The compiled optimizer: its update is generated code; this is for display and files. */
 typedef struct klc_optimizer_def {
     klc_optimizer_kind kind;
@@ -124,7 +154,13 @@ typedef struct klc_optimizer_def {
     double learning_rate;    /* initial value; the runtime passes the current one to each step */
     int n_slots;
     const klc_slot_def *slots;
+    klc_lr_schedule_def schedule; /* kind KLC_LR_CONSTANT: learning_rate is used */
 } klc_optimizer_def;
+
+/* LearningRateScheduler's function, compiled from a .kl def: the new learning
+ * rate for epoch `epoch` (0-based) given the current one, in double as Python
+ * computes it. */
+typedef double (*klc_lr_fn)(int64_t epoch, double lr);
 
 /* model.fit(...) settings from the .kl file: the trainer's defaults. */
 typedef struct klc_fit_def {
@@ -143,6 +179,20 @@ typedef struct klc_fit_def {
     const char *checkpoint_monitor; /* its monitor ("val_loss") */
     int checkpoint_best_only;
     int terminate_on_nan;    /* TerminateOnNaN() given */
+    int es_verbose;          /* EarlyStopping(verbose) (Keras: 0, silent) */
+    int checkpoint_verbose;  /* ModelCheckpoint(verbose) */
+    /* ReduceLROnPlateau(...) */
+    int reduce_lr;
+    const char *rl_monitor;
+    double rl_factor, rl_min_delta, rl_min_lr;
+    int rl_patience, rl_cooldown, rl_mode, rl_verbose; /* mode: 0 auto, 1 min, 2 max */
+    /* CSVLogger(filename, separator, append) */
+    const char *csv_path;    /* NULL = none */
+    const char *csv_separator;
+    int csv_append;
+    /* LearningRateScheduler(schedule, verbose) */
+    klc_lr_fn lr_scheduler;  /* NULL = none */
+    int lr_scheduler_verbose;
 } klc_fit_def;
 
 /*

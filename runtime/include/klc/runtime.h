@@ -100,6 +100,15 @@ const klc_model_def *klc_model_def_of(const klc_model *m);
  * `name` is the file key, "dense.kernel".  NULL if unknown. */
 float *klc_model_weight(klc_model *m, const char *name);
 
+/* The learning rate the next step uses (the schedule's value at the current
+ * iteration, or the optimizer's variable). */
+double klc_model_learning_rate(const klc_model *m);
+/* Set the optimizer's learning rate (stored as float32, as Keras' variable).
+ * Fails when the optimizer has a schedule, as Keras refuses it. */
+int klc_model_set_learning_rate(klc_model *m, double lr);
+/* A schedule's value at optimizer step `step`, in float32 as Keras computes it. */
+float klc_schedule_learning_rate(const klc_lr_schedule_def *s, int64_t step);
+
 /* Keras' model.summary() table, to `out`.  width 0 = Keras' choice
  * (min(88, terminal columns - 4), 76 when not a terminal). */
 void klc_model_summary(const klc_model *m, FILE *out, int width);
@@ -157,6 +166,34 @@ typedef struct klc_model_checkpoint {
     int verbose;
 } klc_model_checkpoint;
 
+/* Keras' ReduceLROnPlateau: multiply the learning rate by `factor` when the
+ * monitored value has not improved for `patience` epochs. */
+typedef struct klc_reduce_lr_on_plateau {
+    int enabled;
+    const char *monitor;     /* NULL = "val_loss" */
+    double factor;           /* 0 = Keras' 0.1; must be < 1 */
+    int patience;            /* Keras' default is 10: set it (0 reduces after any epoch without improvement) */
+    int verbose;             /* 1: "Epoch N: ReduceLROnPlateau reducing learning rate to X." */
+    int mode;                /* 0 auto, 1 min, 2 max */
+    double min_delta;        /* Keras' default is 1e-4: set it */
+    int cooldown;
+    double min_lr;
+} klc_reduce_lr_on_plateau;
+
+/* Keras' CSVLogger: one row per epoch ("epoch,<sorted keys>"), flushed each epoch. */
+typedef struct klc_csv_logger {
+    const char *path;        /* NULL = off */
+    const char *separator;   /* NULL = "," */
+    int append;              /* append to an existing file (header only if it is empty) */
+} klc_csv_logger;
+
+/* Keras' LearningRateScheduler: at the start of every epoch the learning rate
+ * becomes schedule(epoch, current learning rate). */
+typedef struct klc_lr_scheduler {
+    klc_lr_fn schedule;      /* NULL = off */
+    int verbose;             /* 1: "Epoch N: LearningRateScheduler setting learning rate to X." */
+} klc_lr_scheduler;
+
 /*
  * Options of klc_fit.  A zero-initialised struct means Keras' defaults except
  * `verbose` (0 = silent, as Keras' verbose=0; the trainer program defaults to 1):
@@ -175,6 +212,9 @@ typedef struct klc_fit_options {
     klc_early_stopping early_stopping;
     klc_model_checkpoint checkpoint;
     int terminate_on_nan;
+    klc_reduce_lr_on_plateau reduce_lr;
+    klc_csv_logger csv_logger;
+    klc_lr_scheduler lr_scheduler;
     FILE *out;                        /* NULL = stdout */
 } klc_fit_options;
 
