@@ -1,6 +1,9 @@
 /*
  * test_callbacks.c — EarlyStopping, ModelCheckpoint and TerminateOnNaN:
- * Keras' rules, messages, and the checkpoint path placeholders.
+ * Keras' rules, messages, and the checkpoint path placeholders; the
+ * learning-rate schedules against Keras' formulas computed by hand, and the
+ * rate each step gets from them and from ReduceLROnPlateau and
+ * LearningRateScheduler.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -265,6 +268,184 @@ static void test_path_placeholders(void **state)
     assert_non_null(strstr(klc_last_error(), "no value 'acc'"));
 }
 
+static void expect_lr(const klc_lr_schedule_def *s, int64_t step, double want)
+{
+    float got = klc_schedule_learning_rate(s, step);
+    if (fabs((double)got - want) > 2e-7 * fabs(want) + 1e-12)
+        fail_msg("%s at step %lld: %.9g, want %.9g", s->name, (long long)step, (double)got, want);
+}
+
+/* Keras' formulas by hand (keras/src/optimizers/schedules), in double. */
+static void test_schedules(void **state)
+{
+    const double PI = 3.14159265358979323846;
+    (void)state;
+    klc_lr_schedule_def e = {.kind = KLC_LR_EXPONENTIAL_DECAY, .name = "ExponentialDecay",
+                             .initial_learning_rate = 0.1, .decay_steps = 4, .decay_rate = 0.5, .staircase = 1};
+    for (int t = 0; t < 12; t++) /* powers of two: exact */
+        assert_true(klc_schedule_learning_rate(&e, t) == 0.1f * (float)pow(0.5, t / 4));
+    e.staircase = 0;
+    expect_lr(&e, 2, 0.1 * pow(0.5, 0.5));
+    expect_lr(&e, 7, 0.1 * pow(0.5, 1.75));
+
+    static const int64_t bounds[] = {2, 5};
+    static const double values[] = {1.0, 0.5, 0.1};
+    klc_lr_schedule_def p = {.kind = KLC_LR_PIECEWISE_CONSTANT_DECAY, .name = "PiecewiseConstantDecay",
+                             .n_boundaries = 2, .boundaries = bounds, .values = values};
+    static const float want_p[] = {1.0f, 1.0f, 1.0f, 0.5f, 0.5f, 0.5f, 0.1f, 0.1f};
+    for (int t = 0; t < 8; t++)
+        assert_true(klc_schedule_learning_rate(&p, t) == want_p[t]);
+
+    klc_lr_schedule_def it = {.kind = KLC_LR_INVERSE_TIME_DECAY, .name = "InverseTimeDecay",
+                              .initial_learning_rate = 0.1, .decay_steps = 2, .decay_rate = 1.0};
+    expect_lr(&it, 4, 0.1 / 3.0);
+    expect_lr(&it, 3, 0.1 / 2.5);
+    it.staircase = 1;
+    expect_lr(&it, 3, 0.1 / 2.0);
+
+    klc_lr_schedule_def poly = {.kind = KLC_LR_POLYNOMIAL_DECAY, .name = "PolynomialDecay",
+                                .initial_learning_rate = 0.1, .decay_steps = 10, .end_learning_rate = 0.01,
+                                .power = 2.0};
+    expect_lr(&poly, 5, 0.09 * 0.25 + 0.01);
+    expect_lr(&poly, 50, 0.01); /* held at the end */
+    poly.cycle = 1;
+    expect_lr(&poly, 15, 0.09 * 0.0625 + 0.01); /* decay_steps 10 * ceil(1.5) */
+
+    klc_lr_schedule_def c = {.kind = KLC_LR_COSINE_DECAY, .name = "CosineDecay", .initial_learning_rate = 0.1,
+                             .decay_steps = 10, .alpha = 0.1};
+    expect_lr(&c, 0, 0.1);
+    expect_lr(&c, 5, 0.1 * (0.9 * 0.5 * (1.0 + cos(PI * 0.5)) + 0.1));
+    expect_lr(&c, 3, 0.1 * (0.9 * 0.5 * (1.0 + cos(PI * 0.3)) + 0.1));
+    expect_lr(&c, 20, 0.01); /* alpha times the peak after decay_steps */
+    klc_lr_schedule_def w = {.kind = KLC_LR_COSINE_DECAY, .name = "CosineDecay", .initial_learning_rate = 0.0,
+                             .decay_steps = 10, .has_warmup = 1, .warmup_target = 0.1, .warmup_steps = 5};
+    expect_lr(&w, 0, 0.0);
+    expect_lr(&w, 2, 0.04); /* linear warmup */
+    expect_lr(&w, 5, 0.1);  /* the peak */
+    expect_lr(&w, 10, 0.05);
+    expect_lr(&w, 100, 0.0);
+}
+
+/* The rate every train_step receives, recorded by a wrapper of the fake model's. */
+static float seen_lr[64];
+static int n_seen;
+
+static void recording_step(klc_step *s)
+{
+    if (n_seen < 64)
+        seen_lr[n_seen++] = s->learning_rate;
+    fake_sgd_def.train_step(s);
+}
+
+/* 48 rows, batch 16: 3 steps per epoch. */
+static void test_steps_follow_schedule(void **state)
+{
+    fixture *f = *state;
+    static const int64_t bounds[] = {2, 5};
+    static const double values[] = {0.3, 0.2, 0.1};
+    klc_model_def def = fake_sgd_def;
+    def.train_step = recording_step;
+    def.optimizer.schedule = (klc_lr_schedule_def){.kind = KLC_LR_PIECEWISE_CONSTANT_DECAY,
+                                                   .name = "PiecewiseConstantDecay", .n_boundaries = 2,
+                                                   .boundaries = bounds, .values = values};
+    klc_model *m = klc_model_new(&def, 4);
+    assert_non_null(m);
+    n_seen = 0;
+    klc_fit_options opt = {.epochs = 3, .batch_size = 16, .no_shuffle = 1};
+    assert_int_equal(klc_fit(m, &f->x, &f->y, &opt, NULL), 0);
+    assert_int_equal(n_seen, 9);
+    static const float want[] = {0.3f, 0.3f, 0.3f, 0.2f, 0.2f, 0.2f, 0.1f, 0.1f, 0.1f};
+    for (int i = 0; i < 9; i++)
+        assert_true(seen_lr[i] == want[i]);
+    assert_true(klc_model_learning_rate(m) == (double)0.1f);
+    /* a scheduled rate cannot be set, nor changed by the learning-rate callbacks */
+    assert_int_equal(klc_model_set_learning_rate(m, 0.5), -1);
+    assert_non_null(strstr(klc_last_error(), "PiecewiseConstantDecay"));
+    opt.reduce_lr = (klc_reduce_lr_on_plateau){.enabled = 1, .monitor = "loss", .patience = 1};
+    assert_int_equal(klc_fit(m, &f->x, &f->y, &opt, NULL), -1);
+    assert_non_null(strstr(klc_last_error(), "ReduceLROnPlateau"));
+    klc_model_free(m);
+}
+
+/* Keras' ReduceLROnPlateau: after `patience` epochs without an improvement of
+ * min_delta the rate is multiplied by factor, then `cooldown` epochs pass
+ * before waiting again; logs carry the rate the epoch ran with. */
+static void test_reduce_lr_on_plateau(void **state)
+{
+    fixture *f = *state;
+    klc_model_def def = fake_sgd_def;
+    def.train_step = recording_step;
+    klc_model *m = klc_model_new(&def, 4);
+    assert_non_null(m);
+    n_seen = 0;
+    klc_history h;
+    klc_fit_options opt = {.epochs = 5, .batch_size = 16, .no_shuffle = 1};
+    opt.reduce_lr = (klc_reduce_lr_on_plateau){.enabled = 1, .monitor = "loss", .factor = 0.5, .patience = 1,
+                                               .min_delta = 1000.0, .cooldown = 2, .verbose = 1};
+    char path[4096];
+    snprintf(path, sizeof path, "%s", fake_path("rl_out.txt"));
+    FILE *out = fopen(path, "w+");
+    assert_non_null(out);
+    opt.out = out;
+    assert_int_equal(klc_fit(m, &f->x, &f->y, &opt, &h), 0);
+    fclose(out);
+    /* epoch 0 sets the best; 1 waits and reduces; 2 cools down (the counter
+     * drops before the test, so cooldown 2 skips one epoch); 3 reduces; 4 cools down */
+    static const float want[] = {0.1f, 0.1f, 0.05f, 0.05f, 0.025f};
+    assert_int_equal(n_seen, 15);
+    for (int e = 0; e < 5; e++) {
+        for (int k = 0; k < 3; k++)
+            assert_true(seen_lr[3 * e + k] == want[e]);
+        assert_true(klc_logs_get(&h.logs[e], "learning_rate") == (double)want[e]);
+    }
+    klc_history_free(&h);
+    char *text = fake_read_text(path);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\nEpoch 2: ReduceLROnPlateau reducing learning rate to 0.05000000074505806.\n"));
+    assert_non_null(strstr(text, "\nEpoch 4: ReduceLROnPlateau reducing learning rate to 0.02500000037252903.\n"));
+    assert_null(strstr(text, "Epoch 3: ReduceLROnPlateau"));
+    free(text);
+    klc_model_free(m);
+}
+
+static double third_of_epoch(int64_t epoch, double lr)
+{
+    return epoch == 0 ? lr : lr / 3.0;
+}
+
+/* LearningRateScheduler through the C API; CSVLogger appending without a second header. */
+static void test_lr_scheduler_and_csv_append(void **state)
+{
+    fixture *f = *state;
+    klc_model_def def = fake_sgd_def;
+    def.train_step = recording_step;
+    klc_model *m = klc_model_new(&def, 4);
+    assert_non_null(m);
+    n_seen = 0;
+    char csv[4096];
+    snprintf(csv, sizeof csv, "%s", fake_path("append.csv"));
+    remove(csv);
+    klc_fit_options opt = {.epochs = 2, .batch_size = 16, .no_shuffle = 1, .validation_split = 0.25};
+    opt.lr_scheduler.schedule = third_of_epoch;
+    opt.csv_logger = (klc_csv_logger){.path = csv, .separator = ";", .append = 1};
+    assert_int_equal(klc_fit(m, &f->x, &f->y, &opt, NULL), 0);
+    assert_int_equal(klc_fit(m, &f->x, &f->y, &opt, NULL), 0);
+    /* 36 training rows: 3 steps per epoch */
+    assert_true(seen_lr[0] == 0.1f && seen_lr[2] == 0.1f);
+    assert_true(seen_lr[3] == (float)((double)0.1f / 3.0));
+    char *text = fake_read_text(csv);
+    assert_non_null(text);
+    assert_true(strncmp(text, "epoch;accuracy;confidence;learning_rate;loss;val_accuracy;val_confidence;val_loss\r\n",
+                        82) == 0);
+    assert_null(strstr(text + 10, "epoch;")); /* one header for both fits */
+    int rows = 0;
+    for (const char *p = text; (p = strstr(p, "\r\n")); p += 2)
+        rows++;
+    assert_int_equal(rows, 5);
+    free(text);
+    klc_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +456,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_checkpoint_best_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_terminate_on_nan, setup, teardown),
         cmocka_unit_test(test_path_placeholders),
+        cmocka_unit_test(test_schedules),
+        cmocka_unit_test_setup_teardown(test_steps_follow_schedule, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reduce_lr_on_plateau, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lr_scheduler_and_csv_append, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -228,7 +228,7 @@ static bool lr_callbacks_allowed(Elab *e, const Model *m, const Node *at, const 
 {
     if (m->opt.schedule.kind == LR_CONSTANT)
         return true;
-    diag_error(e->diag, at->loc, "%s cannot change the learning rate: the optimizer's follows the %s schedule "
+    diag_error(e->diag, at->loc, "%s cannot change the learning rate: the optimizer's learning rate follows the %s schedule "
                "(Keras refuses to set it too)", who, m->opt.schedule.name);
     return false;
 }
