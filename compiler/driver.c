@@ -205,6 +205,7 @@ int driver_run(const DriverOptions *o)
         io.source = o->input;
         io.weights = o->weights;
         io.no_blas = o->no_blas;
+        io.index32 = o->index32;
         io.selftest_x = o->selftest_x;
         io.selftest_y = o->selftest_y;
         io.quantize = o->quantize != NULL;

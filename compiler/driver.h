@@ -49,6 +49,8 @@ typedef struct DriverOptions {
     DumpStage dump_stage;   /* MODE_DUMP_IR */
     bool with_main;
     bool no_blas;
+    bool index32;           /* --index-type int32 */
+    bool index_type_given;  /* --index-type given (int32 or int64) */
     const char *selftest_x, *selftest_y; /* --selftest X.npy --selftest-expect P.npy */
     const char *quantize;   /* --quantize int8 */
     const char *calibrate;  /* --calibrate X.npy */

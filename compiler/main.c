@@ -42,6 +42,10 @@ static void usage(FILE *out)
           "  --weights FILE.safetensors\n"
           "                       with --inference: embed these weights as static const arrays\n"
           "  --no-blas            with --inference: plain loops instead of cblas_sgemm\n"
+          "  --index-type int32|int64\n"
+          "                       with --inference: the type of the loops and subscripts (default\n"
+          "                       int64; int32 is faster on 32-bit cores, refused when a buffer\n"
+          "                       could exceed 2^30 elements)\n"
           "  --selftest X.npy --selftest-expect P.npy\n"
           "                       with --inference --weights: embed the first rows of X and the\n"
           "                       outputs the trainer's predict gave for them (P), and a\n"
@@ -99,7 +103,7 @@ int main(int argc, char **argv)
             o.output = argv[i];
         } else if (!strcmp(arg, "--weights") || !strcmp(arg, "--model") || !strcmp(arg, "--batch-capacity") ||
                    !strcmp(arg, "--selftest") || !strcmp(arg, "--selftest-expect") || !strcmp(arg, "--quantize") ||
-                   !strcmp(arg, "--calibrate")) {
+                   !strcmp(arg, "--calibrate") || !strcmp(arg, "--index-type")) {
             if (++i >= argc)
                 return bad_usage("option '%s' needs a value", arg);
             if (!strcmp(arg, "--weights"))
@@ -114,6 +118,12 @@ int main(int argc, char **argv)
                 o.calibrate = argv[i];
             else if (!strcmp(arg, "--model"))
                 o.model = argv[i];
+            else if (!strcmp(arg, "--index-type")) {
+                if (strcmp(argv[i], "int32") && strcmp(argv[i], "int64"))
+                    return bad_usage("--index-type is int32 or int64, not '%s'", argv[i]);
+                o.index32 = !strcmp(argv[i], "int32");
+                o.index_type_given = true;
+            }
             else {
                 char *end;
                 long n = strtol(argv[i], &end, 10);
@@ -179,6 +189,8 @@ int main(int argc, char **argv)
         return bad_usage("%s", "--weights goes with --inference");
     if (o.no_blas && o.mode != MODE_INFERENCE)
         return bad_usage("%s", "--no-blas goes with --inference");
+    if (o.index_type_given && o.mode != MODE_INFERENCE)
+        return bad_usage("%s", "--index-type goes with --inference");
     if ((o.selftest_x || o.selftest_y) && (o.mode != MODE_INFERENCE || !o.weights))
         return bad_usage("%s", "--selftest goes with --inference --weights");
     if (!o.selftest_x != !o.selftest_y)

@@ -49,3 +49,11 @@ add_test(NAME inference_int8
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/quant_run.sh $<TARGET_FILE:klc> $<TARGET_FILE:mnist_train>
           $<TARGET_FILE:gen_digits> ${CMAKE_SOURCE_DIR} ${KLC_TEST_SCRATCH}/inference_int8)
 set_tests_properties(inference_int8 PROPERTIES LABELS "infer;deploy;e2e" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+
+# 32-bit indices (klc --inference --index-type int32): the MNIST convnet's
+# float file with int32 and int64 indices gives identical outputs (plain and
+# BLAS), no int64_t in its loops, refusals (tests/infer/index32_run.sh).
+add_test(NAME inference_index32
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/index32_run.sh $<TARGET_FILE:klc> $<TARGET_FILE:mnist_train>
+          $<TARGET_FILE:gen_digits> ${CMAKE_SOURCE_DIR} ${KLC_TEST_SCRATCH}/inference_index32)
+set_tests_properties(inference_index32 PROPERTIES LABELS "infer;deploy" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")

@@ -204,6 +204,7 @@ void cg_init(Codegen *g, Arena *a, CBuf *b, const Model *m, const WeightLayout *
     g->p = p;
     g->f64 = f64;
     g->real = f64 ? "double" : "float";
+    g->index = "int64_t";
     g->blas = true;
     g->work = "work";
     g->iwork = "iwork";
@@ -379,7 +380,7 @@ static const char *sub_text(Codegen *g, const Ctx *c, const Sub *s)
         t = t ? arena_printf(a, "%s + %s", t, term) : term;
     }
     if (s->ind) {
-        const char *ind = arena_printf(a, "(int64_t)%s", expr(g, c, s->ind));
+        const char *ind = arena_printf(a, "(%s)%s", g->index, expr(g, c, s->ind));
         t = t ? arena_printf(a, "%s + %s", t, ind) : ind;
     }
     if (s->off_n) {
@@ -550,7 +551,7 @@ static void open_loop(Codegen *g, const char *var, Dim ext)
         g->b->indent += 4;
         return;
     }
-    cb_line(g->b, "for (int64_t %s = 0; %s < %s; %s++) {", var, var, cg_dim(g->a, ext), var);
+    cb_line(g->b, "for (%s %s = 0; %s < %s; %s++) {", g->index, var, var, cg_dim(g->a, ext), var);
     g->b->indent += 4;
 }
 
@@ -1083,7 +1084,7 @@ static void emit_argmax_grad(Codegen *g, IrValue *v)
         open_loop(g, fx.var[k], fc->ext[k]);
     cb_line(g->b, "%s best = %s(%s)INFINITY;", g->real, fc->red == RED_MAX ? "-" : "", g->real);
     for (int k = fc->n_out; k < nv; k++)
-        cb_line(g->b, "int64_t %s = 0;", best_names[k]);
+        cb_line(g->b, "%s %s = 0;", g->index, best_names[k]);
     for (int k = fc->n_out; k < nv; k++)
         open_loop(g, fx.var[k], fc->ext[k]);
     cb_line(g->b, "const %s t = %s;", g->real, expr(g, &fx, fc->body));
@@ -1115,12 +1116,12 @@ static void open_rows(Codegen *g, const Shape *s, int axis, const char **outer, 
     *len = cg_dim(a, s->d[axis]);
     open_loop(g, "i0", o);
     if (dim_eq(stride(s, axis), dim_const(1))) {
-        cb_line(g->b, "const int64_t base = i0 * %s;", *len);
+        cb_line(g->b, "const %s base = i0 * %s;", g->index, *len);
         *inner = NULL;
         return;
     }
     open_loop(g, "i1", stride(s, axis));
-    cb_line(g->b, "const int64_t base = i0 * %s * %s + i1;", *len, *inner);
+    cb_line(g->b, "const %s base = i0 * %s * %s + i1;", g->index, *len, *inner);
 }
 
 /* The crossentropy's tail, per row i0 (zr, mx and sum of the row in scope):
@@ -1133,7 +1134,7 @@ static void emit_xent_loss(Codegen *g, IrValue *v)
     cb_line(g->b, "const %s lse = mx + %s(sum);", g->real, fn(g, "log"));
     if (v->index) {
         cb_line(g->b, "%s l = 0;", g->real);
-        cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", C);
+        cb_line(g->b, "for (%s k = 0; k < %s; k++)", g->index, C);
         cb_line(g->b, "    l += %s[i0 * %s + k] * (lse - zr[k]);", ln, C);
         cb_line(g->b, "%s[i0] = l;", out);
     } else {
@@ -1155,10 +1156,10 @@ static void emit_softmax(Codegen *g, IrValue *v, IrValue *xe)
     const char *k = inner ? arena_printf(g->a, "k * %s", inner) : "k";
     inner = k;
     cb_line(g->b, "%s mx = -(%s)INFINITY, sum = 0;", g->real, g->real);
-    cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", len);
+    cb_line(g->b, "for (%s k = 0; k < %s; k++)", g->index, len);
     cb_line(g->b, "    if (%s[base + %s] > mx) mx = %s[base + %s];", x, inner, x, inner);
     if (v->op == IR_SOFTMAX) {
-        cb_line(g->b, "for (int64_t k = 0; k < %s; k++) {", len);
+        cb_line(g->b, "for (%s k = 0; k < %s; k++) {", g->index, len);
         cb_line(g->b, "    const %s e = %s(%s[base + %s] - mx);", g->real, ex, x, inner);
         cb_line(g->b, "    %s[base + %s] = e;", y, inner);
         cb_line(g->b, "    sum += e;");
@@ -1167,13 +1168,13 @@ static void emit_softmax(Codegen *g, IrValue *v, IrValue *xe)
             cb_line(g->b, "const %s *zr = %s + base;", type_of(g, plan_root(g->p, v->args[0])), x);
             emit_xent_loss(g, xe);
         }
-        cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", len);
+        cb_line(g->b, "for (%s k = 0; k < %s; k++)", g->index, len);
         cb_line(g->b, "    %s[base + %s] /= sum;", y, inner);
     } else {
-        cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", len);
+        cb_line(g->b, "for (%s k = 0; k < %s; k++)", g->index, len);
         cb_line(g->b, "    sum += %s(%s[base + %s] - mx);", ex, x, inner);
         cb_line(g->b, "const %s lse = mx + %s(sum);", g->real, lg);
-        cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", len);
+        cb_line(g->b, "for (%s k = 0; k < %s; k++)", g->index, len);
         cb_line(g->b, "    %s[base + %s] = %s[base + %s] - lse;", y, inner, x, inner);
     }
     close_loops(g, loops);
@@ -1190,9 +1191,9 @@ static void emit_xent(Codegen *g, IrValue *v)
     open_loop(g, "i0", rows);
     cb_line(g->b, "const %s *zr = %s + i0 * %s;", type_of(g, plan_root(g->p, z)), zn, C);
     cb_line(g->b, "%s mx = -(%s)INFINITY, sum = 0;", g->real, g->real);
-    cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", C);
+    cb_line(g->b, "for (%s k = 0; k < %s; k++)", g->index, C);
     cb_line(g->b, "    if ((%s)zr[k] > mx) mx = (%s)zr[k];", g->real, g->real);
-    cb_line(g->b, "for (int64_t k = 0; k < %s; k++)", C);
+    cb_line(g->b, "for (%s k = 0; k < %s; k++)", g->index, C);
     cb_line(g->b, "    sum += %s(zr[k] - mx);", fn(g, "exp"));
     emit_xent_loss(g, v);
     close_loops(g, 1);
@@ -1302,9 +1303,9 @@ static void cg_body(Codegen *g)
             cb_line(g->b, "/* loop L%d: %lld steps%s (a scan) */", l->id, (long long)l->trips,
                     l->reverse ? ", the last first" : "");
             if (l->reverse)
-                cb_line(g->b, "for (int64_t step = %lld; step >= 0; step--) {", (long long)(l->trips - 1));
+                cb_line(g->b, "for (%s step = %lld; step >= 0; step--) {", g->index, (long long)(l->trips - 1));
             else
-                cb_line(g->b, "for (int64_t step = 0; step < %lld; step++) {", (long long)l->trips);
+                cb_line(g->b, "for (%s step = 0; step < %lld; step++) {", g->index, (long long)l->trips);
             g->b->indent += 4;
             g->step = "step";
         }

@@ -32,6 +32,8 @@ typedef struct Codegen {
     bool blas;                /* contractions through cblas_sgemm / cblas_dgemm */
     bool blas_optional;       /* both paths, chosen by the KLC_NO_BLAS macro (inference files) */
     const char *real;         /* "float" or "double" */
+    const char *index;        /* type of loop variables and subscripts: "int64_t" (cg_init's), or
+                               * "int32_t" when the caller has bounded every extent and offset */
     /* C expressions of the buffers */
     const char *x, *y;        /* input and labels (typed pointers) */
     const char *params, *state, *grads, *work, *iwork;
@@ -49,7 +51,7 @@ typedef struct Codegen {
 } Codegen;
 
 /* Zero g, then fill what both emitters share: the function, its plan and
- * model, the output buffer, the precision (f64, real), blas on, and the
+ * model, the output buffer, the precision (f64, real), int64_t indices, blas on, and the
  * workspace pointers "work" and "iwork".  The caller sets the rest. */
 void cg_init(Codegen *g, Arena *a, CBuf *b, const Model *m, const WeightLayout *wl, IrFunc *f, const Plan *p,
              bool f64);

@@ -184,6 +184,28 @@ int infer_load_weights(const PlannedModel *pm, const char *path, float **params,
     return rc;
 }
 
+/* The 32-bit indices' bound: every subscript and pointer offset of the
+ * forward pass lies within one of its buffers (the workspaces, x, y, the
+ * weights), so with each buffer at most 2^30 elements an int32_t holds it
+ * with a factor of 2 to spare for a subscript's intermediate terms.  Returns
+ * the largest n (at most INT32_MAX) for which every buffer of n rows fits,
+ * or 0 if not even one row does. */
+static int64_t index32_max_rows(const Plan *p, const WeightLayout *wl, int64_t in_size, int64_t out_size)
+{
+    const int64_t limit = INT64_C(1) << 30;
+    const int64_t fixed[][2] = {{p->work_c, p->work_k}, {p->iwork_c, p->iwork_k}, {0, in_size}, {0, out_size},
+                                {wl->n_params, 0}, {wl->n_state, 0}};
+    int64_t rows = INT32_MAX;
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+        int64_t c = fixed[i][0], k = fixed[i][1];
+        if (c + k > limit)
+            return 0;
+        if (k > 0 && (limit - c) / k < rows)
+            rows = (limit - c) / k;
+    }
+    return rows;
+}
+
 int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
 {
     const Model *m = pm->m;
@@ -228,6 +250,21 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
         in_size *= m->input_shape.d[j].c;
     for (int j = 1; j < m->output_shape.rank; j++)
         out_size *= m->output_shape.d[j].c;
+    /* the type of loop variables and subscripts (--index-type) */
+    const char *ix = o->index32 ? "int32_t" : "int64_t";
+    int64_t max_rows = o->index32 ? index32_max_rows(p, &wl, in_size, out_size) : 0;
+    if (o->index32 && max_rows < o->batch_capacity) {
+        fprintf(stderr, "klc: %s: --index-type int32: model '%s' needs buffers of more than 2^30 elements for %ld "
+                "row%s (int32 subscripts could overflow); use --index-type int64\n", o->source, P, o->batch_capacity,
+                o->batch_capacity == 1 ? "" : "s");
+        free(params);
+        free(state);
+        klc_tensor_free(&st_x);
+        klc_tensor_free(&st_y);
+        cb_free(&c);
+        cb_free(&h);
+        return 1;
+    }
 
     /* ---- header ---- */
     const char *guard = arena_printf(a, "KLC_INFER_%s_H", U);
@@ -250,6 +287,10 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
               (long long)p->work_k);
     cb_printf(&h, "#define %s_WORK_INTS(n) (%lldLL + %lldLL * (int64_t)(n))\n\n", U, (long long)p->iwork_c,
               (long long)p->iwork_k);
+    if (o->index32)
+        cb_printf(&h, "/* The most rows predict_ex takes: its loops and subscripts are int32_t\n"
+                      " * (klc --index-type int32), and every buffer then has at most 2^30 elements. */\n"
+                      "#define %s_MAX_ROWS %lldLL\n\n", U, (long long)max_rows);
     if (!o->weights) {
         cb_printf(&h, "/* The weights, passed by the caller: trainable ones in `params`, state (e.g. moving\n"
                       " * statistics) in `state`, each at its offset (float32, C order). */\n");
@@ -269,6 +310,8 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
                   " * iwork %s_WORK_INTS(n) int32s; reentrant. */\n", U, U);
     cb_printf(&h, "int %s_predict_ex(%sconst %s *x, int64_t n, float *y, float *work, int32_t *iwork);\n\n", P, wargs,
               xt);
+    if (o->index32)
+        cb_printf(&h, "/* predict_ex returns -1 as well if n > %s_MAX_ROWS. */\n\n", U);
     if (o->selftest_x) {
         cb_printf(&h, "/* Self-test: runs the forward pass on the %lld rows of %s embedded in the file\n"
                       " * and compares each output with the trainer's (%s): returns how many\n"
@@ -292,6 +335,9 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
         cb_printf(&c, "#ifndef KLC_NO_BLAS\n#include <cblas.h>\n#endif\n");
     cb_printf(&c, "\n#include \"%s\"\n\n", cb_base_name(o->h_path));
     cb_printf(&c, "#ifndef %s_BATCH_CAPACITY\n#define %s_BATCH_CAPACITY %ld\n#endif\n\n", U, U, o->batch_capacity);
+    if (o->index32)
+        cb_printf(&c, "#if %s_BATCH_CAPACITY > %s_MAX_ROWS\n#error \"%s_BATCH_CAPACITY: more rows than the int32 indices "
+                      "allow (%s_MAX_ROWS)\"\n#endif\n\n", U, U, U, U);
     /* the rest goes to `code` first: the helpers it uses are written before it */
     CBuf code;
     cb_init(&code);
@@ -321,6 +367,7 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
     cg_init(&cg, a, &code, m, &wl, f, p, false);
     cg.blas = !o->no_blas;
     cg.blas_optional = !o->no_blas;
+    cg.index = ix;
     cg.x = "x_in";
     cg.y = "NULL";
     cg.params = "params";
@@ -339,8 +386,8 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
         {"params", "const float *params", pw, pw},
         {"state", "const float *state", sw, sw},
         {"x_in", arena_printf(a, "const %s *x_in", xt), "x", "x"},
-        {"n", "int64_t n", "n", "n"},
-        {"cap", "int64_t cap", "n", arena_printf(a, "%s_BATCH_CAPACITY", U)},
+        {"n", arena_printf(a, "%s n", ix), o->index32 ? "(int32_t)n" : "n", o->index32 ? "(int32_t)n" : "n"},
+        {"cap", arena_printf(a, "%s cap", ix), o->index32 ? "(int32_t)n" : "n", arena_printf(a, "%s_BATCH_CAPACITY", U)},
         {"y_out", "float *y_out", "y", "y"},
         {"work", "float *work", "work", arena_printf(a, "%s_work", P)},
         {"iwork", "int32_t *iwork", "iwork", arena_printf(a, "%s_iwork", P)},
@@ -365,8 +412,9 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
      * uses them when the forward pass does not */
     const char *wcheck =
         o->weights ? "" : arena_printf(a, " || (%s_N_PARAMS > 0 && !params) || (%s_N_STATE > 0 && !state)", U, U);
-    cb_printf(&code, "    if (n < 1 || !x || !y || (%s_WORK_FLOATS(n) > 0 && !work) ||\n"
-                     "        (%s_WORK_INTS(n) > 0 && !iwork)%s)\n        return -1;\n", U, U, wcheck);
+    const char *ncheck = o->index32 ? arena_printf(a, " || n > %s_MAX_ROWS", U) : "";
+    cb_printf(&code, "    if (n < 1%s || !x || !y || (%s_WORK_FLOATS(n) > 0 && !work) ||\n"
+                     "        (%s_WORK_INTS(n) > 0 && !iwork)%s)\n        return -1;\n", ncheck, U, U, wcheck);
     cb_printf(&code, "    %s_forward(%s);\n    return 0;\n}\n\n", P, args_ex);
     if (used[6])
         cb_printf(&code, "static float %s_work[%s_WORK_FLOATS(%s_BATCH_CAPACITY) + 1];\n", P, U, U);
@@ -387,9 +435,9 @@ int emit_inference(Arena *a, const PlannedModel *pm, const InferOptions *o)
             emit_array(&code, a, sx, st_x.data, st_rows * in_size);
         emit_array(&code, a, sy, st_y.data, st_rows * out_size);
         cb_printf(&code, "int %s_selftest(void)\n{\n    int bad = 0;\n", P);
-        cb_printf(&code, "    for (int64_t i = 0; i < %s_SELFTEST_ROWS; i++) {\n        float y[%s_OUTPUT_SIZE];\n", U, U);
+        cb_printf(&code, "    for (%s i = 0; i < %s_SELFTEST_ROWS; i++) {\n        float y[%s_OUTPUT_SIZE];\n", ix, U, U);
         cb_printf(&code, "        if (%s_predict(%s + i * %s_INPUT_SIZE, 1, y) != 0)\n            return -1;\n", P, sx, U);
-        cb_printf(&code, "        for (int64_t k = 0; k < %s_OUTPUT_SIZE; k++) {\n", U);
+        cb_printf(&code, "        for (%s k = 0; k < %s_OUTPUT_SIZE; k++) {\n", ix, U);
         cb_printf(&code, "            float e = %s[i * %s_OUTPUT_SIZE + k];\n", sy, U);
         cb_printf(&code, "            /* written so that a NaN counts as a difference */\n"
                          "            if (!(fabsf(y[k] - e) <= 1e-5f + 1e-4f * fabsf(e)))\n"

@@ -23,6 +23,11 @@ typedef struct InferOptions {
     const char *source;       /* the .kl file */
     const char *weights;      /* safetensors to embed, or NULL */
     bool no_blas;             /* plain loops only */
+    /* --index-type int32: loops and subscripts of the forward pass in
+     * int32_t; refused (status 1, message) unless one row's largest buffer
+     * fits in 2^30 elements for batch_capacity rows; predict_ex then refuses
+     * n above <MODEL>_MAX_ROWS.  The int8 file's indices are always int32. */
+    bool index32;
     long batch_capacity;      /* default of <MODEL>_BATCH_CAPACITY */
     /* --selftest: inputs (.npy, rows of the model's input) and the outputs
      * the trainer's predict gave for them (.npy, float [rows, output...]);
