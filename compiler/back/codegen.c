@@ -1276,6 +1276,24 @@ static const char *describe(Codegen *g, IrValue *v)
     }
 }
 
+/* The position of f's first backward instruction (f->insts.len if none):
+ * the first one made by autodiff, or the lowered values (the column maps)
+ * just before it, which belong to the instruction after them. */
+static int backward_start(const IrFunc *f)
+{
+    int n = f->insts.len, i = 0;
+    if (f->grad_start_id <= 0)
+        return n;
+    for (; i < n; i++) {
+        const IrValue *v = f->insts.items[i];
+        if (v->id >= f->grad_start_id && !(f->lowered_id > 0 && v->id >= f->lowered_id))
+            break;
+    }
+    while (i > 0 && f->lowered_id > 0 && ((const IrValue *)f->insts.items[i - 1])->id >= f->lowered_id)
+        i--;
+    return i;
+}
+
 /* The statements of the whole function, in order. */
 static void cg_body(Codegen *g)
 {
@@ -1283,6 +1301,7 @@ static void cg_body(Codegen *g)
     bool in_backward = false;
     const IrValue *done = NULL; /* an XENT already computed with its softmax */
     const IrLoop *open = NULL;
+    int backward = backward_start(g->f);
     for (int i = 0; i < g->f->insts.len; i++) {
         IrValue *v = g->f->insts.items[i];
         if (v->loop != open) {
@@ -1291,7 +1310,7 @@ static void cg_body(Codegen *g)
             g->step = NULL;
             open = v->loop;
         }
-        if (!in_backward && g->f->grad_start_id > 0 && v->id >= g->f->grad_start_id) {
+        if (!in_backward && i == backward) {
             in_backward = true;
             if (g->stop_before_grads)
                 cb_line(g->b, "%s", g->stop_before_grads);

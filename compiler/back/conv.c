@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "ir/ir_util.h"
+
 /* Is every subscript of read r (of tensor t) a distinct plain variable
  * covering the whole axis?  Then vars[j] is axis j's variable. */
 static bool plain_read(const Scalar *r, const IrValue *t, const Comp *c, int *vars)
@@ -201,4 +203,115 @@ bool conv_match(const IrValue *v, ConvGemm *cv)
     if (c->n_red < 1 || (c->red != RED_SUM && c->red != RED_MEAN))
         return false;
     return match_im2col(v, c->body->a, c->body->b, cv) || match_im2col(v, c->body->b, c->body->a, cv);
+}
+
+static bool sub_eq(const Sub *x, const Sub *y)
+{
+    return !x->ind && !y->ind && x->off == y->off && x->off_n == y->off_n &&
+           !memcmp(x->coef, y->coef, sizeof x->coef);
+}
+
+/* Does column map `col` (made by conv_lower_columns) hold exactly the
+ * windows `want` of x over `shape`? */
+static bool same_columns(const IrValue *col, const IrValue *x, const Shape *shape, const Scalar *want)
+{
+    const Scalar *r = col->comp->body;
+    if (col->args[0] != x || !shape_eq(&col->shape, shape) || r->rank != want->rank)
+        return false;
+    for (int j = 0; j < r->rank; j++)
+        if (!sub_eq(&r->sub[j], &want->sub[j]))
+            return false;
+    return true;
+}
+
+/* Does an instruction in insts[from, to) accumulate into x's storage? */
+static bool written_between(const IrFunc *f, int from, int to, const IrValue *x)
+{
+    for (int i = from; i < to; i++) {
+        const IrValue *w = f->insts.items[i];
+        if (w->into && ir_storage_of(w) == ir_storage_of(x))
+            return true;
+    }
+    return false;
+}
+
+/* Read `r` of body s replaced by `by` (the others copied). */
+typedef struct ReplaceRead {
+    const Scalar *r;
+    Scalar *by;
+} ReplaceRead;
+
+static Scalar *replace_read(Arena *a, const Scalar *s, void *ctx)
+{
+    (void)a;
+    const ReplaceRead *rr = ctx;
+    return s == rr->r ? rr->by : NULL;
+}
+
+int conv_lower_columns(IrFunc *f)
+{
+    Arena *a = f->arena;
+    int first_new = f->next_id, rewritten = 0;
+    for (int i = 0; i < f->insts.len; i++) {
+        IrValue *v = f->insts.items[i];
+        ConvGemm cv;
+        if (v->loop || !conv_match(v, &cv) || cv.kind != CONV_IM2COL || cv.rx->arg == cv.rb->arg ||
+            cv.n_col > KLC_MAXRANK)
+            continue;
+        const Comp *c = v->comp;
+        IrValue *x = v->args[cv.rx->arg];
+        /* the column map's variable k is v's variable col_var[k]; the
+         * windows read x at v's subscripts renamed so */
+        int var_of[KLC_MAXVARS] = {0};
+        Dim ext[KLC_MAXRANK];
+        for (int k = 0; k < cv.n_col; k++) {
+            var_of[cv.col_var[k]] = k;
+            ext[k] = c->ext[cv.col_var[k]];
+        }
+        Shape shape = shape_make(cv.n_col, ext);
+        ScalarMap rename = {.var = var_of};
+        Scalar *windows = scalar_remap(a, cv.rx, &rename);
+        windows->arg = 0;
+        IrValue *col = NULL;
+        for (int j = i - 1; j >= 0 && !col; j--) {
+            IrValue *u = f->insts.items[j];
+            if (u->id >= first_new && u->op == IR_MAP && same_columns(u, x, &shape, windows) &&
+                !written_between(f, j + 1, i, x))
+                col = u;
+        }
+        if (!col) {
+            Comp *cc = comp_new(a, cv.n_col, 0);
+            for (int k = 0; k < cv.n_col; k++) {
+                cc->ext[k] = ext[k];
+                cc->var_name[k] = c->var_name[cv.col_var[k]];
+            }
+            cc->red = RED_NONE;
+            cc->body = windows;
+            col = ir_map(f, &shape, DT_F32, cc, v->loc); /* appended: move it before v */
+            ir_add_arg(f, col, x);
+            col->name = "cols";
+            col->layer = v->layer;
+            memmove(&f->insts.items[i + 1], &f->insts.items[i], sizeof(void *) * (size_t)(f->insts.len - 1 - i));
+            f->insts.items[i++] = col;
+        }
+        /* v: the same product, cols read at the column axes' variables */
+        Sub plain[KLC_MAXRANK];
+        for (int k = 0; k < cv.n_col; k++)
+            plain[k] = sub_var(cv.col_var[k]);
+        ReplaceRead rr = {cv.rx, s_read(a, cv.rx->arg, cv.n_col, plain, DT_F32)};
+        ScalarMap m = {.subst = replace_read, .ctx = &rr};
+        Comp *nc = arena_alloc(a, sizeof *nc);
+        *nc = *c;
+        nc->body = scalar_remap(a, c->body, &m);
+        IrValue **args = arena_alloc(a, sizeof(IrValue *) * (size_t)v->nargs);
+        memcpy(args, v->args, sizeof(IrValue *) * (size_t)v->nargs);
+        args[cv.rx->arg] = col;
+        v->args = args;
+        v->comp = nc;
+        rewritten++;
+    }
+    if (f->next_id > first_new && !f->lowered_id)
+        f->lowered_id = first_new;
+    ir_count_uses(f);
+    return rewritten;
 }

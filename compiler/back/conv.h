@@ -42,4 +42,19 @@ typedef struct ConvGemm {
  * BLAS and buffers of its real type)?  Fills cv. */
 bool conv_match(const IrValue *v, ConvGemm *cv);
 
+/* The column buffers of f's IM2COL convolutions (outside loops) as values
+ * of their own, so that the memory plan gives each a workspace slot alive
+ * up to its last reader: each such map
+ *     out = sum(x[affine windows] * p)
+ * becomes  cols = x[windows]  (a map over the column buffer's axes,
+ * cv.col_var, named "cols" in the convolution's layer), inserted just
+ * before it, and  out = sum(cols[plain] * p),  a plain GEMM.  A
+ * convolution whose windows an earlier column map already holds (same
+ * operand, not accumulated into since, same subscripts over the same axes:
+ * a kernel gradient, dW = colsᵀ · dy, after its forward product) reads that
+ * map instead of gathering them again.  Sets f->lowered_id; idempotent (a
+ * lowered product is no convolution any more).  Returns the number of
+ * convolutions rewritten. */
+int conv_lower_columns(IrFunc *f);
+
 #endif /* KLC_CONV_H */

@@ -481,6 +481,10 @@ PlannedModel *plan_model(Arena *a, Model *m)
     PlannedModel *pm = arena_alloc(a, sizeof *pm);
     pm->m = m;
     pm->wl = plan_weights(a, m);
+    /* training reads each convolution's windows twice (forward product and
+     * kernel gradient): they get a slot of their own, gathered once */
+    conv_lower_columns(m->train);
+    ir_verify_pass(m->train, "column lowering");
     pm->train = plan_function(a, m->train, &pm->wl, true);
     pm->test = plan_function(a, m->infer, &pm->wl, true);
     pm->predict = plan_function(a, m->predict, &pm->wl, true);

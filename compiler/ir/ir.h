@@ -175,6 +175,9 @@ typedef struct IrFunc {
     PtrVec insts;             /* IrValue*, in execution order */
     IrValue *input, *labels, *output, *loss;
     int grad_start_id;        /* values with id >= this belong to the backward pass (0: none) */
+    int lowered_id;           /* values with id >= this (0: none) were added by the back end's
+                               * lowering (back/conv.h) just before the instruction that first
+                               * reads them, and belong to that instruction's pass */
     int next_id;
     int n_loops;              /* loops made so far (their ids) */
 } IrFunc;
