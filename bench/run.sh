@@ -8,7 +8,8 @@
 # python3-torch if it is missing, then alternates one
 # epoch of klc and one of PyTorch on the same synthetic data (ROWS samples,
 # default 60,000), ROUNDS times (default 3) per model, and reports the median
-# samples per second of each and their ratio.
+# samples per second of each and their ratio; for cnn also the step's
+# GEMM-only limit (bench/cnn_limit, in the same rounds) and klc's share of it.
 set -eu
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -22,7 +23,24 @@ if ! $py -c "import torch" 2>/dev/null; then
     scripts/install-deps.sh python3-torch >/dev/null
 fi
 cmake -S . -B build -DKLC_WERROR=ON >/dev/null
-cmake --build build --target klc_bench -j "$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)" >/dev/null
+cmake --build build --target klc_bench cnn_limit -j "$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)" >/dev/null
+
+# OpenBLAS picks its kernels from the CPU's model number; on a CPU newer than
+# the library (Debian 12's 0.3.21 does not know Emerald Rapids, model 207) it
+# falls back to its SSE3 "Prescott" kernels, 4-5x slower.  Then name the
+# kernels the CPU's instruction set can run, as a user should (docs/building.md).
+if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+    detected=$(OPENBLAS_VERBOSE=2 build/bench/cnn_limit 2>&1 | sed -n 's/^Core: //p' | head -1)
+    if [ "$detected" = Prescott ] || [ "$detected" = Core2 ] || [ "$detected" = Nehalem ]; then
+        if grep -qw avx512f /proc/cpuinfo; then
+            export OPENBLAS_CORETYPE=SkylakeX
+        elif grep -qw avx2 /proc/cpuinfo; then
+            export OPENBLAS_CORETYPE=Haswell
+        fi
+        [ -n "${OPENBLAS_CORETYPE:-}" ] &&
+            echo "OpenBLAS chose its $detected kernels for this CPU; using OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
+    fi
+fi
 
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 
@@ -31,7 +49,7 @@ core=$(OPENBLAS_VERBOSE=2 build/bench/klc_bench seed 1 64 2>&1 | sed -n 's/^Core
 echo "torch $($py -c 'import torch; print(torch.__version__)'), OpenBLAS $(pkg-config --modversion openblas 2>/dev/null || echo '?') (${core:-?} kernels${OPENBLAS_CORETYPE:+, from OPENBLAS_CORETYPE})"
 printf '%-6s %14s %14s %8s\n' model "klc samples/s" "torch samples/s" ratio
 for model in ${KLC_BENCH_MODELS:-seed mlp cnn}; do
-    : > /tmp/klc_bench.$$ ; : > /tmp/torch_bench.$$
+    : > /tmp/klc_bench.$$ ; : > /tmp/torch_bench.$$ ; : > /tmp/cnn_limit.$$
     # a warm-up epoch each, then alternate
     build/bench/klc_bench "$model" 1 "$rows" >/dev/null
     $py bench/torch_bench.py "$model" 1 "$rows" >/dev/null
@@ -39,10 +57,18 @@ for model in ${KLC_BENCH_MODELS:-seed mlp cnn}; do
     while [ "$i" -lt "$rounds" ]; do
         build/bench/klc_bench "$model" 1 "$rows" | awk '{print $3}' >> /tmp/klc_bench.$$
         $py bench/torch_bench.py "$model" 1 "$rows" | awk '{print $3}' >> /tmp/torch_bench.$$
+        # the cnn step's GEMM-only limit, in the same rounds (bench/cnn_limit.c)
+        [ "$model" = cnn ] &&
+            build/bench/cnn_limit | sed -n 's/.*GEMM-only limit \([0-9]*\) samples.*/\1/p' >> /tmp/cnn_limit.$$
         i=$((i + 1))
     done
     k=$(median < /tmp/klc_bench.$$)
     t=$(median < /tmp/torch_bench.$$)
     printf '%-6s %14s %14s %7.2fx\n' "$model" "$k" "$t" "$(echo "$k $t" | awk '{print $1 / $2}')"
+    if [ "$model" = cnn ]; then
+        l=$(median < /tmp/cnn_limit.$$)
+        printf '%-6s %14s %14s %7.0f%%  (klc / GEMM-only limit)\n' "limit" "$l" "" "$(echo "$k $l" | awk '{print 100 * $1 / $2}')"
+        rm -f /tmp/cnn_limit.$$
+    fi
 done
 rm -f /tmp/klc_bench.$$ /tmp/torch_bench.$$

@@ -347,6 +347,54 @@ static void test_prune_args(void **state)
     assert_string_equal(dump(a, n.sum->comp->body), "add($0[v0], $1[v0])");
 }
 
+
+/* A window gradient over x [N, H, C] from a pool of `pool` with `stride`
+ * over H (x index stride*i + a), as autodiff builds it: a scatter over
+ * (n, i, c, a). */
+static IrValue *window_grad(IrFunc *f, int64_t H, int64_t Ho, int64_t pool, int64_t stride)
+{
+    Shape xs = {.rank = 3, .d = {dim_batch(), dim_const(H), dim_const(2)}};
+    IrValue *g = ir_new(f, IR_ARGMAX_GRAD, &xs, DT_F32, NOWHERE);
+    Comp *c = comp_new(f->arena, 4, 0);
+    c->ext[0] = dim_batch();
+    c->ext[1] = dim_const(Ho);
+    c->ext[2] = dim_const(2);
+    c->ext[3] = dim_const(pool);
+    c->scatter = true;
+    c->out_sub[0] = sub_var(0);
+    c->out_sub[1] = sub_const(0);
+    c->out_sub[1].coef[1] = stride;
+    c->out_sub[1].coef[3] = 1;
+    c->out_sub[2] = sub_var(2);
+    c->body = s_const(f->arena, 1);
+    g->comp = c;
+    return g;
+}
+
+/* ir_window_reach: non-overlapping windows that tile the axis (a box, the
+ * whole axis or a prefix of it), windows with gaps (disjoint), windows that
+ * overlap, and a reach past the axis. */
+static void test_window_reach(void **state)
+{
+    IrFunc *f = ir_func_new(*state, "f", true);
+    int64_t lo[KLC_MAXRANK], hi[KLC_MAXRANK];
+    assert_int_equal(ir_window_reach(window_grad(f, 26, 13, 2, 2), lo, hi), WINDOW_BOX);
+    assert_true(hi[0] < 0 && hi[1] < 0 && hi[2] < 0);
+    assert_int_equal(ir_window_reach(window_grad(f, 11, 5, 2, 2), lo, hi), WINDOW_BOX);
+    assert_int_equal(lo[1], 0);
+    assert_int_equal(hi[1], 10);
+    assert_true(hi[0] < 0 && hi[2] < 0);
+    assert_int_equal(ir_window_reach(window_grad(f, 6, 2, 2, 3), lo, hi), WINDOW_DISJOINT);
+    assert_int_equal(ir_window_reach(window_grad(f, 7, 3, 3, 2), lo, hi), WINDOW_OVERLAP);
+    assert_int_equal(ir_window_reach(window_grad(f, 5, 3, 2, 2), lo, hi), WINDOW_OVERLAP); /* reaches 5 */
+    IrValue *rep = window_grad(f, 4, 2, 2, 2); /* a variable no subscript uses repeats elements */
+    rep->comp->out_sub[2] = sub_const(0);
+    assert_int_equal(ir_window_reach(rep, lo, hi), WINDOW_OVERLAP);
+    IrValue *neg = window_grad(f, 4, 2, 2, 2);
+    neg->comp->out_sub[1].coef[3] = -1;
+    assert_int_equal(ir_window_reach(neg, lo, hi), WINDOW_OVERLAP);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replace_uses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_storage_of, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_window_reach, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

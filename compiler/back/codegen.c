@@ -2,6 +2,7 @@
 #include "back/codegen.h"
 
 #include "back/conv.h"
+#include "ir/ir_util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -1013,7 +1014,48 @@ static bool window_small(const Comp *fc, const Comp *c, const IrValue *v)
     return cells <= 16;
 }
 
-/* d forward-operand at the first extremum of each reduction (max/min). */
+/* Zero the elements of v outside the box lo <= index < hi (hi < 0: the
+ * whole axis), as one loop nest per axis: the axes before it inside the
+ * box, that axis outside it (below lo, then from hi), the axes after it
+ * whole. */
+static void zero_outside_box(Codegen *g, IrValue *v, const int64_t *lo, const int64_t *hi)
+{
+    const Shape *s = &v->shape;
+    int r = s->rank;
+    for (int j = 0; j < r; j++) {
+        if (hi[j] < 0)
+            continue;
+        int64_t from[2] = {0, hi[j]}, to[2] = {lo[j], s->d[j].c};
+        for (int part = 0; part < 2; part++) {
+            if (from[part] >= to[part])
+                continue;
+            const char *off = NULL;
+            for (int k = 0; k < r; k++) {
+                const char *var = arena_printf(g->a, "z%d", k);
+                const char *start = k == j ? arena_printf(g->a, "%lld", (long long)from[part])
+                                  : k < j && hi[k] >= 0 ? arena_printf(g->a, "%lld", (long long)lo[k]) : "0";
+                const char *end = k == j ? arena_printf(g->a, "%lld", (long long)to[part])
+                                : k < j && hi[k] >= 0 ? arena_printf(g->a, "%lld", (long long)hi[k])
+                                : cg_dim(g->a, s->d[k]);
+                if (k == r - 1)
+                    cb_printf(g->b, "%*sKLC_IVDEP\n", g->b->indent, "");
+                cb_line(g->b, "for (%s %s = %s; %s < %s; %s++) {", g->index, var, start, var, end, var);
+                g->b->indent += 4;
+                Dim st = stride(s, k);
+                const char *term = dim_eq(st, dim_const(1)) ? var : arena_printf(g->a, "%s * %s", var, cg_dim(g->a, st));
+                off = off ? arena_printf(g->a, "%s + %s", off, term) : term;
+            }
+            cb_line(g->b, "%s[%s] = 0;", name_of(g, v), off);
+            close_loops(g, r);
+        }
+    }
+}
+
+/* d forward-operand at the first extremum of each reduction (max/min).
+ * Accumulated (+=) into the value's storage, or, without `into` (windows
+ * that do not overlap, opt/fuse.h), written: every element the windows
+ * reach gets its value in the one pass, the rest is zeroed first; a scale
+ * (a mask) multiplies what is routed. */
 static void emit_argmax_grad(Codegen *g, IrValue *v)
 {
     const IrValue *fw = v->fwd;
@@ -1032,10 +1074,19 @@ static void emit_argmax_grad(Codegen *g, IrValue *v)
                                                         "b8", "b9", "b10", "b11", "b12", "b13", "b14", "b15"};
     for (int k = fc->n_out; k < nv; k++)
         cx.var[k] = best_names[k];
-    if (window_small(fc, c, v)) {
+    bool write = !v->into;
+    int64_t lo[KLC_MAXRANK], hi[KLC_MAXRANK];
+    WindowReach reach = write ? ir_window_reach(v, lo, hi) : WINDOW_OVERLAP;
+    bool small = window_small(fc, c, v);
+    if (write && (!small || reach != WINDOW_BOX))
+        cb_line(g->b, "memset(%s, 0, sizeof(%s) * %s);", name_of(g, v), g->real, size_arg(g->a, count(&v->shape)));
+    else if (write)
+        zero_outside_box(g, v, lo, hi);
+    if (small) {
         /* a pooling window: the same search as below without branches, so
          * the loop along the contiguous last axis vectorizes; then the
-         * gradient goes to the first extremum, 0 added everywhere else */
+         * gradient goes to the first extremum, 0 added (or written)
+         * everywhere else */
         int last = fc->n_out - 1;
         for (int k = 0; k < last; k++)
             open_loop(g, fx.var[k], fc->ext[k]);
@@ -1072,8 +1123,11 @@ static void emit_argmax_grad(Codegen *g, IrValue *v)
                     g->b->indent -= 4;
                     cb_line(g->b, "}");
                 } else {
-                    cb_line(g->b, "%s[%s] += %s ? acc : 0;", name_of(g, v),
-                            offset_text(g, &fx, &v->shape, v->shape.rank, c->out_sub), hit);
+                    Ctx sx = fx; /* the scale reads v's operands as numbered */
+                    sx.arg_base = 0;
+                    const char *val = v->scale ? arena_printf(g->a, "acc * %s", expr(g, &sx, v->scale)) : "acc";
+                    cb_line(g->b, "%s[%s] %s %s ? %s : 0;", name_of(g, v),
+                            offset_text(g, &fx, &v->shape, v->shape.rank, c->out_sub), write ? "=" : "+=", hit, val);
                 }
             }
         }
@@ -1098,7 +1152,10 @@ static void emit_argmax_grad(Codegen *g, IrValue *v)
     const char *guard = guard_text(g, &cx, &v->shape, v->shape.rank, c->out_sub);
     if (guard)
         cb_line(g->b, "if (%s)", guard);
-    cb_line(g->b, "%s%s[%s] += %s;", guard ? "    " : "", name_of(g, v), off, expr(g, &cx, c->body));
+    const char *val = expr(g, &cx, c->body);
+    if (v->scale)
+        val = arena_printf(g->a, "%s * %s", val, expr(g, &cx, v->scale));
+    cb_line(g->b, "%s%s[%s] %s %s;", guard ? "    " : "", name_of(g, v), off, write ? "=" : "+=", val);
     close_loops(g, fc->n_out);
 }
 
@@ -1371,7 +1428,8 @@ static void cg_body(Codegen *g)
             break;
         }
         case IR_ARGMAX_GRAD:
-            comment_loc(g, v, arena_printf(a, "%s += routed to the first extremum", name_of(g, v)));
+            comment_loc(g, v, arena_printf(a, "%s %s routed to the first extremum%s", name_of(g, v), v->into ? "+=" : "=",
+                                           v->scale ? ", times the mask of the map it replaces" : ""));
             cb_line(g->b, "{");
             g->b->indent += 4;
             emit_argmax_grad(g, v);

@@ -511,8 +511,13 @@ void ir_dump_inst(FILE *out, const IrValue *v)
             fprintf(out, " #%d", v->index);
         if (v->op == IR_SOFTMAX || v->op == IR_LOG_SOFTMAX || v->op == IR_CONCAT)
             fprintf(out, " axis=%d", v->axis);
-        if (v->op == IR_ARGMAX_GRAD)
+        if (v->op == IR_ARGMAX_GRAD) {
             fprintf(out, " of %%%d read %d", v->fwd->id, v->fwd_read);
+            if (v->scale) {
+                fputs(" times ", out);
+                scalar_dump(out, v->scale, v);
+            }
+        }
     }
     if (v->loc.file) {
         int line, col;

@@ -160,6 +160,9 @@ struct IrValue {
     IrValue *into;            /* accumulate (+=) into this value's storage */
     IrValue *fwd;             /* ARGMAX_GRAD: the forward max/min map */
     int fwd_read;             /* ARGMAX_GRAD: which read of the forward body */
+    Scalar *scale;            /* ARGMAX_GRAD: the routed gradient is multiplied by this
+                               * (a 0/1 mask or a constant, over the forward's variables,
+                               * reads numbered as the comprehension's); NULL: by 1 */
     IrLoop *loop;             /* the loop the instruction is in, or NULL */
     /* filled in by later passes */
     bool active;              /* depends on a parameter and reaches the loss */

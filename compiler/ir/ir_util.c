@@ -137,3 +137,77 @@ void ir_prune_args(IrFunc *f)
                 c->out_sub[j].ind = scalar_remap(f->arena, c->out_sub[j].ind, &m);
     }
 }
+
+/* Per axis j the subscript is off + Σ coef_k v_k over its own variables;
+ * sorted by coefficient, the points are distinct when each coefficient is
+ * at least the span of the ones below it (mixed radix), and they fill
+ * [off, off + Π ext) when each is exactly that span. */
+WindowReach ir_window_reach(const IrValue *v, int64_t lo[KLC_MAXRANK], int64_t hi[KLC_MAXRANK])
+{
+    const Comp *c = v->comp;
+    if (!c || !c->scatter || v->shape.rank > KLC_MAXRANK)
+        return WINDOW_OVERLAP;
+    int nv = c->n_out + c->n_red;
+    int axis_of[KLC_MAXVARS];
+    for (int k = 0; k < nv; k++)
+        axis_of[k] = -1;
+    bool box = true;
+    for (int j = 0; j < v->shape.rank; j++) {
+        const Sub *s = &c->out_sub[j];
+        Dim d = v->shape.d[j];
+        if (s->ind || s->off_n != 0 || s->off < 0)
+            return WINDOW_OVERLAP;
+        int vars[KLC_MAXVARS], n = 0;
+        for (int k = 0; k < nv; k++) {
+            if (s->coef[k] == 0)
+                continue;
+            if (s->coef[k] < 0 || axis_of[k] >= 0)
+                return WINDOW_OVERLAP;
+            axis_of[k] = j;
+            vars[n++] = k;
+        }
+        if (!dim_is_const(d)) {
+            /* the batch axis: one variable over all of it */
+            int var;
+            if (n != 1 || !sub_is_var(s, &var) || !dim_eq(c->ext[var], d))
+                return WINDOW_OVERLAP;
+            lo[j] = 0;
+            hi[j] = -1;
+            continue;
+        }
+        for (int a = 1; a < n; a++) /* insertion sort by coefficient */
+            for (int b = a; b > 0 && s->coef[vars[b]] < s->coef[vars[b - 1]]; b--) {
+                int t = vars[b];
+                vars[b] = vars[b - 1];
+                vars[b - 1] = t;
+            }
+        int64_t span = 1, reach = s->off; /* span: the points below; reach: the largest subscript */
+        bool dense = true;
+        for (int a = 0; a < n; a++) {
+            int k = vars[a];
+            if (!dim_is_const(c->ext[k]) || c->ext[k].c < 1)
+                return WINDOW_OVERLAP;
+            int64_t coef = s->coef[k], ext = c->ext[k].c;
+            if (coef < span)
+                return WINDOW_OVERLAP;
+            if (coef != span)
+                dense = false;
+            if (ext - 1 > (INT64_MAX - reach) / coef)
+                return WINDOW_OVERLAP;
+            reach += coef * (ext - 1);
+            if (ext > INT64_MAX / coef)
+                return WINDOW_OVERLAP;
+            span = coef * ext;
+        }
+        if (reach >= d.c)
+            return WINDOW_OVERLAP;
+        if (!dense)
+            box = false;
+        lo[j] = s->off;
+        hi[j] = s->off == 0 && span == d.c ? -1 : s->off + span;
+    }
+    for (int k = 0; k < nv; k++) /* a variable reaching no axis repeats every element */
+        if (axis_of[k] < 0 && !dim_eq(c->ext[k], dim_const(1)))
+            return WINDOW_OVERLAP;
+    return box ? WINDOW_BOX : WINDOW_DISJOINT;
+}

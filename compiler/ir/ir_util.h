@@ -35,4 +35,13 @@ const IrValue *ir_storage_of(const IrValue *v);
  * keep their order. */
 void ir_prune_args(IrFunc *f);
 
+/* How the output subscripts of a scatter (ARGMAX_GRAD's, a window
+ * gradient's) reach its value v: WINDOW_OVERLAP when two points of the
+ * domain may reach the same element (or the reach cannot be shown to stay
+ * in bounds), WINDOW_DISJOINT when every element is reached at most once,
+ * WINDOW_BOX when moreover the reached elements are exactly the box
+ * lo[j] <= index_j < hi[j] (hi[j] < 0: the whole axis j). */
+typedef enum WindowReach { WINDOW_OVERLAP = 0, WINDOW_DISJOINT, WINDOW_BOX } WindowReach;
+WindowReach ir_window_reach(const IrValue *v, int64_t lo[KLC_MAXRANK], int64_t hi[KLC_MAXRANK]);
+
 #endif /* KLC_IR_UTIL_H */

@@ -1,6 +1,8 @@
 /* verify.c — the IR verifier; see verify.h. */
 #include "ir/verify.h"
 
+#include "ir/ir_util.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,12 +158,18 @@ static bool check_comp(Verifier *vf, const IrValue *v)
                 return bad(vf, "the extent of v%d is not the output's extent %d", j, j);
     }
     if (c->scatter) {
-        if (!v->into)
+        if (!v->into && v->op != IR_ARGMAX_GRAD)
             return bad(vf, "a scatter map must accumulate into a value");
+        if (!v->into && ir_window_reach(v, (int64_t[KLC_MAXRANK]){0}, (int64_t[KLC_MAXRANK]){0}) == WINDOW_OVERLAP)
+            return bad(vf, "a window gradient writes (no accumulation) but its windows may overlap");
         for (int j = 0; j < v->shape.rank; j++)
             if (!check_sub(vf, &c->out_sub[j], c, &v->shape, j, false, 0))
                 return false;
     }
+    if (v->scale && (v->op != IR_ARGMAX_GRAD || v->into))
+        return bad(vf, "a scale on what is not a written window gradient");
+    if (v->scale && !check_scalar(vf, v->scale, c, false, 0))
+        return false;
     return check_scalar(vf, c->body, c, false, 0);
 }
 

@@ -1,6 +1,8 @@
 /* fuse.c — inlining of single-use elementwise maps; see fuse.h. */
 #include "opt/fuse.h"
 
+#include <math.h>
+
 #include "ir/ir_util.h"
 
 /* The reads of operand `arg` in a body: how many, how many of them inside a
@@ -184,5 +186,171 @@ void ir_fuse(IrFunc *f)
             ir_dce(f);
         }
     }
+    ir_count_uses(f);
+}
+
+/* ------------------------------------------------------------------------
+ * Window gradients written, not accumulated
+ * --------------------------------------------------------------------- */
+
+/* A factor that is finite wherever it is evaluated: a constant, a
+ * comparison made a real (0 or 1), or a choice between such factors.  So
+ * 0 * factor is exactly 0, and a gradient that is 0 away from the window's
+ * extremum stays 0 when the factor moves into the routing. */
+static bool finite_factor(const Scalar *s)
+{
+    switch (s->op) {
+    case S_CONST:
+        return isfinite(s->cval);
+    case S_TOFLOAT:
+        switch (s->a->op) {
+        case S_EQ: case S_NE: case S_LT: case S_LE: case S_GT: case S_GE: case S_AND: case S_OR: case S_NOT:
+            return true;
+        default:
+            return false;
+        }
+    case S_SELECT:
+        return finite_factor(s->b) && finite_factor(s->c);
+    default:
+        return false;
+    }
+}
+
+/* The reads of a factor must be at plain variables or constants (an
+ * elementwise map's operands, broadcast or not). */
+static void plain_subs(const Scalar *s, int depth, bool in_index, void *ctx)
+{
+    (void)depth, (void)in_index;
+    bool *ok = ctx;
+    if (s->op != S_READ)
+        return;
+    for (int j = 0; j < s->rank; j++) {
+        int var;
+        if (!sub_is_var(&s->sub[j], &var) && !sub_is_const(&s->sub[j]))
+            *ok = false;
+    }
+}
+
+/* The factor moved into g, the window gradient: its reads of u's operands
+ * become reads of g's (appended where new), its subscript v_j (an axis of
+ * the common shape) becomes g's output subscript j. */
+typedef struct Compose {
+    IrFunc *f;
+    IrValue *g;
+    const IrValue *u;
+} Compose;
+
+static Scalar *compose_read(Arena *a, const Scalar *s, void *ctx)
+{
+    Compose *cm = ctx;
+    if (s->op != S_READ)
+        return NULL;
+    IrValue *arg = cm->u->args[s->arg];
+    int found = -1;
+    for (int k = 0; k < cm->g->nargs; k++)
+        if (cm->g->args[k] == arg)
+            found = k;
+    if (found < 0) {
+        ir_add_arg(cm->f, cm->g, arg);
+        found = cm->g->nargs - 1;
+    }
+    Sub sub[KLC_MAXRANK];
+    for (int j = 0; j < s->rank; j++) {
+        int var;
+        sub[j] = sub_is_var(&s->sub[j], &var) ? cm->g->comp->out_sub[var] : s->sub[j];
+    }
+    return s_read(a, found, s->rank, sub, s->type);
+}
+
+static int position(const IrFunc *f, const IrValue *v)
+{
+    for (int i = 0; i < f->insts.len; i++)
+        if (f->insts.items[i] == v)
+            return i;
+    return -1;
+}
+
+/* u = g * factor (either order), elementwise over g's shape: the factor,
+ * or NULL. */
+static const Scalar *mask_of(const IrFunc *f, const IrValue *g, const IrValue *u)
+{
+    const Comp *c = u->comp;
+    if (u->op != IR_MAP || u->into || u->loop || c->scatter || c->red != RED_NONE || u->type != DT_F32 ||
+        c->n_out != g->shape.rank || !shape_eq(&u->shape, &g->shape) || u == f->output || u == f->loss ||
+        c->body->op != S_MUL)
+        return NULL;
+    const Scalar *sides[2] = {c->body->a, c->body->b};
+    for (int side = 0; side < 2; side++) {
+        const Scalar *r = sides[side], *factor = sides[1 - side];
+        if (r->op != S_READ || u->args[r->arg] != g || r->rank != g->shape.rank)
+            continue;
+        bool identity = true;
+        for (int j = 0; j < r->rank && identity; j++) {
+            int var;
+            identity = sub_is_var(&r->sub[j], &var) && var == j;
+        }
+        ReadsOf reads = {.arg = r->arg};
+        scalar_visit(factor, count_read, &reads);
+        bool plain = true;
+        scalar_visit(factor, plain_subs, &plain);
+        if (!identity || reads.n || !plain || !finite_factor(factor))
+            continue;
+        /* the factor's operands exist where g runs, and nothing between
+         * g and u writes them */
+        int gi = position(f, g), ui = position(f, u);
+        bool ok = gi >= 0 && ui > gi;
+        for (int k = 0; k < u->nargs && ok; k++) {
+            if (u->args[k] == g)
+                continue;
+            ok = position(f, u->args[k]) < gi;
+            for (int i = gi + 1; i < ui && ok; i++) {
+                const IrValue *w = f->insts.items[i];
+                ok = !w->into || ir_storage_of(w) != ir_storage_of(u->args[k]);
+            }
+        }
+        if (ok)
+            return factor;
+    }
+    return NULL;
+}
+
+void ir_fuse_window_grads(IrFunc *f)
+{
+    ir_count_uses(f);
+    bool changed = false;
+    for (int i = 0; i < f->insts.len; i++) {
+        IrValue *g = f->insts.items[i];
+        if (g->op != IR_ARGMAX_GRAD || g->loop || g->scale || !g->into || g->into->op != IR_ZERO ||
+            g->into->n_uses != 1)
+            continue;
+        int64_t lo[KLC_MAXRANK], hi[KLC_MAXRANK];
+        if (ir_window_reach(g, lo, hi) == WINDOW_OVERLAP)
+            continue;
+        /* each element gets at most one contribution: write it */
+        g->into = NULL;
+        changed = true;
+        /* and its one reader multiplying it by a mask takes its place */
+        if (g->n_uses != 1)
+            continue;
+        IrValue *u = NULL;
+        for (int j = i + 1; j < f->insts.len && !u; j++) {
+            IrValue *w = f->insts.items[j];
+            for (int k = 0; k < w->nargs && !u; k++)
+                if (w->args[k] == g)
+                    u = w;
+        }
+        const Scalar *factor = u ? mask_of(f, g, u) : NULL;
+        if (!factor)
+            continue;
+        Compose cm = {f, g, u};
+        ScalarMap m = {.subst = compose_read, .ctx = &cm};
+        g->scale = scalar_remap(f->arena, factor, &m);
+        g->name = u->name;
+        g->grad_of = u->grad_of;
+        ir_replace_uses(f, u, g);
+        ir_count_uses(f);
+    }
+    if (changed)
+        ir_dce(f);
     ir_count_uses(f);
 }

@@ -16,4 +16,12 @@
 
 void ir_fuse(IrFunc *f);
 
+/* The gradient of a max/min window (ARGMAX_GRAD) whose windows do not
+ * overlap writes its value instead of accumulating into zeros (the zero
+ * fill shrinks to the elements no window reaches), and takes in its one
+ * reader when that reader only multiplies it by a finite mask (ReLU's,
+ * an activation's derivative at a kink): pooling's gradient and the
+ * activation's before it become one pass, without the zeroed buffer. */
+void ir_fuse_window_grads(IrFunc *f);
+
 #endif /* KLC_FUSE_H */

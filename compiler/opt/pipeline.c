@@ -58,6 +58,8 @@ void pipeline_fuse(Model *m)
 {
     ir_fuse(m->train);
     ir_verify_pass(m->train, "fuse");
+    ir_fuse_window_grads(m->train);
+    ir_verify_pass(m->train, "window gradients");
     ir_hoist_loops(m->infer);
     ir_verify_pass(m->infer, "hoisting");
     ir_simplify(m->infer);
