@@ -25,21 +25,11 @@ fi
 cmake -S . -B build -DKLC_WERROR=ON >/dev/null
 cmake --build build --target klc_bench cnn_limit -j "$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)" >/dev/null
 
-# OpenBLAS picks its kernels from the CPU's model number; on a CPU newer than
-# the library (Debian 12's 0.3.21 does not know Emerald Rapids, model 207) it
-# falls back to its SSE3 "Prescott" kernels, 4-5x slower.  Then name the
-# kernels the CPU's instruction set can run, as a user should (docs/building.md).
-if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
-    detected=$(OPENBLAS_VERBOSE=2 build/bench/cnn_limit 2>&1 | sed -n 's/^Core: //p' | head -1)
-    if [ "$detected" = Prescott ] || [ "$detected" = Core2 ] || [ "$detected" = Nehalem ]; then
-        if grep -qw avx512f /proc/cpuinfo; then
-            export OPENBLAS_CORETYPE=SkylakeX
-        elif grep -qw avx2 /proc/cpuinfo; then
-            export OPENBLAS_CORETYPE=Haswell
-        fi
-        [ -n "${OPENBLAS_CORETYPE:-}" ] &&
-            echo "OpenBLAS chose its $detected kernels for this CPU; using OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE"
-    fi
+# OpenBLAS on a CPU newer than it knows: name the kernels (docs/building.md)
+coretype=$(scripts/openblas-coretype.sh build/bench/cnn_limit)
+if [ -n "$coretype" ]; then
+    export OPENBLAS_CORETYPE="$coretype"
+    echo "OpenBLAS does not know this CPU and chose old kernels; using OPENBLAS_CORETYPE=$coretype"
 fi
 
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }

@@ -29,6 +29,12 @@ cmake -S . -B build -DKLC_WERROR=ON >/dev/null
 cmake --build build -j "$jobs" --target klc klc_runtime mnist_train gen_digits
 mkdir -p "$out"
 build/compiler/klc examples/mnist.kl --summary
+# OpenBLAS on a CPU newer than it knows would run old kernels (docs/building.md)
+coretype=$(scripts/openblas-coretype.sh build/examples/mnist_train)
+if [ -n "$coretype" ]; then
+    export OPENBLAS_CORETYPE="$coretype"
+    echo "OpenBLAS does not know this CPU and chose old kernels; using OPENBLAS_CORETYPE=$coretype"
+fi
 
 # --- 3. data ---------------------------------------------------------------
 say "Fetching MNIST digits"
