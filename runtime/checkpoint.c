@@ -274,14 +274,11 @@ static int validate(const char *path, const klc_model_def *def, const klc_st_fil
     return 0;
 }
 
-int klc_load_weights(klc_model *m, const char *path)
+/* The weights of a parsed file (named path in messages) into m; f is freed. */
+static int load_parsed(klc_model *m, const char *path, klc_st_file *f0)
 {
-    if (!m || !path)
-        return klc_seterr("load_weights: no model or no path");
     const klc_model_def *def = m->def;
-    klc_st_file f;
-    if (klc_st_read(&f, path))
-        return -1;
+    klc_st_file f = *f0;
     loaded_state ls;
     memset(&ls, 0, sizeof ls);
     if (validate(path, def, &f, &ls)) {
@@ -307,4 +304,24 @@ int klc_load_weights(klc_model *m, const char *path)
     }
     klc_st_free(&f);
     return 0;
+}
+
+int klc_load_weights(klc_model *m, const char *path)
+{
+    if (!m || !path)
+        return klc_seterr("load_weights: no model or no path");
+    klc_st_file f;
+    if (klc_st_read(&f, path))
+        return -1;
+    return load_parsed(m, path, &f);
+}
+
+int klc_load_weights_bytes(klc_model *m, const char *name, const unsigned char *buf, size_t size)
+{
+    if (!m || !name || (!buf && size))
+        return klc_seterr("load_weights: no model, no name or no bytes");
+    klc_st_file f;
+    if (klc_st_parse(&f, name, buf, size))
+        return -1;
+    return load_parsed(m, name, &f);
 }

@@ -50,6 +50,10 @@ void *klc_zalloc(int64_t count, size_t size);
 float *klc_weight_data(klc_model *m, const klc_tensor_def *t);
 
 /* Per-sample element counts. */
+/* klc_load_weights on a safetensors file's bytes (not kept; name stands for
+ * the file in messages): what the fuzz harness of the loader calls. */
+int klc_load_weights_bytes(klc_model *m, const char *name, const unsigned char *buf, size_t size);
+
 int64_t klc_def_input_count(const klc_model_def *def);
 int64_t klc_def_output_count(const klc_model_def *def);
 /* Label elements per sample: output_count / classes for sparse labels,

@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 seconds=${1:-30}
 [ "$#" -gt 0 ] && shift
-harnesses=${*:-compile npy json csv idx safetensors}
+harnesses=${*:-compile npy json csv idx safetensors load cli}
 CLANG=${CLANG:-clang}
 command -v "$CLANG" >/dev/null || { echo "fuzz.sh: $CLANG not found (scripts/install-deps.sh clang libclang-rt-14-dev)" >&2; exit 1; }
 
@@ -55,11 +55,16 @@ for h in $harnesses; do
     dict=""
     [ -f "tests/fuzz/$h.dict" ] && dict="-dict=$root/tests/fuzz/$h.dict"
     [ "$h" = compile ] && dict="-dict=$root/tests/fuzz/kl.dict"
+    [ "$h" = load ] && dict="-dict=$root/tests/fuzz/safetensors.dict"
+    # the trainer's messages would fill the log: closed (libFuzzer keeps its
+    # own copy of stderr for reports)
+    quiet=""
+    [ "$h" = cli ] && quiet="-close_fd_mask=3"
     echo "fuzz.sh: fuzz_$h for ${seconds}s"
-    # shellcheck disable=SC2086 # $dict is empty or one option
+    # shellcheck disable=SC2086 # $dict and $quiet are empty or one option
     (cd "$work" && "$root/build-fuzz/tests/fuzz/fuzz_$h" -max_total_time="$seconds" -jobs=1 -workers=1 \
         -print_final_stats=1 -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-        -artifact_prefix="$root/build-fuzz/artifacts/$h/" $dict "$root/$corpus") \
+        -artifact_prefix="$root/build-fuzz/artifacts/$h/" $dict $quiet "$root/$corpus") \
         2>&1 | tee "build-fuzz/fuzz-$h.log" | grep -E '^#[0-9]+.*(INITED|DONE)|^stat::|ERROR|SUMMARY' || true
     # the harness's own status: tee hides it, so the log says
     if grep -qE '^==[0-9]+==ERROR|^SUMMARY: |deadly signal|fuzz target exited|Test unit written' "build-fuzz/fuzz-$h.log"; then

@@ -12,6 +12,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 scripts/install-deps.sh
 # the layer tests compare with PyTorch (tests/torch/)
 scripts/install-deps.sh python3-torch
+# valgrind.memcheck runs the compiler, the trainer and the inference file under memcheck
+scripts/install-deps.sh valgrind ||
+    echo "test.sh: valgrind could not be installed; valgrind.memcheck will be skipped"
 # the Cortex-M4 test builds the inference file with the cross compiler and
 # runs it under QEMU (tests/mcu/); without them it is skipped
 scripts/install-deps.sh gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm ||
