@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "callbacks.h"
+#include "cpu.h"
 #include "error.h"
 #include "metrics.h"
 #include "model.h"
@@ -457,6 +458,8 @@ int klc_fit_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
     fit_plan p = { 0 };
     if (check_steps(def, 1) || klc_tracker_check(def) || plan_fit(&p, def, opt))
         return -1;
+    if (opt->verbose)
+        klc_blas_check(); /* a note when OpenBLAS runs old kernels on a newer CPU */
 
     klc_dataset all, train, val;
     int has_val = 0;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "fake_model.h"
 #include "init.h"
 #include "model.h"
@@ -347,6 +348,21 @@ static void test_model_new_checks(void **state)
     klc_model_free(NULL);
 }
 
+
+/* The OPENBLAS_CORETYPE suggested for OpenBLAS' kernel choice (cpu.h): its
+ * pre-AVX fallbacks on a CPU with AVX-512F or AVX2, nothing otherwise. */
+static void test_blas_coretype_hint(void **state)
+{
+    (void)state;
+    assert_string_equal(klc_blas_coretype_hint("Prescott", 1, 1), "SkylakeX");
+    assert_string_equal(klc_blas_coretype_hint("Nehalem", 0, 1), "Haswell");
+    assert_null(klc_blas_coretype_hint("Prescott", 0, 0));
+    assert_null(klc_blas_coretype_hint("SkylakeX", 1, 1));
+    assert_null(klc_blas_coretype_hint("Haswell", 1, 1));
+    assert_null(klc_blas_coretype_hint("Zen", 0, 1));
+    assert_null(klc_blas_coretype_hint(NULL, 1, 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +376,7 @@ int main(void)
         cmocka_unit_test(test_determinism_and_streams),
         cmocka_unit_test(test_rng),
         cmocka_unit_test(test_model_new_checks),
+        cmocka_unit_test(test_blas_coretype_hint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
