@@ -1,7 +1,7 @@
 /*
  * klc_bench.c — training throughput of a klc-generated model.
  *
- *     klc_bench seed|mlp|cnn EPOCHS ROWS
+ *     klc_bench seed|mlp|cnn|lstm EPOCHS ROWS
  *
  * Trains on ROWS synthetic samples (normal inputs, uniform labels, the same
  * generator as bench/torch_bench.py) with the model's compiled optimizer and
@@ -29,7 +29,7 @@ static double now(void)
 int main(int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: %s seed|mlp|cnn EPOCHS ROWS\n", argv[0]);
+        fprintf(stderr, "usage: %s seed|mlp|cnn|lstm EPOCHS ROWS\n", argv[0]);
         return 2;
     }
     const klc_model_def *def = NULL;

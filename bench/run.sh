@@ -38,7 +38,7 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //
 core=$(OPENBLAS_VERBOSE=2 build/bench/klc_bench seed 1 64 2>&1 | sed -n 's/^Core: //p')
 echo "torch $($py -c 'import torch; print(torch.__version__)'), OpenBLAS $(pkg-config --modversion openblas 2>/dev/null || echo '?') (${core:-?} kernels${OPENBLAS_CORETYPE:+, from OPENBLAS_CORETYPE})"
 printf '%-6s %14s %14s %8s\n' model "klc samples/s" "torch samples/s" ratio
-for model in ${KLC_BENCH_MODELS:-seed mlp cnn}; do
+for model in ${KLC_BENCH_MODELS:-seed mlp cnn lstm}; do
     : > /tmp/klc_bench.$$ ; : > /tmp/torch_bench.$$ ; : > /tmp/cnn_limit.$$
     # a warm-up epoch each, then alternate
     build/bench/klc_bench "$model" 1 "$rows" >/dev/null

@@ -1,6 +1,6 @@
 """torch_bench.py — the same models trained with PyTorch, for bench/run.sh.
 
-    python3 torch_bench.py seed|mlp|cnn EPOCHS ROWS
+    python3 torch_bench.py seed|mlp|cnn|lstm EPOCHS ROWS
 
 Same architecture, initial distributions, loss (crossentropy from the
 logits), optimizer (Adam, lr 1e-3, betas 0.9/0.999, eps 1e-7), batch size and
@@ -39,19 +39,43 @@ def model(name):
                                   torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Dropout(0.5),
                                   torch.nn.Linear(1600, 10))
         return net, 128
+    if name == "lstm":  # LSTM(64) over 50 steps of 16 features, the last state into Dense(10)
+        return LastState(), 32
     raise SystemExit(f"unknown model {name}")
+
+
+class LastState(torch.nn.Module):
+    """Keras' LSTM(64) (return_sequences = false) then Dense(10): torch.nn.LSTM
+    (gates i, f, g, o; Keras' i, f, c, o), the last step's h into a Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = torch.nn.LSTM(16, 64, batch_first=True)
+        self.out = torch.nn.Linear(64, 10)
+        for w in (self.rnn.weight_ih_l0,):
+            torch.nn.init.xavier_uniform_(w)
+        torch.nn.init.orthogonal_(self.rnn.weight_hh_l0)
+        torch.nn.init.zeros_(self.rnn.bias_ih_l0)
+        torch.nn.init.zeros_(self.rnn.bias_hh_l0)
+        with torch.no_grad():  # unit_forget_bias
+            self.rnn.bias_ih_l0[64:128] = 1.0
+
+    def forward(self, x):
+        h, _ = self.rnn(x.view(-1, 50, 16))
+        return self.out(h[:, -1])
+
 
 
 def main():
     name, epochs, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     net, batch = model(name)
-    for m in net:
+    for m in net.modules():
         if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):  # Keras: glorot_uniform kernels, zero biases
             if not (name == "seed" and isinstance(m, torch.nn.Linear) and m.out_features == 64):
                 torch.nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 torch.nn.init.zeros_(m.bias)
-    x, y = data(rows, 784, 10)
+    x, y = data(rows, 800 if name == "lstm" else 784, 10)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
     for _ in range(epochs):

@@ -57,3 +57,11 @@ add_test(NAME inference_index32
   COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/infer/index32_run.sh $<TARGET_FILE:klc> $<TARGET_FILE:mnist_train>
           $<TARGET_FILE:gen_digits> ${CMAKE_SOURCE_DIR} ${KLC_TEST_SCRATCH}/inference_index32)
 set_tests_properties(inference_index32 PROPERTIES LABELS "infer;deploy" ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
+
+# The generated float sigmoid, tanh and exp (vectorizable, not libm's) swept
+# against double libm: within 2 ulp (2.5 for sigmoid), NaN, infinities and
+# the flush below FLT_MIN as documented (tests/infer/activations_check.c).
+add_test(NAME activations_accuracy
+  COMMAND sh -c "set -e; rm -rf \"$2\" && mkdir -p \"$2\" && cd \"$2\" && \"$0\" \"$1/activations.kl\" --inference --no-blas -o acts.c && \${CC:-cc} -std=c11 -O2 -Wall -Wextra -Wpedantic -Wconversion -Werror -I. \"$1/activations_check.c\" -lm -o check && ./check"
+          $<TARGET_FILE:klc> ${CMAKE_CURRENT_SOURCE_DIR}/infer ${KLC_TEST_SCRATCH}/activations_accuracy)
+set_tests_properties(activations_accuracy PROPERTIES LABELS "infer")

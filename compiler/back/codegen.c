@@ -1611,6 +1611,43 @@ static bool uses(const char *code, const char *name)
     return false;
 }
 
+/* The float sigmoid and tanh of the generated code, in plain arithmetic so
+ * that their loops vectorize (libm's expf and tanhf are a call per element:
+ * half of an LSTM's step went to tanhf).  klc_expvf: x = k ln 2 + r with
+ * |r| <= ln 2 / 2 (ln 2 in two parts), e^r by its Taylor polynomial to r^7,
+ * times 2^k made from exponent bits in two halves (so 2^-126 .. 2^128 stay
+ * normal); below -87.3365 (results under FLT_MIN) 0, above 88.7228
+ * infinity, NaN stays NaN.  klc_tanhf: below 0.5 the odd Taylor series of
+ * tanh to x^15, above 1 - 2 / (e^2|x| + 1), which is 1 in float from 9 on.
+ * exp and tanh within 2 ulp of the exact values, sigmoid within 2.5
+ * (tests/infer/activations_check.c sweeps every exponent); the double
+ * versions stay libm's. */
+static const char EXPVF_TEXT[] =
+    "static inline float klc_expvf(float x)\n"
+    "{\n"
+    "    const float c = x > -87.3365479f ? (x < 88.7228394f ? x : 88.7228394f) : -87.3365479f; /* NaN: the low end */\n"
+    "    const float k = (c * 1.44269502f + 12582912.0f) - 12582912.0f; /* c / ln 2 rounded */\n"
+    "    const float r = (c - k * 0.693145752f) - k * 1.42860677e-6f;\n"
+    "    const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.66666672e-1f + r * (4.16666679e-2f +\n"
+    "                    r * (8.33333377e-3f + r * (1.38888892e-3f + r * 1.98412701e-4f))))));\n"
+    "    const int32_t ki = (int32_t)k, k1 = ki / 2, k2 = ki - k1;\n"
+    "    union { uint32_t u; float f; } s1, s2;\n"
+    "    s1.u = (uint32_t)(k1 + 127) << 23;\n"
+    "    s2.u = (uint32_t)(k2 + 127) << 23;\n"
+    "    const float y = p * s1.f * s2.f;\n"
+    "    return x != x ? x : x > 88.7228394f ? (float)INFINITY : x < -87.3365479f ? 0.0f : y;\n"
+    "}\n";
+static const char TANHF_TEXT[] =
+    "static inline float klc_tanhf(float x)\n"
+    "{\n"
+    "    const float a = x < 0 ? -x : x, x2 = x * x;\n"
+    "    const float small = x + x * x2 * (-3.33333343e-1f + x2 * (1.33333340e-1f + x2 * (-5.39682545e-2f +\n"
+    "                        x2 * (2.18694881e-2f + x2 * (-8.86323582e-3f + x2 * (3.59212793e-3f +\n"
+    "                        x2 * -1.45583437e-3f))))));\n"
+    "    const float q = 1.0f - 2.0f / (klc_expvf(2.0f * (a < 9.0f ? a : 9.0f)) + 1.0f);\n"
+    "    return x != x ? x : a < 0.5f ? small : x < 0 ? -q : q;\n"
+    "}\n";
+
 void cg_helpers(CBuf *b, const char *code)
 {
     if (strstr(code, "KLC_IVDEP"))
@@ -1618,6 +1655,8 @@ void cg_helpers(CBuf *b, const char *code)
                      "#if defined(__clang__)\n#define KLC_IVDEP _Pragma(\"clang loop vectorize(assume_safety)\")\n"
                      "#elif defined(__GNUC__)\n#define KLC_IVDEP _Pragma(\"GCC ivdep\")\n"
                      "#else\n#define KLC_IVDEP\n#endif\n\n");
+    if (uses(code, "klc_sigmoidf") || uses(code, "klc_tanhf"))
+        cb_printf(b, "%s", EXPVF_TEXT);
     for (int f64 = 0; f64 < 2; f64++) {
         const char *t = f64 ? "double" : "float", *s = f64 ? "" : "f";
         char name[32];
@@ -1627,8 +1666,13 @@ void cg_helpers(CBuf *b, const char *code)
         if (uses(code, name))                                                                                 \
             cb_printf(b, __VA_ARGS__);                                                                         \
     } while (0)
-        HELPER("sigmoid", "static inline %s klc_sigmoid%s(%s x) { return %s / (%s + exp%s(-x)); }\n", t, s, t,
-               f64 ? "1.0" : "1.0f", f64 ? "1.0" : "1.0f", s);
+        if (f64) {
+            HELPER("sigmoid", "static inline double klc_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }\n");
+            HELPER("tanh", "static inline double klc_tanh(double x) { return tanh(x); }\n");
+        } else {
+            HELPER("sigmoid", "static inline float klc_sigmoidf(float x) { return 1.0f / (1.0f + klc_expvf(-x)); }\n");
+            HELPER("tanh", "%s", TANHF_TEXT);
+        }
         HELPER("softplus", "static inline %s klc_softplus%s(%s x) { return x > 0 ? x + log1p%s(exp%s(-x)) : log1p%s(exp%s(x)); }\n",
                t, s, t, s, s, s, s);
         /* NaN passes, as in TensorFlow: NaN in the data must reach the loss (TerminateOnNaN) */
