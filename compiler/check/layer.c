@@ -124,6 +124,43 @@ static const char *const hp_types[] = {"int", "float", "bool", "str", "fn", "ini
                                        "any"};
 enum { N_HP_TYPES = (int)(sizeof hp_types / sizeof hp_types[0]) };
 
+
+/* A class's build or call. */
+static const Node *member(const Node *cls, NodeKind kind)
+{
+    for (int i = 0; i < cls->list2.len; i++)
+        if (cls->list2.items[i] && cls->list2.items[i]->kind == kind)
+            return cls->list2.items[i];
+    return NULL;
+}
+
+/* How many tensors a layer's call() takes (its parameters but a last `training`). */
+enum { MAX_CALL_INPUTS = 4 };
+
+static int call_inputs(const Node *calldef)
+{
+    int np = calldef->list.len;
+    return np > 0 && !strcmp(calldef->list.items[np - 1]->name, "training") ? np - 1 : np;
+}
+
+/* "query, value" for call(query, value, training). */
+static const char *call_names(Arena *a, const Node *calldef)
+{
+    const char *r = "";
+    for (int k = 0; k < call_inputs(calldef); k++)
+        r = arena_printf(a, "%s%s%s", r, k ? ", " : "", calldef->list.items[k]->name);
+    return r;
+}
+
+/* "q: [...], v: [...]" for call(q, v): the build() a message suggests. */
+static const char *build_example(Arena *a, const Node *calldef)
+{
+    const char *r = "";
+    for (int k = 0; k < call_inputs(calldef); k++)
+        r = arena_printf(a, "%s%s%s: [...]", r, k ? ", " : "", calldef->list.items[k]->name);
+    return r;
+}
+
 static bool known_type(const char *t)
 {
     for (int i = 0; i < N_HP_TYPES; i++)
@@ -170,16 +207,26 @@ bool layer_check_class(Elab *e, const Node *cls)
             ok = false;
         }
         if (m->kind == N_CALLDEF) {
-            int np = m->list.len;
-            if (np < 1 || np > 2 || (np == 2 && strcmp(m->list.items[1]->name, "training"))) {
-                diag_error(e->diag, m->loc, "call() takes the input and optionally 'training': call(x) or call(x, training)");
+            int np = m->list.len, n_in = call_inputs(m);
+            bool bad = n_in < 1 || n_in > MAX_CALL_INPUTS;
+            for (int k = 0; k < n_in; k++)
+                bad = bad || !strcmp(m->list.items[k]->name, "training");
+            if (bad || np - n_in > 1) {
+                diag_error(e->diag, m->loc, "call() takes the input (or up to %d inputs) and optionally 'training' "
+                           "last: call(x), call(x, training), call(query, value)", MAX_CALL_INPUTS);
                 ok = false;
             }
         }
-        if (m->kind == N_BUILD && m->list.len > 1) {
-            diag_error(e->diag, m->loc, "build() takes one input pattern, like build(x: [N, D])");
-            ok = false;
-        }
+    }
+    const Node *build = member(cls, N_BUILD), *calldef = member(cls, N_CALLDEF);
+    if (ok && build && calldef && build->list.len > 0 && build->list.len != call_inputs(calldef)) {
+        int n_in = call_inputs(calldef);
+        if (n_in == 1)
+            diag_error(e->diag, build->loc, "build() takes one input pattern, like build(x: [N, D])");
+        else
+            diag_error(e->diag, build->loc, "build() takes one pattern per input of call() (%d), like build(%s)",
+                       n_in, build_example(e->arena, calldef));
+        ok = false;
     }
     if (calls == 0) {
         diag_error(e->diag, cls->loc, "layer '%s' has no call()", cls->name);
@@ -448,14 +495,6 @@ static Value *layer_add_weight(Elab *e, Args *args)
  * Instantiation
  * --------------------------------------------------------------------- */
 
-static const Node *member(const Node *cls, NodeKind kind)
-{
-    for (int i = 0; i < cls->list2.len; i++)
-        if (cls->list2.items[i] && cls->list2.items[i]->kind == kind)
-            return cls->list2.items[i];
-    return NULL;
-}
-
 /* Match `x: [N, D, ...]` against the input shape, binding dimension names.  Errors
  * point into the pattern (for the prelude's layers: at the layer in the model). */
 static bool bind_pattern(Elab *e, const Node *pat, const Shape *in, DType in_type, Scope *s, SrcLoc site)
@@ -557,7 +596,7 @@ static bool storable(Elab *e, const IrFunc *f, int first)
 }
 
 /* Elaborate call() into f with input tensor x; returns the output or poison. */
-static Value *elaborate_call(Elab *base, Scope *build_scope, const Node *calldef, IrFunc *f, IrValue *x,
+static Value *elaborate_call(Elab *base, Scope *build_scope, const Node *calldef, IrFunc *f, IrValue *const *xs,
                              bool training)
 {
     Elab e = *base;
@@ -568,9 +607,11 @@ static Value *elaborate_call(Elab *base, Scope *build_scope, const Node *calldef
     e.returned = false;
     e.result = NULL;
     Scope *s = scope_new(e.arena, build_scope);
-    scope_bind(e.arena, s, calldef->list.items[0]->name, v_tensor(e.arena, x, calldef->list.items[0]->loc));
-    if (calldef->list.len == 2)
-        scope_bind(e.arena, s, "training", v_bool(e.arena, training, calldef->list.items[1]->loc));
+    int n_in = call_inputs(calldef);
+    for (int k = 0; k < n_in; k++)
+        scope_bind(e.arena, s, calldef->list.items[k]->name, v_tensor(e.arena, xs[k], calldef->list.items[k]->loc));
+    if (calldef->list.len > n_in)
+        scope_bind(e.arena, s, "training", v_bool(e.arena, training, calldef->list.items[n_in]->loc));
     exec_block(&e, s, calldef->a);
     if (!e.returned) {
         diag_error(e.diag, calldef->loc, "call() of layer '%s' ends without returning a tensor", e.layer->type);
@@ -770,14 +811,25 @@ static bool sublayer_call_allowed(Elab *e, const Value *callee, const Node *call
     return false;
 }
 
+static bool pattern_compatible(Elab *se, const LayerSpec *ls, const Node *pat, const IrValue *x, SrcLoc at);
+
 /* Compatible with the shape it was built on: build()'s pattern matches the new
  * input with the same dimensions (Dense(4) built on [N, 8] takes [N, 3, 8]). */
-static bool sublayer_compatible(Elab *se, const LayerSpec *ls, const Node *build, const IrValue *x, SrcLoc at)
+static bool sublayer_compatible(Elab *se, const LayerSpec *ls, const Node *build, IrValue *const *xs, int n_in,
+                                SrcLoc at)
+{
+    if (!build || build->list.len != n_in)
+        return true;
+    for (int k = 0; k < n_in; k++)
+        if (!pattern_compatible(se, ls, build->list.items[k], xs[k], at))
+            return false;
+    return true;
+}
+
+/* One input of a sub-layer's later call against build()'s pattern for it. */
+static bool pattern_compatible(Elab *se, const LayerSpec *ls, const Node *pat, const IrValue *x, SrcLoc at)
 {
     Arena *a = se->arena;
-    if (!build || build->list.len != 1)
-        return true;
-    const Node *pat = build->list.items[0];
     Scope *tmp = scope_new(a, NULL);
     if (!bind_pattern(se, pat, &x->shape, x->type, tmp, at))
         return false;
@@ -803,20 +855,37 @@ static Value *call_sublayer(Elab *e, Value *callee, Args *args, const Node *call
     LayerInst *si = ls->inst;
     if (args_poisoned(args))
         return v_err(a);
-    static const char *const names[] = {"inputs", "training"};
-    Value *v[2];
-    const Node *nd[2];
+    const Node *cdef = member(ls->cls, N_CALLDEF);
+    int n_in = cdef ? call_inputs(cdef) : 1;
+    /* the inputs by call()'s parameter names (one input: Keras' `inputs`), then training */
+    const char *names[MAX_CALL_INPUTS + 1];
+    for (int k = 0; k < n_in; k++)
+        names[k] = n_in == 1 ? "inputs" : cdef->list.items[k]->name;
+    names[n_in] = "training";
+    Value *v[MAX_CALL_INPUTS + 1];
+    const Node *nd[MAX_CALL_INPUTS + 1];
     const char *what = arena_printf(a, "sub-layer '%s'", si->name);
-    if (!bind_args(e, args, what, 2, names, v, nd))
+    if (!bind_args(e, args, what, n_in + 1, names, v, nd))
         return v_err(a);
-    Value *x = v[0] ? as_tensor(e, v[0], nd[0]) : NULL;
-    if (!x || x->kind != V_TENSOR) {
-        diag_error(e->diag, (x ? nd[0] : call)->loc, "%s is called on one tensor, like %s(x)%s%s", what, si->name,
-                   x ? ", not " : "", x ? v_describe(a, x) : "");
+    IrValue *xs[MAX_CALL_INPUTS];
+    for (int k = 0; k < n_in; k++) {
+        Value *x = v[k] ? as_tensor(e, v[k], nd[k]) : NULL;
+        if (x && x->kind == V_TENSOR) {
+            xs[k] = x->t;
+            continue;
+        }
+        if (n_in == 1)
+            diag_error(e->diag, (x ? nd[k] : call)->loc, "%s is called on one tensor, like %s(x)%s%s", what,
+                       si->name, x ? ", not " : "", x ? v_describe(a, x) : "");
+        else if (!x)
+            diag_error(e->diag, call->loc, "%s is called on %d tensors, like %s(%s); '%s' is missing", what, n_in,
+                       si->name, call_names(a, cdef), names[k]);
+        else
+            diag_error(e->diag, nd[k]->loc, "%s: '%s' must be a tensor, not %s", what, names[k], v_describe(a, x));
         return v_err(a);
     }
     bool training = e->training;
-    if (v[1] && !want_bool(e, v[1], nd[1], "training", &training))
+    if (v[n_in] && !want_bool(e, v[n_in], nd[n_in], "training", &training))
         return v_err(a);
     int nesting = 1; /* the sub-layer's depth below the model's layer: the parts of its path */
     for (const char *p = ls->path; *p; p++)
@@ -840,7 +909,7 @@ static Value *call_sublayer(Elab *e, Value *callee, Args *args, const Node *call
     bool ok = true;
     if (!ls->built) {
         ls->built = true;
-        si->in_shape = x->t->shape;
+        si->in_shape = xs[0]->shape;
         Scope *bs = scope_new(a, ls->hp);
         ls->build_scope = bs;
         Elab be = se;
@@ -848,8 +917,8 @@ static Value *call_sublayer(Elab *e, Value *callee, Args *args, const Node *call
         be.in_call = false;
         be.in_build = true;
         adopt_hp_layers(&be, ls, bs);
-        if (build && build->list.len == 1)
-            ok = bind_pattern(&be, build->list.items[0], &x->t->shape, x->t->type, bs, build->list.items[0]->loc);
+        for (int k = 0; ok && build && k < build->list.len && k < n_in; k++)
+            ok = bind_pattern(&be, build->list.items[k], &xs[k]->shape, xs[k]->type, bs, build->list.items[k]->loc);
         /* its own flag: false when it or a layer holding it is frozen (Keras sets
          * trainable on every sub-layer) */
         scope_bind(a, bs, "trainable", v_bool(a, !se.frozen, call->loc));
@@ -863,13 +932,13 @@ static Value *call_sublayer(Elab *e, Value *callee, Args *args, const Node *call
     } else if (!ls->build_scope) {
         ok = false;
     } else {
-        ok = sublayer_compatible(&se, ls, build, x->t, call->loc);
+        ok = sublayer_compatible(&se, ls, build, xs, n_in, call->loc);
     }
     Value *y = v_err(a);
     const Node *calldef = member(cls, N_CALLDEF);
     if (ok && calldef && calldef->list.len >= 1) {
         int first = e->fn->insts.len;
-        y = elaborate_call(&se, ls->build_scope, calldef, e->fn, x->t, training);
+        y = elaborate_call(&se, ls->build_scope, calldef, e->fn, xs, training);
         /* readable names in the C: tower_residual_dense_y (inner sub-layers tagged theirs first) */
         const char *tag = c_name(a, se.root->name, ls->path);
         for (int i = first; i < e->fn->insts.len; i++)
@@ -935,6 +1004,14 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
     Scope *bs = scope_new(a, ls->hp);
     const Node *build = member(cls, N_BUILD);
     bool ok = true;
+    const Node *cdef = member(cls, N_CALLDEF);
+    if (cdef && call_inputs(cdef) > 1) {
+        diag_error(sema->diag, li->loc, "%s takes %d inputs (call(%s)) but a Sequential model gives each layer one; "
+                   "call it from another layer's call()", cls->name, call_inputs(cdef), call_names(a, cdef));
+        diag_pop_context(sema->diag);
+        m->broken = true;
+        return;
+    }
     if (build && build->list.len == 1)
         ok = bind_pattern(&e, build->list.items[0], &m->output_shape, m->output_type, bs,
                           build->list.items[0]->loc);
@@ -960,7 +1037,7 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
         IrFunc *fs[2] = {m->train, m->infer};
         for (int t = 0; t < 2; t++) {
             int first = fs[t]->insts.len;
-            out[t] = elaborate_call(&e, bs, calldef, fs[t], fs[t]->output, t == 0);
+            out[t] = elaborate_call(&e, bs, calldef, fs[t], &fs[t]->output, t == 0);
             if (out[t]->kind == V_ERR || !storable(&e, fs[t], first))
                 ok = false;
             for (int i = first; i < fs[t]->insts.len; i++) /* tag for readable names in the C */
