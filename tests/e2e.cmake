@@ -51,3 +51,9 @@ add_dependencies(test_e2e_callbacks_file e2e_lr_callbacks_trainer e2e_lr_schedul
 klc_add_model(e2e_timeseries_model ${PROJECT_SOURCE_DIR}/examples/timeseries_lstm.kl OUTPUT_NAME e2e_timeseries)
 klc_unit_test(test_e2e_timeseries SOURCES e2e/test_timeseries.c LIBS e2e_timeseries_model klc_e2e_util LABELS e2e)
 target_include_directories(test_e2e_timeseries PRIVATE ${KLC_E2E_DIR} ${PROJECT_SOURCE_DIR}/runtime)
+
+# examples/text_transformer.kl (keras.io's transformer text classifier)
+# learns to find a marker token in 200-token sequences (tests/e2e/test_transformer.c).
+klc_add_model(e2e_transformer_model ${PROJECT_SOURCE_DIR}/examples/text_transformer.kl OUTPUT_NAME e2e_transformer)
+klc_unit_test(test_e2e_transformer SOURCES e2e/test_transformer.c LIBS e2e_transformer_model klc_e2e_util LABELS e2e)
+target_include_directories(test_e2e_transformer PRIVATE ${KLC_E2E_DIR} ${PROJECT_SOURCE_DIR}/runtime)

@@ -739,6 +739,71 @@ static Value *h_fill(Elab *e, const Builtin *b, Args *args, const Node *call)
     return v_tensor(a, ir_ew(e->fn, &sh, DT_F32, s_const(a, x), 0, NULL, call->loc), call->loc);
 }
 
+/* arange(start, stop = None, step = 1, dtype = None): Keras' ops.arange over
+ * compile-time ints, arange(5) = [0, 1, 2, 3, 4]; int32 unless dtype =
+ * "float32".  The positions of a position embedding: arange(T). */
+static Value *h_arange(Elab *e, const Builtin *b, Args *args, const Node *call)
+{
+    Arena *a = e->arena;
+    static const char *const names[] = {"start", "stop", "step", "dtype"};
+    static const bool req[] = {true, false, false, false};
+    Value *v[4];
+    const Node *nd[4];
+    if (!take(e, b, args, call, 4, names, req, v, nd))
+        return err(e);
+    int64_t start = 0, stop = 0, step = 1;
+    if (!want_int(e, v[0], nd[0], "start", &start))
+        return err(e);
+    if (v[1] && v[1]->kind != V_NONE) {
+        if (!want_int(e, v[1], nd[1], "stop", &stop))
+            return err(e);
+    } else { /* arange(stop) */
+        stop = start;
+        start = 0;
+    }
+    if (v[2] && !want_int(e, v[2], nd[2], "step", &step))
+        return err(e);
+    DType type = DT_I32;
+    if (v[3] && v[3]->kind != V_NONE) {
+        if (v[3]->kind != V_STR || (strcmp(v[3]->s, "int32") && strcmp(v[3]->s, "float32"))) {
+            diag_error(e->diag, nd[3]->loc, "arange(): dtype must be \"int32\" or \"float32\"");
+            return err(e);
+        }
+        if (!strcmp(v[3]->s, "float32"))
+            type = DT_F32;
+    }
+    if (step == 0) {
+        diag_error(e->diag, (nd[2] ? nd[2] : call)->loc, "arange(): step must not be 0");
+        return err(e);
+    }
+    /* int32 values (so the arithmetic below cannot overflow int64) */
+    if (start < INT32_MIN || start > INT32_MAX || stop < INT32_MIN || stop > INT32_MAX ||
+        step < INT32_MIN || step > INT32_MAX) {
+        diag_error(e->diag, call->loc, "arange(): start, stop and step must fit in int32");
+        return err(e);
+    }
+    int64_t span = stop - start;
+    int64_t len = step > 0 ? (span + step - 1) / step : (span + step + 1) / step; /* ceil(span / step) */
+    if (len <= 0) {
+        diag_error(e->diag, call->loc, "arange(%lld, %lld, %lld) has no elements", (long long)start,
+                   (long long)stop, (long long)step);
+        return err(e);
+    }
+    if (!e->fn) {
+        diag_error(e->diag, call->loc, "arange() makes a tensor and is only available in call()");
+        return err(e);
+    }
+    Shape sh = {.rank = 1, .d = {dim_const((int64_t)len)}};
+    Scalar *k0 = s_const(a, (double)start), *k1 = s_const(a, (double)step);
+    k0->type = k1->type = DT_I32;
+    Scalar *body = s_bin(a, S_ADD, k0, s_bin(a, S_MUL, k1, s_var(a, 0)));
+    body->type = DT_I32;
+    body->b->type = DT_I32;
+    if (type == DT_F32)
+        body = s_un(a, S_TOFLOAT, body);
+    return v_tensor(a, ir_ew(e->fn, &sh, type, body, 0, NULL, call->loc), call->loc);
+}
+
 /* Random numbers: uniform in [0, 1) per element, from the step's counter-based stream. */
 static IrValue *random_tensor(Elab *e, const Shape *sh, SrcLoc loc)
 {
@@ -1296,6 +1361,7 @@ static const Builtin table[] = {
     FN("zeros", h_fill),
     FN("ones", h_fill),
     FN("full", h_fill),
+    FN("arange", h_arange),
     FN("dropout", h_dropout),
     FN("random_uniform", h_random_uniform),
     FN("cast", h_cast),

@@ -88,9 +88,30 @@ cross_weights = mha_weights("cross_attention.multi_head_attention.", 6, 2, 3, 2,
 cross_weights.update({"cross_attention.dense.kernel": (6, 6), "cross_attention.dense.bias": (6,),
                       "dense.kernel": (20, 2), "dense.bias": (2,)})
 
+ARANGE = """
+layer Ramp() {
+    build(x: [N, T, D]) { pos = Embedding(input_dim = 9, output_dim = D); }
+    call(x) = x * arange(1, 8, 2, dtype = "float32") + pos(arange(T)) + sum(arange(T, 0, -2, dtype = "float32"));
+}
+"""
+
+
+def ramp_forward(w, x, training):
+    t = x.shape[1]
+    pos = w["ramp.embedding.embeddings"][torch.arange(t)]
+    y = x * torch.arange(1, 8, 2, dtype=torch.float64) + pos + float(sum(range(t, 0, -2)))
+    return dense(w, "dense.", y)
+
+
 CASES = [
     self_case("mha_self", 2, False),
     self_case("mha_causal", 3, True),
     Case("mha_cross", program([5, 6], ["CrossAttention()", "Flatten()", "Dense(2)"]),
          x_shape=(3, 5, 6), weights=cross_weights, forward=cross_forward),
+    # arange: a float ramp, the positions of an embedding, a descending range (summed)
+    Case("arange_positions",
+         ARANGE + "model = Sequential([Input(shape = [5, 4]), Ramp(), Flatten(), Dense(2)]);\n"
+                  "model.compile(optimizer = sgd(learning_rate = 0.5), loss = \"mse\");\n",
+         x_shape=(3, 5, 4), weights={"ramp.embedding.embeddings": (9, 4), "dense.kernel": (20, 2), "dense.bias": (2,)},
+         forward=ramp_forward),
 ]
