@@ -34,12 +34,12 @@ void klc_blas_check(void)
     if ((set && *set) || !isatty(STDERR_FILENO))
         return;
     __builtin_cpu_init();
-    const char *hint = klc_blas_coretype_hint(openblas_get_corename(), __builtin_cpu_supports("avx512f"),
-                                              __builtin_cpu_supports("avx2"));
+    const char *core = openblas_get_corename();
+    const char *hint = klc_blas_coretype_hint(core, __builtin_cpu_supports("avx512f"), __builtin_cpu_supports("avx2"));
     if (hint)
         fprintf(stderr,
                 "note: OpenBLAS does not know this CPU and runs its %s kernels; matrix products would be "
                 "4-5x faster with OPENBLAS_CORETYPE=%s set before starting the program (docs/building.md)\n",
-                openblas_get_corename(), hint);
+                core, hint);
 #endif
 }

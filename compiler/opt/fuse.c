@@ -271,8 +271,8 @@ static int position(const IrFunc *f, const IrValue *v)
 }
 
 /* u = g * factor (either order), elementwise over g's shape: the factor,
- * or NULL. */
-static const Scalar *mask_of(const IrFunc *f, const IrValue *g, const IrValue *u)
+ * or NULL.  gi and ui are their positions in f. */
+static const Scalar *mask_of(const IrFunc *f, const IrValue *g, int gi, const IrValue *u, int ui)
 {
     const Comp *c = u->comp;
     if (u->op != IR_MAP || u->into || u->loop || c->scatter || c->red != RED_NONE || u->type != DT_F32 ||
@@ -297,8 +297,7 @@ static const Scalar *mask_of(const IrFunc *f, const IrValue *g, const IrValue *u
             continue;
         /* the factor's operands exist where g runs, and nothing between
          * g and u writes them */
-        int gi = position(f, g), ui = position(f, u);
-        bool ok = gi >= 0 && ui > gi;
+        bool ok = true;
         for (int k = 0; k < u->nargs && ok; k++) {
             if (u->args[k] == g)
                 continue;
@@ -333,13 +332,14 @@ void ir_fuse_window_grads(IrFunc *f)
         if (g->n_uses != 1)
             continue;
         IrValue *u = NULL;
-        for (int j = i + 1; j < f->insts.len && !u; j++) {
-            IrValue *w = f->insts.items[j];
+        int ui = i + 1;
+        for (; ui < f->insts.len && !u; ui++) {
+            IrValue *w = f->insts.items[ui];
             for (int k = 0; k < w->nargs && !u; k++)
                 if (w->args[k] == g)
                     u = w;
         }
-        const Scalar *factor = u ? mask_of(f, g, u) : NULL;
+        const Scalar *factor = u ? mask_of(f, g, i, u, ui - 1) : NULL;
         if (!factor)
             continue;
         Compose cm = {f, g, u};
