@@ -1,15 +1,17 @@
 /*
  * klc_bench.c — training throughput of a klc-generated model.
  *
- *     klc_bench seed|mlp|cnn|lstm EPOCHS ROWS
+ *     klc_bench seed|mlp|cnn|lstm|transformer EPOCHS ROWS
  *
- * Trains on ROWS synthetic samples (normal inputs, uniform labels, the same
- * generator as bench/torch_bench.py) with the model's compiled optimizer and
+ * Trains on ROWS synthetic samples (normal inputs, or token ids uniform in
+ * [0, 20000) for a model of integer inputs; uniform labels; the same
+ * distributions as bench/torch_bench.py) with the model's compiled optimizer and
  * batch size, through the public C API (klc_fit, shuffled every epoch), and
  * prints one line per epoch: "klc <model> <samples/s>".
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +31,7 @@ static double now(void)
 int main(int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: %s seed|mlp|cnn|lstm EPOCHS ROWS\n", argv[0]);
+        fprintf(stderr, "usage: %s seed|mlp|cnn|lstm|transformer EPOCHS ROWS\n", argv[0]);
         return 2;
     }
     const klc_model_def *def = NULL;
@@ -49,14 +51,20 @@ int main(int argc, char **argv)
         xshape[j + 1] = def->input_shape[j];
     }
     klc_tensor x, y;
-    if (klc_tensor_alloc(&x, KLC_F32, def->input_rank + 1, xshape) || klc_tensor_alloc(&y, KLC_I32, 1, &rows)) {
+    bool ids = def->input_dtype == KLC_I32;
+    if (klc_tensor_alloc(&x, ids ? KLC_I32 : KLC_F32, def->input_rank + 1, xshape) ||
+        klc_tensor_alloc(&y, KLC_I32, 1, &rows)) {
         fprintf(stderr, "%s\n", klc_last_error());
         return 1;
     }
     uint64_t s = 12345;
     float *xd = x.data;
     int32_t *yd = y.data;
-    for (int64_t i = 0; i < rows * in; i += 2) { /* Box-Muller from a xorshift */
+    for (int64_t i = 0; ids && i < rows * in; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        ((int32_t *)x.data)[i] = (int32_t)(s % 20000);
+    }
+    for (int64_t i = 0; !ids && i < rows * in; i += 2) { /* Box-Muller from a xorshift */
         s ^= s << 13; s ^= s >> 7; s ^= s << 17;
         double u1 = ((s >> 11) + 1.0) / 9007199254740993.0;
         s ^= s << 13; s ^= s >> 7; s ^= s << 17;

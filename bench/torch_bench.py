@@ -1,6 +1,6 @@
 """torch_bench.py — the same models trained with PyTorch, for bench/run.sh.
 
-    python3 torch_bench.py seed|mlp|cnn|lstm EPOCHS ROWS
+    python3 torch_bench.py seed|mlp|cnn|lstm|transformer EPOCHS ROWS
 
 Same architecture, initial distributions, loss (crossentropy from the
 logits), optimizer (Adam, lr 1e-3, betas 0.9/0.999, eps 1e-7), batch size and
@@ -41,6 +41,8 @@ def model(name):
         return net, 128
     if name == "lstm":  # LSTM(64) over 50 steps of 16 features, the last state into Dense(10)
         return LastState(), 32
+    if name == "transformer":
+        return TextTransformer(), 32
     raise SystemExit(f"unknown model {name}")
 
 
@@ -66,6 +68,54 @@ class LastState(torch.nn.Module):
 
 
 
+class Attention(torch.nn.Module):
+    """Keras' MultiHeadAttention(num_heads=2, key_dim=32) over a [N, T, 32]
+    sequence, in explicit formulas (torch.nn.MultiheadAttention ties the head
+    size to embed_dim / heads; Keras' key_dim is per head): query/key/value
+    projections to heads x key_dim, scaled scores, softmax over the keys,
+    dropout 0, the output projection back to 32."""
+
+    def __init__(self, d=32, heads=2, key_dim=32):
+        super().__init__()
+        self.heads, self.key_dim = heads, key_dim
+        self.q = torch.nn.Linear(d, heads * key_dim)
+        self.k = torch.nn.Linear(d, heads * key_dim)
+        self.v = torch.nn.Linear(d, heads * key_dim)
+        self.o = torch.nn.Linear(heads * key_dim, d)
+
+    def forward(self, x):
+        n, t, _ = x.shape
+        split = lambda y: y.view(n, t, self.heads, self.key_dim).transpose(1, 2)  # [N, H, T, C]
+        q, k, v = split(self.q(x)) / math.sqrt(self.key_dim), split(self.k(x)), split(self.v(x))
+        p = torch.softmax(q @ k.transpose(-1, -2), dim=-1)
+        return self.o((p @ v).transpose(1, 2).reshape(n, t, self.heads * self.key_dim))
+
+
+class TextTransformer(torch.nn.Module):
+    """examples/text_transformer.kl: token and position embeddings (20,000 and
+    200 by 32), a transformer block (attention, dropout 0.1, residual, layer
+    norm eps 1e-6; Dense(32, relu), Dense(32), dropout, residual, layer norm),
+    the mean over the sequence, dropout, Dense(20, relu), dropout, Dense(2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tok, self.pos = torch.nn.Embedding(20000, 32), torch.nn.Embedding(200, 32)
+        for e in (self.tok, self.pos):  # Keras' Embedding: uniform(-0.05, 0.05)
+            torch.nn.init.uniform_(e.weight, -0.05, 0.05)
+        self.att = Attention()
+        self.ln1, self.ln2 = torch.nn.LayerNorm(32, eps=1e-6), torch.nn.LayerNorm(32, eps=1e-6)
+        self.ffn = torch.nn.Sequential(torch.nn.Linear(32, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32))
+        self.drop = torch.nn.Dropout(0.1)
+        self.head = torch.nn.Sequential(torch.nn.Dropout(0.1), torch.nn.Linear(32, 20), torch.nn.ReLU(),
+                                        torch.nn.Dropout(0.1), torch.nn.Linear(20, 2))
+
+    def forward(self, ids):
+        x = self.tok(ids) + self.pos(torch.arange(ids.shape[1]))
+        x = self.ln1(x + self.drop(self.att(x)))
+        x = self.ln2(x + self.drop(self.ffn(x)))
+        return self.head(x.mean(1))
+
+
 def main():
     name, epochs, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     net, batch = model(name)
@@ -75,7 +125,11 @@ def main():
                 torch.nn.init.xavier_uniform_(m.weight)
             if m.bias is not None:
                 torch.nn.init.zeros_(m.bias)
-    x, y = data(rows, 800 if name == "lstm" else 784, 10)
+    if name == "transformer":
+        g = torch.Generator().manual_seed(12345)
+        x, y = torch.randint(0, 20000, (rows, 200), generator=g), torch.randint(0, 2, (rows,), generator=g)
+    else:
+        x, y = data(rows, 800 if name == "lstm" else 784, 10)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
     for _ in range(epochs):

@@ -610,32 +610,137 @@ static bool axes_are(const Scalar *r, int from, const int *vars, int nv)
     return true;
 }
 
-bool cg_classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
+/* The stride, in elements, of axis j of shape sh. */
+static bool axis_stride(const Shape *sh, int j, Dim *out)
 {
-    const Comp *c = v->comp;
-    if (!g->blas || v->op != IR_MAP || c->scatter || c->n_red < 1 || (c->red != RED_SUM && c->red != RED_MEAN))
-        return false;
-    const Scalar *b = c->body;
-    if (b->op != S_MUL || b->a->op != S_READ || b->b->op != S_READ || b->a->type != DT_F32 || b->b->type != DT_F32)
-        return false;
-    const Scalar *r1 = b->a, *r2 = b->b;
-    for (int pass = 0; pass < 2; pass++) {
-        const Scalar *r = pass ? r2 : r1;
-        IrValue *t = v->args[r->arg];
-        for (int j = 0; j < r->rank; j++) {
-            int var;
-            if (!sub_is_var(&r->sub[j], &var) || !dim_eq(c->ext[var], t->shape.d[j]))
+    *out = dim_const(1);
+    for (int k = j + 1; k < sh->rank; k++)
+        if (!dim_mul(*out, sh->d[k], out))
+            return false;
+    return true;
+}
+
+/* The variable of each axis of read r (all plain variables). */
+static void read_vars(const Scalar *r, int *var)
+{
+    for (int j = 0; j < r->rank; j++)
+        sub_is_var(&r->sub[j], &var[j]);
+}
+
+static int find_var(const int *vars, int n, int var)
+{
+    for (int k = 0; k < n; k++)
+        if (vars[k] == var)
+            return k;
+    return -1;
+}
+
+/* A tensor of shape sh whose axis j holds variable var[j], for fixed batch
+ * variables, as a row-major matrix [rows = outer vars, cols = inner vars]:
+ * the inner variables must be its last axes in that order (unit stride),
+ * the outer ones consecutive axes in order.  *ld: the rows' stride. */
+static bool as_matrix(const Shape *sh, const int *var, const int *outer, int no, const int *inner, int ni, Dim *ld)
+{
+    int rank = sh->rank;
+    for (int k = 0; k < ni; k++)
+        if (var[rank - ni + k] != inner[k])
+            return false;
+    if (no == 0) {
+        *ld = dim_const(1);
+        for (int k = rank - ni; k < rank; k++)
+            if (!dim_mul(*ld, sh->d[k], ld))
                 return false;
-            for (int k = 0; k < j; k++) {
-                int w;
-                if (sub_is_var(&r->sub[k], &w) && w == var)
-                    return false;
+        return true;
+    }
+    int p = find_var(var, rank, outer[0]);
+    if (p < 0 || p + no > rank - ni)
+        return false;
+    for (int k = 0; k < no; k++)
+        if (var[p + k] != outer[k])
+            return false;
+    return axis_stride(sh, p + no - 1, ld);
+}
+
+/* The strided form of cg_classify_gemm (see codegen.h): r1, r2 checked to be
+ * plain reads of whole real buffers. */
+static bool classify_strided(const Comp *c, const IrValue *v, const Scalar *r1, const Scalar *r2, Gemm *gm)
+{
+    int cvar[KLC_MAXRANK], avar[KLC_MAXRANK], bvar[KLC_MAXRANK];
+    int m_vars[KLC_MAXVARS], n_vars[KLC_MAXVARS], k_vars[KLC_MAXVARS];
+    int nm = 0, nn = 0, nk = 0;
+    gm->n_bvar = 0;
+    /* A holds the first non-batch output variable */
+    for (int var = 0; var < c->n_out; var++) {
+        bool in1 = var_in(r1, var, NULL), in2 = var_in(r2, var, NULL);
+        if (!in1 && !in2)
+            return false; /* a broadcast */
+        if (in1 != in2) {
+            if (in2) {
+                const Scalar *t = r1;
+                r1 = r2;
+                r2 = t;
             }
+            break;
         }
-        /* BLAS reads g->real: not float input data in double, nor integers */
-        if (t->type != DT_F32 || strcmp(type_of(g, plan_root(g->p, t)), g->real) != 0)
+    }
+    for (int var = 0; var < c->n_out; var++) {
+        cvar[var] = var;
+        bool in1 = var_in(r1, var, NULL), in2 = var_in(r2, var, NULL);
+        if (in1 && in2)
+            gm->bvar[gm->n_bvar++] = var;
+        else if (in1)
+            m_vars[nm++] = var;
+        else if (in2)
+            n_vars[nn++] = var;
+        else
             return false;
     }
+    read_vars(r1, avar);
+    read_vars(r2, bvar);
+    for (int j = 0; j < r1->rank; j++)
+        if (avar[j] >= c->n_out)
+            k_vars[nk++] = avar[j];
+    if (nk != c->n_red || gm->n_bvar + nm + nk != r1->rank || gm->n_bvar + nn + nk != r2->rank)
+        return false;
+    for (int k = 0; k < nk; k++)
+        if (!var_in(r2, k_vars[k], NULL))
+            return false;
+    const IrValue *ta = v->args[r1->arg], *tb = v->args[r2->arg];
+    if (as_matrix(&ta->shape, avar, m_vars, nm, k_vars, nk, &gm->lda))
+        gm->ta = false;
+    else if (as_matrix(&ta->shape, avar, k_vars, nk, m_vars, nm, &gm->lda))
+        gm->ta = true;
+    else
+        return false;
+    if (as_matrix(&tb->shape, bvar, k_vars, nk, n_vars, nn, &gm->ldb))
+        gm->tb = false;
+    else if (as_matrix(&tb->shape, bvar, n_vars, nn, k_vars, nk, &gm->ldb))
+        gm->tb = true;
+    else
+        return false;
+    if (!as_matrix(&v->shape, cvar, m_vars, nm, n_vars, nn, &gm->ldc))
+        return false;
+    for (int k = 0; k < gm->n_bvar; k++) {
+        int var = gm->bvar[k];
+        if (!axis_stride(&ta->shape, find_var(avar, r1->rank, var), &gm->bstride[0][k]) ||
+            !axis_stride(&tb->shape, find_var(bvar, r2->rank, var), &gm->bstride[1][k]) ||
+            !axis_stride(&v->shape, var, &gm->bstride[2][k]))
+            return false;
+    }
+    if (!comp_extent_product(c, m_vars, nm, &gm->M) || !comp_extent_product(c, n_vars, nn, &gm->N) ||
+        !comp_extent_product(c, k_vars, nk, &gm->K))
+        return false;
+    gm->ra = r1;
+    gm->rb = r2;
+    gm->batch = dim_const(1);
+    gm->step_a = gm->step_b = gm->step_c = dim_const(0);
+    gm->strided = true;
+    return true;
+}
+
+/* The leading-batch form of cg_classify_gemm (see codegen.h). */
+static bool classify_leading(const Codegen *g, const Comp *c, const Scalar *r1, const Scalar *r2, Gemm *gm)
+{
     /* batch variables: leading output axes that both operands also lead with */
     int nb = 0;
     while (nb < c->n_out && nb < r1->rank && nb < r2->rank) {
@@ -723,6 +828,67 @@ bool cg_classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
     return true;
 }
 
+bool cg_classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm)
+{
+    const Comp *c = v->comp;
+    if (!g->blas || v->op != IR_MAP || c->scatter || c->n_red < 1 || (c->red != RED_SUM && c->red != RED_MEAN))
+        return false;
+    const Scalar *b = c->body;
+    if (b->op != S_MUL || b->a->op != S_READ || b->b->op != S_READ || b->a->type != DT_F32 || b->b->type != DT_F32)
+        return false;
+    const Scalar *r1 = b->a, *r2 = b->b;
+    for (int pass = 0; pass < 2; pass++) {
+        const Scalar *r = pass ? r2 : r1;
+        IrValue *t = v->args[r->arg];
+        for (int j = 0; j < r->rank; j++) {
+            int var;
+            if (!sub_is_var(&r->sub[j], &var) || !dim_eq(c->ext[var], t->shape.d[j]))
+                return false;
+            for (int k = 0; k < j; k++) {
+                int w;
+                if (sub_is_var(&r->sub[k], &w) && w == var)
+                    return false;
+            }
+        }
+        /* BLAS reads g->real: not float input data in double, nor integers */
+        if (t->type != DT_F32 || strcmp(type_of(g, plan_root(g->p, t)), g->real) != 0)
+            return false;
+    }
+    memset(gm, 0, sizeof *gm);
+    bool ok = classify_leading(g, c, r1, r2, gm);
+    if (!ok && !g->step) {
+        memset(gm, 0, sizeof *gm);
+        ok = classify_strided(c, v, r1, r2, gm);
+    }
+    /* one element per product: a dot product, cheaper as a loop than a call */
+    return ok && !(dim_eq(gm->M, dim_const(1)) && dim_eq(gm->N, dim_const(1)));
+}
+
+/* The strided form: one cblas call per point of the batch variables. */
+static void emit_gemm_strided(Codegen *g, IrValue *v, const Gemm *gm, const char *alpha)
+{
+    Arena *a = g->a;
+    const char *A = name_of(g, v->args[gm->ra->arg]), *B = name_of(g, v->args[gm->rb->arg]), *C = name_of(g, v);
+    for (int k = 0; k < gm->n_bvar; k++) {
+        const char *bv = arena_printf(a, "b%d", k);
+        open_loop(g, bv, v->comp->ext[gm->bvar[k]]);
+        const char *base[3] = {A, B, C};
+        for (int t = 0; t < 3; t++) {
+            const Dim st = gm->bstride[t][k];
+            base[t] = dim_eq(st, dim_const(1)) ? arena_printf(a, "%s + %s", base[t], bv)
+                                               : arena_printf(a, "%s + %s * %s", base[t], bv, cg_dim(a, st));
+        }
+        A = base[0];
+        B = base[1];
+        C = base[2];
+    }
+    cb_line(g->b, "cblas_%cgemm(CblasRowMajor, %s, %s, (int)%s, (int)%s, (int)%s, %s, %s, (int)%s, %s, (int)%s, %s, %s, (int)%s);",
+            g->f64 ? 'd' : 's', gm->ta ? "CblasTrans" : "CblasNoTrans", gm->tb ? "CblasTrans" : "CblasNoTrans",
+            cg_dim(a, gm->M), cg_dim(a, gm->N), cg_dim(a, gm->K), alpha, A, cg_dim(a, gm->lda), B, cg_dim(a, gm->ldb),
+            cg_real(a, v->into ? 1 : 0, g->f64), C, cg_dim(a, gm->ldc));
+    close_loops(g, gm->n_bvar);
+}
+
 static void emit_gemm(Codegen *g, IrValue *v, const Gemm *gm)
 {
     Arena *a = g->a;
@@ -731,6 +897,10 @@ static void emit_gemm(Codegen *g, IrValue *v, const Gemm *gm)
     const char *alpha = cg_real(a, 1, g->f64);
     if (c->red == RED_MEAN)
         alpha = arena_printf(a, "(%s / (%s)%s)", cg_real(a, 1, g->f64), g->real, cg_dim(a, comp_red_count(c)));
+    if (gm->strided) {
+        emit_gemm_strided(g, v, gm, alpha);
+        return;
+    }
     const char *lda = gm->ta ? M : K, *ldb = gm->tb ? K : N;
     const char *A = name_of(g, v->args[gm->ra->arg]), *B = name_of(g, v->args[gm->rb->arg]), *C = name_of(g, v);
     if (!dim_eq(gm->step_a, dim_const(0)))
@@ -887,6 +1057,76 @@ static bool extremum_inner(const Comp *c, const IrValue *v)
     return r.found && r.red_outer;
 }
 
+/* Lanes of the long-row reductions (softmax's rows, row sums): fixed, so
+ * that the order of a sum does not depend on the machine's vector width. */
+#define SOFTMAX_LANES 16
+
+/* Does every read of the body index its last axis by `var`, plainly and
+ * outside gather indices (so that the reads of consecutive values of var
+ * are contiguous)? */
+typedef struct InnerVar {
+    int var;
+    bool ok, any;
+} InnerVar;
+
+static void check_inner_var(const Scalar *s, int depth, bool in_index, void *ctx)
+{
+    (void)depth;
+    InnerVar *r = ctx;
+    if (s->op != S_READ)
+        return;
+    int v;
+    if (in_index || s->rank == 0 || !sub_is_var(&s->sub[s->rank - 1], &v) || v != r->var)
+        r->ok = false;
+    for (int j = 0; j < s->rank - 1; j++)
+        if (s->sub[j].coef[r->var])
+            r->ok = false;
+    r->any = true;
+}
+
+/* A float sum over one contiguous axis of constant length at least
+ * 2 * SOFTMAX_LANES (softmax's and layer normalization's backward row
+ * dots): summed in SOFTMAX_LANES lanes, so the loop vectorizes; the order
+ * of the additions is fixed by the generated code, the same on every vector
+ * width. */
+static bool sum_in_lanes(const Codegen *g, const Comp *c, const IrValue *v)
+{
+    if ((c->red != RED_SUM && c->red != RED_MEAN) || c->n_red != 1 || v->type != DT_F32 || g->f64 ||
+        strcmp(g->real, "float") != 0)
+        return false;
+    const Dim e = c->ext[c->n_out];
+    if (!dim_is_const(e) || e.c < 2 * SOFTMAX_LANES)
+        return false;
+    InnerVar r = {.var = c->n_out, .ok = true};
+    scalar_visit(c->body, check_inner_var, &r);
+    return r.ok && r.any;
+}
+
+static void emit_sum_lanes(Codegen *g, const Ctx *cx, const Comp *c)
+{
+    const int L = SOFTMAX_LANES;
+    const char *var = cx->var[c->n_out], *ix = g->index;
+    const long long len = (long long)c->ext[c->n_out].c, full = len / L * L;
+    const char *body = expr(g, cx, c->body);
+    cb_line(g->b, "float lane[%d], acc = 0;", L);
+    cb_line(g->b, "for (%s lane_i = 0; lane_i < %d; lane_i++)", ix, L);
+    cb_line(g->b, "    lane[lane_i] = 0;");
+    cb_line(g->b, "for (%s lane_k = 0; lane_k < %lld; lane_k += %d) {", ix, full, L);
+    cb_line(g->b, "    for (%s lane_i = 0; lane_i < %d; lane_i++) {", ix, L);
+    cb_line(g->b, "        const %s %s = lane_k + lane_i;", ix, var);
+    cb_line(g->b, "        lane[lane_i] += %s;", body);
+    cb_line(g->b, "    }");
+    cb_line(g->b, "}");
+    cb_line(g->b, "for (%s lane_i = 0; lane_i < %d; lane_i++)", ix, L);
+    cb_line(g->b, "    acc += lane[lane_i];");
+    if (full < len) {
+        cb_line(g->b, "for (%s %s = %lld; %s < %lld; %s++)", ix, var, full, var, len, var);
+        cb_line(g->b, "    acc += %s;", body);
+    }
+}
+
+static void emit_reduction(Codegen *g, const Ctx *cx, const Comp *c, const IrValue *v);
+
 static void emit_map(Codegen *g, IrValue *v)
 {
     Arena *a = g->a;
@@ -963,21 +1203,11 @@ static void emit_map(Codegen *g, IrValue *v)
         close_loops(g, c->n_out);
         return;
     }
-    const char *acc_type = v->type == DT_I32 ? "int64_t" : g->real;
-    const char *init = c->red == RED_MAX ? (v->type == DT_I32 ? "INT32_MIN" : arena_printf(a, "-(%s)INFINITY", g->real))
-                     : c->red == RED_MIN ? (v->type == DT_I32 ? "INT32_MAX" : arena_printf(a, "(%s)INFINITY", g->real))
-                     : "0";
-    cb_line(g->b, "%s acc = %s;", acc_type, init);
-    for (int k = c->n_out; k < nv; k++)
-        open_loop(g, cx.var[k], c->ext[k]);
-    const char *body = expr(g, &cx, c->body);
-    if (c->red == RED_SUM || c->red == RED_MEAN)
-        cb_line(g->b, "acc += %s;", body);
-    else {
-        cb_line(g->b, "const %s t = %s;", acc_type, body);
-        cb_line(g->b, "if (t %s acc) acc = t;", c->red == RED_MAX ? ">" : "<");
+    if (sum_in_lanes(g, c, v)) {
+        emit_sum_lanes(g, &cx, c);
+    } else {
+        emit_reduction(g, &cx, c, v);
     }
-    close_loops(g, c->n_red);
     if (c->red == RED_MEAN) {
         cb_line(g->b, "%s[%s] %s %s;", out, off, op,
                 store_cast(g, v, arena_printf(a, "acc / (%s)%s", g->real, cg_dim(a, comp_red_count(c)))));
@@ -985,6 +1215,28 @@ static void emit_map(Codegen *g, IrValue *v)
         cb_line(g->b, "%s[%s] %s %s;", out, off, op, store_cast(g, v, "acc"));
     }
     close_loops(g, c->n_out);
+}
+
+/* A reduction's loops, leaving the result in acc. */
+static void emit_reduction(Codegen *g, const Ctx *cx, const Comp *c, const IrValue *v)
+{
+    Arena *a = g->a;
+    int nv = c->n_out + c->n_red;
+    const char *acc_type = v->type == DT_I32 ? "int64_t" : g->real;
+    const char *init = c->red == RED_MAX ? (v->type == DT_I32 ? "INT32_MIN" : arena_printf(a, "-(%s)INFINITY", g->real))
+                     : c->red == RED_MIN ? (v->type == DT_I32 ? "INT32_MAX" : arena_printf(a, "(%s)INFINITY", g->real))
+                     : "0";
+    cb_line(g->b, "%s acc = %s;", acc_type, init);
+    for (int k = c->n_out; k < nv; k++)
+        open_loop(g, cx->var[k], c->ext[k]);
+    const char *body = expr(g, cx, c->body);
+    if (c->red == RED_SUM || c->red == RED_MEAN)
+        cb_line(g->b, "acc += %s;", body);
+    else {
+        cb_line(g->b, "const %s t = %s;", acc_type, body);
+        cb_line(g->b, "if (t %s acc) acc = t;", c->red == RED_MAX ? ">" : "<");
+    }
+    close_loops(g, c->n_red);
 }
 
 /* The gradient of a pooling window (extremum_inner) over at most 16
@@ -1203,12 +1455,65 @@ static void emit_xent_loss(Codegen *g, IrValue *v)
  * logits along the last axis: its row maximum and exponentials are the
  * softmax's, so the row loop computes them once for both (the same
  * operations in the same order: bit-identical to two loops). */
+/* A float softmax over contiguous rows of a constant length of at least
+ * 2 * SOFTMAX_LANES (attention's scores), per row base: the maximum and the
+ * sum of the exponentials in SOFTMAX_LANES lanes (the maximum is exact in
+ * any order; the sum's order is fixed here, the same on every vector
+ * width), the exponentials by klc_expvf: every loop vectorizes. */
+static void emit_softmax_lanes(Codegen *g, const char *x, const char *y, int64_t len)
+{
+    const int L = SOFTMAX_LANES;
+    const long long full = (long long)(len / L * L);
+    const char *ix = g->index;
+    cb_line(g->b, "float lane[%d], mx, sum = 0;", L);
+    cb_line(g->b, "for (%s l = 0; l < %d; l++)", ix, L);
+    cb_line(g->b, "    lane[l] = %s[base + l];", x);
+    cb_line(g->b, "for (%s k = %d; k < %lld; k += %d)", ix, L, full, L);
+    cb_line(g->b, "    for (%s l = 0; l < %d; l++)", ix, L);
+    cb_line(g->b, "        lane[l] = %s[base + k + l] > lane[l] ? %s[base + k + l] : lane[l];", x, x);
+    cb_line(g->b, "mx = lane[0];");
+    cb_line(g->b, "for (%s l = 1; l < %d; l++)", ix, L);
+    cb_line(g->b, "    mx = lane[l] > mx ? lane[l] : mx;");
+    if (full < len) {
+        cb_line(g->b, "for (%s k = %lld; k < %lld; k++)", ix, full, (long long)len);
+        cb_line(g->b, "    mx = %s[base + k] > mx ? %s[base + k] : mx;", x, x);
+    }
+    cb_line(g->b, "for (%s l = 0; l < %d; l++)", ix, L);
+    cb_line(g->b, "    lane[l] = 0;");
+    cb_line(g->b, "for (%s k = 0; k < %lld; k += %d) {", ix, full, L);
+    cb_line(g->b, "    KLC_IVDEP");
+    cb_line(g->b, "    for (%s l = 0; l < %d; l++) {", ix, L);
+    cb_line(g->b, "        const float e = klc_expvf(%s[base + k + l] - mx);", x);
+    cb_line(g->b, "        %s[base + k + l] = e;", y);
+    cb_line(g->b, "        lane[l] += e;");
+    cb_line(g->b, "    }");
+    cb_line(g->b, "}");
+    cb_line(g->b, "for (%s l = 0; l < %d; l++)", ix, L);
+    cb_line(g->b, "    sum += lane[l];");
+    if (full < len) {
+        cb_line(g->b, "for (%s k = %lld; k < %lld; k++) {", ix, full, (long long)len);
+        cb_line(g->b, "    %s[base + k] = klc_expvf(%s[base + k] - mx);", y, x);
+        cb_line(g->b, "    sum += %s[base + k];", y);
+        cb_line(g->b, "}");
+    }
+    cb_line(g->b, "KLC_IVDEP");
+    cb_line(g->b, "for (%s k = 0; k < %lld; k++)", ix, (long long)len);
+    cb_line(g->b, "    %s[base + k] /= sum;", y);
+}
+
 static void emit_softmax(Codegen *g, IrValue *v, IrValue *xe)
 {
     const char *outer, *inner, *len;
     const char *x = name_of(g, v->args[0]), *y = name_of(g, v);
     const char *ex = fn(g, "exp"), *lg = fn(g, "log");
     open_rows(g, &v->shape, v->axis, &outer, &inner, &len);
+    const Dim row = v->shape.d[v->axis];
+    if (v->op == IR_SOFTMAX && !xe && !inner && !g->f64 && !strcmp(g->real, "float") && dim_is_const(row) &&
+        row.c >= 2 * SOFTMAX_LANES && !strcmp(type_of(g, plan_root(g->p, v->args[0])), "float")) {
+        emit_softmax_lanes(g, x, y, row.c);
+        close_loops(g, 1);
+        return;
+    }
     int loops = inner ? 2 : 1;
     const char *k = inner ? arena_printf(g->a, "k * %s", inner) : "k";
     inner = k;
@@ -1657,7 +1962,7 @@ void cg_helpers(CBuf *b, const char *code)
                      "#pragma clang diagnostic ignored \"-Wpass-failed\"\n"
                      "#elif defined(__GNUC__)\n#define KLC_IVDEP _Pragma(\"GCC ivdep\")\n"
                      "#else\n#define KLC_IVDEP\n#endif\n\n");
-    if (uses(code, "klc_sigmoidf") || uses(code, "klc_tanhf"))
+    if (uses(code, "klc_sigmoidf") || uses(code, "klc_tanhf") || uses(code, "klc_expvf"))
         cb_printf(b, "%s", EXPVF_TEXT);
     for (int f64 = 0; f64 < 2; f64++) {
         const char *t = f64 ? "double" : "float", *s = f64 ? "" : "f";

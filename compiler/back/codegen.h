@@ -72,12 +72,25 @@ typedef struct Gemm {
     Dim batch;                /* independent products (leading axes common to A, B, C); 1 if none */
     /* inside a loop: the elements A, B, C advance per step (0: read whole) */
     Dim step_a, step_b, step_c;
+    /* strided form (batch variables anywhere, e.g. attention's heads): one
+     * product per point of the batch variables bvar[], whose element strides
+     * in A, B, C are bstride[0..2][]; leading dimensions explicit */
+    bool strided;
+    int n_bvar;
+    int bvar[KLC_MAXVARS];
+    Dim bstride[3][KLC_MAXVARS];
+    Dim lda, ldb, ldc;
 } Gemm;
 
 /* Is map v a matrix product (batched or not) that cblas_?gemm computes:
  * a sum or mean of A[..] * B[..] whose subscripts are plain variables laid
  * out as [batch, M, K] or [batch, K, M] (transposed) and [batch, K, N] or
- * [batch, N, K], over buffers of g's real type?  Needs g->blas and g->p. */
+ * [batch, N, K], over buffers of g's real type?  Outside a loop the batch
+ * variables may also sit between the matrix axes (strided form: per batch
+ * point, each operand a matrix with a leading dimension), as attention's
+ * s[n,h,t,u] = sum[c] q[n,t,h,c] * k[n,u,h,c].  A product of one element
+ * (M = N = 1, a dot product per point) is left to the loops.  Needs g->blas
+ * and g->p. */
 bool cg_classify_gemm(const Codegen *g, const IrValue *v, Gemm *gm);
 /* C text of a dimension at run time: "64", "n", "(49 * n)". */
 const char *cg_dim(Arena *a, Dim d);

@@ -68,13 +68,13 @@ def dense(w, p, x):
     return x.reshape(x.shape[0], -1) @ w[p + "kernel"] + w[p + "bias"]
 
 
-def self_case(name, heads, causal):
+def self_case(name, heads, causal, t=4):
     p = "self_attention.multi_head_attention."
     weights = mha_weights(p, 5, heads, 3, 3, 5)
-    weights.update({"dense.kernel": (20, 2), "dense.bias": (2,)})
+    weights.update({"dense.kernel": (5 * t, 2), "dense.bias": (2,)})
     flag = "true" if causal else "false"
-    return Case(name, program([4, 5], [f"SelfAttention(heads = {heads}, causal = {flag})", "Flatten()", "Dense(2)"]),
-                x_shape=(3, 4, 5), weights=weights,
+    return Case(name, program([t, 5], [f"SelfAttention(heads = {heads}, causal = {flag})", "Flatten()", "Dense(2)"]),
+                x_shape=(3, t, 5), weights=weights,
                 forward=lambda w, x, training: dense(w, "dense.", x + mha(w, p, x, x, causal)))
 
 
@@ -106,6 +106,9 @@ def ramp_forward(w, x, training):
 CASES = [
     self_case("mha_self", 2, False),
     self_case("mha_causal", 3, True),
+    # 37 keys: the float softmax and the backward's row dots in 16 lanes and a tail
+    self_case("mha_long", 2, False, t=37),
+    self_case("mha_long_causal", 2, True, t=37),
     Case("mha_cross", program([5, 6], ["CrossAttention()", "Flatten()", "Dense(2)"]),
          x_shape=(3, 5, 6), weights=cross_weights, forward=cross_forward),
     # arange: a float ramp, the positions of an embedding, a descending range (summed)

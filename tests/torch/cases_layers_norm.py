@@ -181,6 +181,14 @@ CASES = [
                   "layer_normalization.gamma": (5,), "layer_normalization.beta": (5,)},
          forward=lambda w, x, t: ln(dense(w, "dense", x), 1e-3, w["layer_normalization.gamma"],
                                     w["layer_normalization.beta"])),
+    # a row of 40: the float row sums (mean, variance, the backward's dots)
+    # run in 16 lanes and a tail
+    Case("layer_norm_long_rows",
+         program([40], ["Dense(40)", "LayerNormalization()"]),
+         x_shape=(3, 40), weights={"dense.kernel": (40, 40), "dense.bias": (40,),
+                                   "layer_normalization.gamma": (40,), "layer_normalization.beta": (40,)},
+         forward=lambda w, x, t: ln(dense(w, "dense", x), 1e-3, w["layer_normalization.gamma"],
+                                    w["layer_normalization.beta"])),
     Case("layer_norm_rank3_no_center",
          program([3, 4], ["LayerNormalization(epsilon = 0.1, center = false)"]),
          x_shape=(3, 3, 4), weights={"layer_normalization.gamma": (4,)},
