@@ -729,16 +729,37 @@ static Value *make_sublayer(Elab *e, Value *v, const Node *at)
     return r;
 }
 
+#define KLC_MAX_HP_LAYERS 16
+
 /* A layer hyperparameter (Block(inner = Dense(8)), or such a default) is a
  * sub-layer of each instance: bound in its build scope, declaration order. */
 static void adopt_hp_layers(Elab *e, const LayerSpec *ls, Scope *bs)
 {
     const Node *cls = ls->cls;
+    const LayerSpec *seen[KLC_MAX_HP_LAYERS];
+    int n_seen = 0;
     for (int i = 0; i < cls->list.len; i++) {
         const Node *p = cls->list.items[i];
         Value *v = scope_lookup_local(ls->hp, p->name);
-        if (v && v->kind == V_LAYER && !v->native)
-            scope_bind(e->arena, bs, p->name, make_sublayer(e, v, p->a ? p->a : ls->call));
+        if (!v || v->kind != V_LAYER || v->native)
+            continue;
+        /* a second hyperparameter holding the same layer (Bidirectional's
+         * `_backward_copy: any = inner`) is a copy: its own weights, and a
+         * name of its own even when the layer was given one */
+        bool copy = false;
+        for (int k = 0; k < n_seen; k++)
+            copy = copy || seen[k] == v->layer;
+        if (!copy && n_seen < KLC_MAX_HP_LAYERS)
+            seen[n_seen++] = v->layer;
+        if (copy && v->layer->name) {
+            Value *u = v_new(e->arena, V_LAYER, v->loc);
+            LayerSpec *cs = arena_alloc(e->arena, sizeof *cs);
+            *cs = *v->layer;
+            cs->name = NULL;
+            u->layer = cs;
+            v = u;
+        }
+        scope_bind(e->arena, bs, p->name, make_sublayer(e, v, p->a ? p->a : ls->call));
     }
 }
 
@@ -956,6 +977,78 @@ static Value *call_sublayer(Elab *e, Value *callee, Args *args, const Node *call
 }
 
 static const Native sublayer_native = {"sub-layer", call_sublayer, sublayer_call_allowed, NULL, false};
+
+/* ------------------------------------------------------------------------
+ * layer_name(l) and rename(l, name): a sub-layer's name, in build()
+ * --------------------------------------------------------------------- */
+
+static bool sublayer_fn_allowed(Elab *e, const Value *callee, const Node *call)
+{
+    if (e->in_build && e->layer)
+        return true;
+    diag_error(e->diag, call->loc, "%s() can only be used in build()", callee->native->name);
+    return false;
+}
+
+/* The sub-layer argument k of a layer_name/rename call, or NULL (reported). */
+static LayerSpec *sublayer_arg(Elab *e, const char *fn, Args *args, int n, const Node *call)
+{
+    if (args->n_pos != n || args->n_kw != 0) {
+        diag_error(e->diag, call->loc, n == 1 ? "%s() takes one argument, a sub-layer"
+                                              : "%s() takes two arguments, a sub-layer and its new name", fn);
+        return NULL;
+    }
+    const Value *l = args->pos[0];
+    if (l->kind != V_LAYER || l->native != &sublayer_native) {
+        diag_error(e->diag, args->pos_node[0]->loc, "%s() takes a sub-layer of this layer, not %s", fn,
+                   v_describe(e->arena, l));
+        return NULL;
+    }
+    return l->layer;
+}
+
+static Value *call_layer_name(Elab *e, Value *callee, Args *args, const Node *call)
+{
+    (void)callee;
+    if (args_poisoned(args))
+        return v_err(e->arena);
+    LayerSpec *ls = sublayer_arg(e, "layer_name", args, 1, call);
+    return ls ? v_str(e->arena, ls->inst->name, call->loc) : v_err(e->arena);
+}
+
+/* Renames a sub-layer in build(), so before its first call (in call()):
+ * its weights are keyed by the new name.  Keras' Bidirectional names its
+ * copies forward_lstm and backward_lstm.  The name must be free among the
+ * parent's sub-layers. */
+static Value *call_rename(Elab *e, Value *callee, Args *args, const Node *call)
+{
+    (void)callee;
+    if (args_poisoned(args))
+        return v_err(e->arena);
+    LayerSpec *ls = sublayer_arg(e, "rename", args, 2, call);
+    if (!ls)
+        return v_err(e->arena);
+    const Value *nv = args->pos[1];
+    if (nv->kind != V_STR || !nv->s[0]) {
+        diag_error(e->diag, args->pos_node[1]->loc, "rename(): the new name must be a non-empty string");
+        return v_err(e->arena);
+    }
+    const LayerInst *parent = e->layer;
+    for (int i = 0; i < parent->sublayers.len; i++) {
+        const LayerInst *o = parent->sublayers.items[i];
+        if (o != ls->inst && !strcmp(o->name, nv->s)) {
+            diag_error(e->diag, args->pos_node[1]->loc, "layer '%s' already has a sub-layer named '%s'; names must be unique",
+                       parent->name, nv->s);
+            return v_err(e->arena);
+        }
+    }
+    ls->inst->name = nv->s;
+    ls->path = e->path ? arena_printf(e->arena, "%s.%s", e->path, nv->s) : nv->s;
+    return v_new(e->arena, V_NONE, call->loc);
+}
+
+const Native layer_name_native = {"layer_name", call_layer_name, sublayer_fn_allowed, NULL, false};
+const Native rename_native = {"rename", call_rename, sublayer_fn_allowed, NULL, false};
 
 void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
 {

@@ -16,6 +16,8 @@
 extern const Native layer_class_native;
 /* add_weight(...): allowed in build() only (a builtin, registered by sema_run). */
 extern const Native add_weight_native;
+/* layer_name(l), rename(l, name): a sub-layer's name, read or set in build() */
+extern const Native layer_name_native, rename_native;
 /* Check a class's declaration (parameter types, members); once per class. */
 bool layer_check_class(Elab *e, const Node *cls);
 /* Instantiate the V_LAYER `spec` as layer `position` of `m` (1-based; Input

@@ -461,6 +461,8 @@ static void register_natives(Sema *s)
     for (int i = 0; i < builtin_count(); i++)
         register_builtin(s, builtin_native(i));
     register_builtin(s, &add_weight_native);
+    register_builtin(s, &layer_name_native);
+    register_builtin(s, &rename_native);
     register_builtin(s, &sequential_native);
     s->model_methods = scope_new(s->arena, NULL);
     register_method(s, &compile_native);

@@ -153,17 +153,27 @@ CASES = [
          program([5, 3], ["Bidirectional(LSTM(3, return_sequences = true))",
                           "Bidirectional(GRU(2), merge_mode = \"ave\")"]),
          x_shape=(6, 5, 3),
-         weights={**weights("bidirectional.lstm", 3, 3, 4), **weights("bidirectional.lstm_1", 3, 3, 4),
-                  **weights("bidirectional_1.gru", 6, 2, 3, (2, 6)), **weights("bidirectional_1.gru_1", 6, 2, 3, (2, 6))},
+         weights={**weights("bidirectional.forward_lstm", 3, 3, 4), **weights("bidirectional.backward_lstm", 3, 3, 4),
+                  **weights("bidirectional_1.forward_gru", 6, 2, 3, (2, 6)),
+                  **weights("bidirectional_1.backward_gru", 6, 2, 3, (2, 6))},
          forward=lambda w, x, t: bi_ave_gru(w, bi_concat_lstm(w, x))),
+    # Keras' names: a named layer's copy is forward_<name>; a given backward layer keeps its own
+    Case("bidirectional_named_backward_layer",
+         program([5, 3], ["Bidirectional(LSTM(3, name = \"enc\"), merge_mode = \"sum\", "
+                          "backward_layer = LSTM(3, go_backwards = true, name = \"dec\"))"]),
+         x_shape=(6, 5, 3),
+         weights={**weights("bidirectional.forward_enc", 3, 3, 4), **weights("bidirectional.dec", 3, 3, 4)},
+         forward=lambda w, x, t: lstm(w, "bidirectional.forward_enc", x, 3) +
+                                 lstm(w, "bidirectional.dec", x, 3, go_backwards=True)),
 ]
 
 
 def bi_concat_lstm(w, x):
-    f = lstm(w, "bidirectional.lstm", x, 3, return_sequences=True)
-    b = torch.flip(lstm(w, "bidirectional.lstm_1", x, 3, go_backwards=True, return_sequences=True), dims=[1])
+    f = lstm(w, "bidirectional.forward_lstm", x, 3, return_sequences=True)
+    b = torch.flip(lstm(w, "bidirectional.backward_lstm", x, 3, go_backwards=True, return_sequences=True), dims=[1])
     return torch.cat([f, b], dim=-1)
 
 
 def bi_ave_gru(w, x):
-    return (gru(w, "bidirectional_1.gru", x, 2) + gru(w, "bidirectional_1.gru_1", x, 2, go_backwards=True)) * 0.5
+    return (gru(w, "bidirectional_1.forward_gru", x, 2) +
+            gru(w, "bidirectional_1.backward_gru", x, 2, go_backwards=True)) * 0.5
