@@ -10,10 +10,12 @@
 # default 60,000), ROUNDS times (default 3) per model, and reports the median
 # samples per second of each and their ratio; for cnn also the step's
 # GEMM-only limit (bench/cnn_limit, in the same rounds) and klc's share of it.
+# The transformer runs on ROWS / 20 samples (its step costs ~100 times the
+# seed model's).
 set -eu
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
-rows=${2:-60000}
+all_rows=${2:-60000}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 py=/usr/bin/python3
 
@@ -38,8 +40,11 @@ echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //
 core=$(OPENBLAS_VERBOSE=2 build/bench/klc_bench seed 1 64 2>&1 | sed -n 's/^Core: //p')
 echo "torch $($py -c 'import torch; print(torch.__version__)'), OpenBLAS $(pkg-config --modversion openblas 2>/dev/null || echo '?') (${core:-?} kernels${OPENBLAS_CORETYPE:+, from OPENBLAS_CORETYPE})"
 printf '%-6s %14s %14s %8s\n' model "klc samples/s" "torch samples/s" ratio
-for model in ${KLC_BENCH_MODELS:-seed mlp cnn lstm}; do
+for model in ${KLC_BENCH_MODELS:-seed mlp cnn lstm transformer}; do
     : > /tmp/klc_bench.$$ ; : > /tmp/torch_bench.$$ ; : > /tmp/cnn_limit.$$
+    # the transformer's step is ~40 MFLOP a sample: a twentieth of the rows
+    rows=$all_rows
+    [ "$model" = transformer ] && rows=$((all_rows / 20))
     # a warm-up epoch each, then alternate
     build/bench/klc_bench "$model" 1 "$rows" >/dev/null
     $py bench/torch_bench.py "$model" 1 "$rows" >/dev/null
