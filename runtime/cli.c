@@ -161,10 +161,17 @@ static void print_command_help(FILE *out, const char *prog, const command *c)
     fprintf(out, "  %-32s %s\n", "--help", "show this help");
 }
 
+/* Under mpirun, ranks other than 0 print no failure: every failure there is
+ * one the ranks agreed on (klc_dist_agree) or that every rank meets (a
+ * usage error), which rank 0 prints. */
+static int quiet_failures;
+
 /* Usage error: one line, status 2. */
 static int usage_error(const char *prog, const char *cmd, const char *fmt, ...) KLC_PRINTF(3, 4);
 static int usage_error(const char *prog, const char *cmd, const char *fmt, ...)
 {
+    if (quiet_failures)
+        return 2;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s%s%s: ", prog, cmd ? " " : "", cmd ? cmd : "");
@@ -173,10 +180,6 @@ static int usage_error(const char *prog, const char *cmd, const char *fmt, ...)
     fprintf(stderr, " (see '%s%s%s --help')\n", prog, cmd ? " " : "", cmd ? cmd : "");
     return 2;
 }
-
-/* Under mpirun, ranks other than 0 print no failure: every failure there is
- * one the ranks agreed on (klc_dist_agree), which rank 0 prints. */
-static int quiet_failures;
 
 /* Runtime failure: one line with klc_last_error(), status 1. */
 static int failure(const char *prog, const char *cmd)
@@ -480,7 +483,7 @@ static int run_evaluate(klc_model *m, const cli_args *a, const char *prog)
     opt.verbose = is_given(a, "--verbose") ? (int)a->verbose : 1;
     klc_logs logs;
     file_names fn;
-    if (agreed(m, klc_evaluate_named(m, &x, &y, &opt, &logs, name_files(&fn, a)) != 0))
+    if (klc_evaluate_named(m, &x, &y, &opt, &logs, name_files(&fn, a))) /* agreed inside */
         goto done;
     print_logs_line(stdout, &logs);
     status = 0;

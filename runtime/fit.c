@@ -241,13 +241,18 @@ static int64_t ceil_div(int64_t a, int64_t b)
     return (a + b - 1) / b;
 }
 
+static void merge_step(klc_tracker *t, const klc_tracker *local, const double *added, double w,
+                       const klc_dist *d);
+
 /*
  * Loss and metrics of a whole data set in inference mode, in order, in
  * batches of bs (the model's buffers must hold bs rows).  Shows a bar when
  * pb is not NULL.  Rows are contiguous, so steps read the data in place.
+ * With a group `dist`, each rank runs its shard of every batch and the
+ * trackers are summed over the ranks (collective: every rank calls it).
  */
 static void run_eval(klc_model *m, const klc_dataset *d, int64_t bs, klc_tracker *t,
-                     klc_progbar *pb)
+                     klc_progbar *pb, const klc_dist *dist)
 {
     const klc_model_def *def = m->def;
     size_t xrow = row_bytes(&d->x), yrow = d->has_y ? row_bytes(&d->y) : 0;
@@ -255,12 +260,29 @@ static void run_eval(klc_model *m, const klc_dataset *d, int64_t bs, klc_tracker
     klc_tracker_reset(t, def);
     for (int64_t step = 0; step < steps; step++) {
         int64_t begin = step * bs;
-        int64_t n = batch_rows(d->n, begin, bs);
+        int64_t n = batch_rows(d->n, begin, bs), total = n;
+        if (dist) {
+            int64_t b0, b1;
+            klc_dist_shard(total, dist->rank, dist->size, &b0, &b1);
+            begin += b0;
+            n = b1 - b0;
+        }
         const char *x = (const char *)d->x.data + (size_t)begin * xrow;
         const char *y = d->has_y ? (const char *)d->y.data + (size_t)begin * yrow : NULL;
-        klc_step s = make_step(m, n, x, y, m->ypred);
-        def->test_step(&s);
-        klc_tracker_update(t, m->ypred, y, n, s.loss, m->added);
+        if (dist) {
+            klc_tracker local;
+            klc_tracker_reset(&local, def);
+            if (n > 0) { /* an empty shard has nothing to run */
+                klc_step s = make_step(m, n, x, y, m->ypred);
+                def->test_step(&s);
+                klc_tracker_update(&local, m->ypred, y, n, s.loss, m->added);
+            }
+            merge_step(t, &local, m->added, (double)n / (double)total, dist);
+        } else {
+            klc_step s = make_step(m, n, x, y, m->ypred);
+            def->test_step(&s);
+            klc_tracker_update(t, m->ypred, y, n, s.loss, m->added);
+        }
         if (pb) {
             int final = step + 1 == steps;
             double now = klc_now();
@@ -447,7 +469,7 @@ static void merge_step(klc_tracker *t, const klc_tracker *local, const double *a
     for (int i = 0; i < def->n_metrics; i++)
         v[k++] = local->total[i];
     for (int i = 0; i < def->n_added_metrics; i++)
-        v[k++] = w * added[i];
+        v[k++] = w > 0 ? w * added[i] : 0.0; /* an empty shard's values are not this step's */
     klc_dist_sum_f64(d, v, k);
     k = 0;
     t->loss_sum += v[k++];
@@ -664,7 +686,7 @@ int klc_fit_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
             goto done;
         if (has_val) {
             klc_tracker vt;
-            run_eval(m, &val, p.batch, &vt, NULL);
+            run_eval(m, &val, p.batch, &vt, NULL, d);
             klc_tracker_logs(&vt, "val_", &logs);
         }
         m->epoch = epoch + 1;
@@ -728,18 +750,31 @@ int klc_evaluate_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
         return klc_seterr("evaluate: no model");
     const klc_model_def *def = m->def;
     int verbose = opt ? opt->verbose : 0;
-    if (m->dist && m->dist->rank != 0)
-        verbose = 0; /* rank 0 shows the group's bar */
     if ((opt && opt->batch_size < 0) || verbose < 0 || verbose > 2)
         return klc_seterr("evaluate: batch_size must not be negative and verbose must be 0, 1 "
                           "or 2");
     if (check_steps(def, 0) || klc_tracker_check(def))
         return -1;
+    klc_dist *dist = m->dist && m->dist->size > 1 ? m->dist : NULL;
+    if (dist && dist->rank != 0)
+        verbose = 0; /* rank 0 shows the group's bar */
     klc_dataset d;
-    if (klc_dataset_prepare(&d, def, x, y, 1, names->x, names->y))
-        return -1;
+    memset(&d, 0, sizeof d);
     int64_t bs = eval_batch(opt);
-    if (klc_model_reserve(m, bs)) {
+    int bad = klc_dataset_prepare(&d, def, x, y, 1, names->x, names->y) != 0;
+    if (!bad)
+        bad = klc_model_reserve(m, bs) != 0;
+    if (dist) { /* a failure on one rank stops every rank; all must have the same rows */
+        bad = klc_dist_agree(dist, bad) != 0;
+        int64_t lo = 0, hi = 0;
+        if (!bad)
+            klc_dist_minmax(dist, d.n, &lo, &hi);
+        if (lo != hi)
+            bad = klc_seterr("evaluate: the ranks were given different data (%lld to %lld "
+                             "rows); every rank must read the same data",
+                             (long long)lo, (long long)hi) != 0;
+    }
+    if (bad) {
         klc_dataset_free(&d);
         return -1;
     }
@@ -748,7 +783,7 @@ int klc_evaluate_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
     if (verbose)
         klc_progbar_init(&pb, out, ceil_div(d.n, bs), verbose, klc_is_terminal(out), klc_now());
     klc_tracker t;
-    run_eval(m, &d, bs, &t, verbose ? &pb : NULL);
+    run_eval(m, &d, bs, &t, verbose ? &pb : NULL, dist);
     if (logs)
         klc_tracker_logs(&t, "", logs);
     klc_dataset_free(&d);

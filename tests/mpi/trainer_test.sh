@@ -28,6 +28,13 @@ lines=$(grep -c '^[0-9]*/[0-9]* - ' group.out)
 [ "$lines" = 3 ] || fail "expected 3 epoch lines, got $lines: $(cat group.out)"
 [ -f ck-3.safetensors ] && [ -f group.csv ] || fail "rank 0 wrote no checkpoint or history"
 
+# evaluate, sharded: the line one process prints
+"$trainer" evaluate --x x.npy --y y.npy --load one.safetensors --verbose 0 >eval1.out 2>&1 ||
+    fail "evaluate: $(cat eval1.out)"
+$run "$trainer" evaluate --x x.npy --y y.npy --load one.safetensors --verbose 0 >evaln.out 2>&1 ||
+    fail "evaluate on $np ranks: $(cat evaln.out)"
+cmp -s eval1.out evaln.out || fail "evaluate: '$(cat evaln.out)' on $np ranks, '$(cat eval1.out)' alone"
+
 # resume from epoch 1's checkpoint on every rank
 $run "$trainer" fit $common --epochs 3 --load ck-1.safetensors --save resumed.safetensors \
     --verbose 0 >resume.out 2>&1 || fail "resume: $(cat resume.out)"

@@ -31,8 +31,9 @@ extern "C" {
 
 int klc_fit_mpi(klc_model *m, const klc_tensor *x, const klc_tensor *y,
                 const klc_fit_options *opt, klc_history *history, MPI_Comm comm);
-/* klc_evaluate_ex on every rank (each evaluates the whole data set, so all
- * get the same logs); rank 0 alone shows the progress bar. */
+/* klc_evaluate_ex over the group: each rank evaluates its shard of every
+ * batch and the sums are reduced, so every rank gets the logs of one
+ * process (to float rounding); rank 0 alone shows the progress bar. */
 int klc_evaluate_mpi(klc_model *m, const klc_tensor *x, const klc_tensor *y,
                      const klc_eval_options *opt, klc_logs *logs, MPI_Comm comm);
 
