@@ -6,9 +6,12 @@
  * The models of bench/models.kl compiled with --data-parallel, trained on
  * ROWS synthetic samples (klc_bench.c's generator) with their compiled
  * optimizer and global batch through klc_fit_mpi; rank 0 prints one line
- * per epoch, "mpi <model> <ranks> <samples/s>", then the time of one
- * MPI_Allreduce of the model's gradient slab on these ranks (the median of
- * 20), "allreduce <model> <ranks> <floats> <ms>".
+ * per epoch, "mpi <model> <ranks> <samples/s> <allreduce share>": the
+ * share of the epoch rank 0 spent in MPI_Allreduce calls of the gradient
+ * slab (timed through MPI's profiling interface: this file's MPI_Allreduce
+ * wraps PMPI_Allreduce), waiting for the other ranks included; then the time
+ * of one MPI_Allreduce of the slab alone (the median of 20),
+ * "allreduce <model> <ranks> <floats> <ms>".
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <math.h>
@@ -27,6 +30,20 @@ static double now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Seconds in MPI_Allreduce calls of at least 1024 elements (the gradient
+ * slab; the per-step sums of the logs are a few doubles). */
+static double slab_seconds;
+
+int MPI_Allreduce(const void *sendbuf, void *recvbuf, int count, MPI_Datatype type, MPI_Op op,
+                  MPI_Comm comm)
+{
+    double t0 = now();
+    int rc = PMPI_Allreduce(sendbuf, recvbuf, count, type, op, comm);
+    if (count >= 1024)
+        slab_seconds += now() - t0;
+    return rc;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -90,6 +107,7 @@ int main(int argc, char **argv)
         klc_fit_options o = {0};
         o.epochs = 1;
         MPI_Barrier(MPI_COMM_WORLD);
+        slab_seconds = 0;
         double t0 = now();
         if (klc_fit_mpi(m, &x, &y, &o, NULL, MPI_COMM_WORLD) != 0) {
             fprintf(stderr, "%s\n", klc_last_error());
@@ -97,7 +115,8 @@ int main(int argc, char **argv)
         }
         double t = now() - t0;
         if (rank == 0)
-            printf("mpi %s %d %.0f\n", def->name, size, (double)rows / t);
+            printf("mpi %s %d %.0f %.1f%%\n", def->name, size, (double)rows / t,
+                   100.0 * slab_seconds / t);
         fflush(stdout);
     }
     /* the step's sum alone: the gradient slab, as fit sums it */
@@ -107,7 +126,7 @@ int main(int argc, char **argv)
     for (int r = 0; r < REPS && slab; r++) {
         MPI_Barrier(MPI_COMM_WORLD);
         double t0 = now();
-        MPI_Allreduce(MPI_IN_PLACE, slab, (int)def->n_params, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+        PMPI_Allreduce(MPI_IN_PLACE, slab, (int)def->n_params, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
         times[r] = now() - t0;
     }
     if (slab && rank == 0) {
