@@ -225,6 +225,46 @@ static void resume(const klc_model_def *def, const char *dir)
     klc_model_free(b);
 }
 
+/* BatchNormalization: after one step from the same weights, the moving mean
+ * (the shard-weighted mean of each rank's update) is the one process' (its
+ * update is linear in the batch mean); the moving variance averages the
+ * shards' variances, so it is not.  Whole fits then run with the state kept
+ * identical on every rank (fit checks it after each epoch). */
+static void batchnorm_state(void)
+{
+    const klc_model_def *def = &dp_bn_def;
+    klc_model *one = klc_model_new(def, 9), *group = klc_model_new(def, 9);
+    klc_fit_options opt = { 0 };
+    opt.epochs = 1;
+    opt.batch_size = 32;
+    opt.no_shuffle = 1;
+    klc_tensor x, y;
+    rows(&x, &y, 0, 32);
+    CHECK(klc_fit(one, &x, &y, &opt, NULL) == 0, "%s", klc_last_error());
+    CHECK(klc_fit_mpi(group, &x, &y, &opt, NULL, MPI_COMM_WORLD) == 0, "%s", klc_last_error());
+    const float *m1 = klc_model_weight(one, "batch_normalization.moving_mean");
+    const float *m2 = klc_model_weight(group, "batch_normalization.moving_mean");
+    CHECK(m1 && m2, "no batch_normalization.moving_mean");
+    double worst = 0, moved = 0;
+    for (int i = 0; m1 && m2 && i < 8; i++) {
+        worst = fmax(worst, fabs((double)m1[i] - m2[i]));
+        moved = fmax(moved, fabs((double)m1[i]));
+    }
+    CHECK(worst <= TOL, "moving_mean differs from one process' by %g", worst);
+    CHECK(moved > 1e-3, "the moving mean did not move (%g)", moved);
+    rows(&x, &y, 0, N_ROWS);
+    opt.epochs = 3;
+    opt.batch_size = 16;
+    opt.no_shuffle = 0;
+    opt.initial_epoch = 1;
+    klc_history h = { 0 };
+    CHECK(klc_fit_mpi(group, &x, &y, &opt, &h, MPI_COMM_WORLD) == 0, "%s", klc_last_error());
+    CHECK(h.n_epochs == 2 && isfinite(klc_logs_get(&h.logs[1], "loss")), "%d epochs", h.n_epochs);
+    klc_history_free(&h);
+    klc_model_free(one);
+    klc_model_free(group);
+}
+
 /* Failures on some ranks fail the call on every rank, with the message. */
 static void failures_agree(const char *dir)
 {
@@ -351,6 +391,7 @@ int main(int argc, char **argv)
         whole_fit(&dp_adam_def);
         resume(&dp_sgd_def, argv[2]);
         resume(&dp_adam_def, argv[2]);
+        batchnorm_state();
     } else {
         failures_agree(argv[2]);
     }
