@@ -8,7 +8,7 @@
  *                           weights, per step and over whole shuffled fits
  *                           (with validation), klc_evaluate_mpi against
  *                           klc_evaluate_ex; checkpoint and resume across
- *                           ranks (exact)
+ *                           ranks (exact); BatchNormalization's state
  *   test_mpi fail DIR       one rank's bad data, unequal data, different
  *                           initial weights, or a checkpoint rank 0 cannot
  *                           write fail fit (and evaluate) on every rank, with
