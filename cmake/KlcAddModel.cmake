@@ -1,5 +1,5 @@
 # klc_add_model(<target> <model.kl>
-#               [MAIN] [INFERENCE] [NO_BLAS] [NO_WARNINGS]
+#               [MAIN] [INFERENCE] [NO_BLAS] [NO_WARNINGS] [DATA_PARALLEL]
 #               [WEIGHTS <file.safetensors>] [MODEL <name>]
 #               [OUTPUT_NAME <base>] [BATCH_CAPACITY <n>])
 #
@@ -10,11 +10,13 @@
 #   INFERENCE    the standalone forward pass (no klc runtime, no malloc);
 #                WEIGHTS embeds trained weights, NO_BLAS uses plain loops
 #   NO_WARNINGS  klc -w: the build prints no warnings about the .kl file
+#   DATA_PARALLEL  klc --data-parallel: training code that fit can run over
+#                MPI ranks (docs/distributed.md); not with INFERENCE
 # The generated sources go to the current binary directory, which is added to
 # the target's include path.  Needs KLC_EXECUTABLE (the klc program) and the
 # target klc::runtime (or klc_runtime in klc's own build).
 function(klc_add_model target source)
-  cmake_parse_arguments(K "MAIN;INFERENCE;NO_BLAS;NO_WARNINGS" "WEIGHTS;MODEL;OUTPUT_NAME;BATCH_CAPACITY" "" ${ARGN})
+  cmake_parse_arguments(K "MAIN;INFERENCE;NO_BLAS;NO_WARNINGS;DATA_PARALLEL" "WEIGHTS;MODEL;OUTPUT_NAME;BATCH_CAPACITY" "" ${ARGN})
   get_property(languages GLOBAL PROPERTY ENABLED_LANGUAGES)
   if(NOT "C" IN_LIST languages)
     # find_package(klc) enables C; this is an include() of this file alone
@@ -57,6 +59,9 @@ function(klc_add_model target source)
     endif()
   elseif(K_MAIN)
     list(APPEND args --main)
+  endif()
+  if(K_DATA_PARALLEL)
+    list(APPEND args --data-parallel)
   endif()
   if(TARGET klc)
     set(klc_cmd $<TARGET_FILE:klc>)

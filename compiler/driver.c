@@ -188,6 +188,7 @@ int driver_run(const DriverOptions *o)
         eo.h_path = header_path(a, o->output);
         eo.source = o->input;
         eo.with_main = o->with_main;
+        eo.data_parallel = o->data_parallel;
         if (emit_training(a, planned, n, &eo) != 0)
             status = 2;
         break;

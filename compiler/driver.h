@@ -48,6 +48,7 @@ typedef struct DriverOptions {
     const char *model;      /* --model NAME */
     DumpStage dump_stage;   /* MODE_DUMP_IR */
     bool with_main;
+    bool data_parallel;     /* --data-parallel (training code only) */
     bool no_blas;
     bool index32;           /* --index-type int32 */
     bool index_type_given;  /* --index-type given (int32 or int64) */

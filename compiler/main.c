@@ -36,6 +36,8 @@ static void usage(FILE *out)
           "Output (one of):\n"
           "  -o FILE.c            write training code: FILE.c and FILE.h (needs the klc runtime)\n"
           "  --main -o FILE.c     the same, plus a main(): a ready trainer program\n"
+          "  --data-parallel      with -o: the train step hands its gradients to the runtime before\n"
+          "                       the update, so fit can run data-parallel over MPI (docs/distributed.md)\n"
           "  --inference -o FILE.c\n"
           "                       the forward pass only: one self-contained C file (and header),\n"
           "                       no klc runtime, no malloc\n"
@@ -152,6 +154,8 @@ int main(int argc, char **argv)
             m = MODE_DOT;
         } else if (!strcmp(arg, "--main")) {
             o.with_main = true;
+        } else if (!strcmp(arg, "--data-parallel")) {
+            o.data_parallel = true;
         } else if (!strcmp(arg, "--inference")) {
             m = MODE_INFERENCE;
         } else if (!strcmp(arg, "--no-blas")) {
@@ -187,6 +191,8 @@ int main(int argc, char **argv)
         return bad_usage("%s", "--main goes with -o FILE.c (training code)");
     if (o.weights && o.mode != MODE_INFERENCE)
         return bad_usage("%s", "--weights goes with --inference");
+    if (o.data_parallel && o.mode != MODE_TRAIN)
+        return bad_usage("%s", "--data-parallel goes with -o FILE.c (training code)");
     if (o.no_blas && o.mode != MODE_INFERENCE)
         return bad_usage("%s", "--no-blas goes with --inference");
     if (o.index_type_given && o.mode != MODE_INFERENCE)

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "error.h"
 #include "metrics.h"
 #include "model.h"
@@ -160,10 +161,17 @@ static void print_command_help(FILE *out, const char *prog, const command *c)
     fprintf(out, "  %-32s %s\n", "--help", "show this help");
 }
 
+/* Under mpirun, ranks other than 0 print no failure: every failure there is
+ * one the ranks agreed on (klc_dist_agree) or that every rank meets (a
+ * usage error), which rank 0 prints. */
+static int quiet_failures;
+
 /* Usage error: one line, status 2. */
 static int usage_error(const char *prog, const char *cmd, const char *fmt, ...) KLC_PRINTF(3, 4);
 static int usage_error(const char *prog, const char *cmd, const char *fmt, ...)
 {
+    if (quiet_failures)
+        return 2;
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s%s%s: ", prog, cmd ? " " : "", cmd ? cmd : "");
@@ -176,8 +184,22 @@ static int usage_error(const char *prog, const char *cmd, const char *fmt, ...)
 /* Runtime failure: one line with klc_last_error(), status 1. */
 static int failure(const char *prog, const char *cmd)
 {
-    fprintf(stderr, "%s %s: %s\n", prog, cmd, klc_last_error());
+    if (!quiet_failures)
+        fprintf(stderr, "%s %s: %s\n", prog, cmd, klc_last_error());
     return 1;
+}
+
+/* Whether this process writes the group's files (rank 0, or no group). */
+static int writes_files(const klc_model *m)
+{
+    return !m->dist || m->dist->rank == 0;
+}
+
+/* With a group, the outcome `bad` of a step each rank took alone becomes
+ * the group's (dist.h); else bad itself. */
+static int agreed(const klc_model *m, int bad)
+{
+    return m->dist ? klc_dist_agree(m->dist, bad) != 0 : bad;
 }
 
 static int find_flag(const char *name, size_t len)
@@ -317,9 +339,10 @@ static int run_fit(klc_model *m, const cli_args *a, const char *prog, int loaded
     klc_tensor x = { 0 }, y = { 0 }, vx = { 0 }, vy = { 0 };
     klc_history history = { 0 };
     int status = 1;
-    if (load_data(&x, "--x", a->x) || (a->y && load_data(&y, "--y", a->y)) ||
-        (a->validation_x && load_data(&vx, "--validation-x", a->validation_x)) ||
-        (a->validation_y && load_data(&vy, "--validation-y", a->validation_y)))
+    int bad = load_data(&x, "--x", a->x) || (a->y && load_data(&y, "--y", a->y)) ||
+              (a->validation_x && load_data(&vx, "--validation-x", a->validation_x)) ||
+              (a->validation_y && load_data(&vy, "--validation-y", a->validation_y));
+    if (agreed(m, bad)) /* a rank that cannot read its data stops them all */
         goto done;
     klc_fit_options opt = { 0 };
     opt.epochs = is_given(a, "--epochs") ? (int)a->epochs : def->fit.epochs;
@@ -428,11 +451,11 @@ static int run_fit(klc_model *m, const cli_args *a, const char *prog, int loaded
                    "(--save not written)");
         goto done;
     }
-    if (a->history && klc_history_write_csv(&history, a->history)) {
+    if (a->history && writes_files(m) && klc_history_write_csv(&history, a->history)) {
         klc_seterr_prefix("--history");
         goto done;
     }
-    if (a->save && klc_save_weights(m, a->save)) {
+    if (a->save && writes_files(m) && klc_save_weights(m, a->save)) {
         klc_seterr_prefix("--save");
         goto done;
     }
@@ -453,14 +476,14 @@ static int run_evaluate(klc_model *m, const cli_args *a, const char *prog)
 {
     klc_tensor x = { 0 }, y = { 0 };
     int status = 1;
-    if (load_data(&x, "--x", a->x) || load_data(&y, "--y", a->y))
+    if (agreed(m, load_data(&x, "--x", a->x) || load_data(&y, "--y", a->y)))
         goto done;
     klc_eval_options opt = { 0 };
     opt.batch_size = (int)a->batch_size;
     opt.verbose = is_given(a, "--verbose") ? (int)a->verbose : 1;
     klc_logs logs;
     file_names fn;
-    if (klc_evaluate_named(m, &x, &y, &opt, &logs, name_files(&fn, a)))
+    if (klc_evaluate_named(m, &x, &y, &opt, &logs, name_files(&fn, a))) /* agreed inside */
         goto done;
     print_logs_line(stdout, &logs);
     status = 0;
@@ -626,7 +649,31 @@ static int check_required(const cli_args *a, const command *c, const klc_model_d
     return 0;
 }
 
+static int main_body(const klc_model_def *def, int argc, char **argv, klc_dist *group);
+
+/*
+ * Started by mpirun (and the runtime built with KLC_WITH_MPI), the trainer
+ * is one rank of a data-parallel group (docs/distributed.md): fit and
+ * evaluate run on every rank, rank 0 alone prints and writes files; the
+ * other subcommands run on rank 0 alone.
+ */
 int klc_main(const klc_model_def *def, int argc, char **argv)
+{
+    klc_dist *group = klc_dist_world(&argc, &argv);
+    if (group && group->size < 2)
+        group = NULL; /* one rank: a plain process */
+    if (group && group->rank != 0) {
+        quiet_failures = 1;
+        if (!freopen("/dev/null", "w", stdout)) /* rank 0 prints for the group */
+            quiet_failures = 0;
+    }
+    int status = main_body(def, argc, argv, group);
+    fflush(stdout);
+    klc_dist_finalize();
+    return status;
+}
+
+static int main_body(const klc_model_def *def, int argc, char **argv, klc_dist *group)
 {
     const char *prog = program_name(argc > 0 ? argv[0] : NULL, def);
     if (argc < 2) {
@@ -654,16 +701,22 @@ int klc_main(const klc_model_def *def, int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if ((rc = check_required(&a, c, def, prog)))
         return rc;
+    if (group && c->bit != FIT && c->bit != EVALUATE) {
+        if (group->rank != 0)
+            return 0; /* predict, summary and gradcheck: rank 0's work */
+        group = NULL;
+    }
 
     klc_model *m = klc_model_new(def, a.seed);
     if (!m) {
         fprintf(stderr, "%s %s: %s\n", prog, c->name, klc_last_error());
         return 1;
     }
+    m->dist = group;
     int loaded_epoch = 0;
     if (a.load) {
-        if (klc_load_weights(m, a.load)) {
-            klc_seterr_prefix("--load");
+        int bad = klc_load_weights(m, a.load) != 0 && klc_seterr_prefix("--load");
+        if (agreed(m, bad)) { /* every rank resumes, or none */
             int status = failure(prog, c->name);
             klc_model_free(m);
             return status;

@@ -12,6 +12,7 @@
 
 #include "callbacks.h"
 #include "cpu.h"
+#include "dist.h"
 #include "error.h"
 #include "metrics.h"
 #include "model.h"
@@ -240,13 +241,18 @@ static int64_t ceil_div(int64_t a, int64_t b)
     return (a + b - 1) / b;
 }
 
+static void merge_step(klc_tracker *t, const klc_tracker *local, const double *added, double w,
+                       const klc_dist *d);
+
 /*
  * Loss and metrics of a whole data set in inference mode, in order, in
  * batches of bs (the model's buffers must hold bs rows).  Shows a bar when
  * pb is not NULL.  Rows are contiguous, so steps read the data in place.
+ * With a group `dist`, each rank runs its shard of every batch and the
+ * trackers are summed over the ranks (collective: every rank calls it).
  */
 static void run_eval(klc_model *m, const klc_dataset *d, int64_t bs, klc_tracker *t,
-                     klc_progbar *pb)
+                     klc_progbar *pb, const klc_dist *dist)
 {
     const klc_model_def *def = m->def;
     size_t xrow = row_bytes(&d->x), yrow = d->has_y ? row_bytes(&d->y) : 0;
@@ -254,12 +260,29 @@ static void run_eval(klc_model *m, const klc_dataset *d, int64_t bs, klc_tracker
     klc_tracker_reset(t, def);
     for (int64_t step = 0; step < steps; step++) {
         int64_t begin = step * bs;
-        int64_t n = batch_rows(d->n, begin, bs);
+        int64_t n = batch_rows(d->n, begin, bs), total = n;
+        if (dist) {
+            int64_t b0, b1;
+            klc_dist_shard(total, dist->rank, dist->size, &b0, &b1);
+            begin += b0;
+            n = b1 - b0;
+        }
         const char *x = (const char *)d->x.data + (size_t)begin * xrow;
         const char *y = d->has_y ? (const char *)d->y.data + (size_t)begin * yrow : NULL;
-        klc_step s = make_step(m, n, x, y, m->ypred);
-        def->test_step(&s);
-        klc_tracker_update(t, m->ypred, y, n, s.loss, m->added);
+        if (dist) {
+            klc_tracker local;
+            klc_tracker_reset(&local, def);
+            if (n > 0) { /* an empty shard has nothing to run */
+                klc_step s = make_step(m, n, x, y, m->ypred);
+                def->test_step(&s);
+                klc_tracker_update(&local, m->ypred, y, n, s.loss, m->added);
+            }
+            merge_step(t, &local, m->added, (double)n / (double)total, dist);
+        } else {
+            klc_step s = make_step(m, n, x, y, m->ypred);
+            def->test_step(&s);
+            klc_tracker_update(t, m->ypred, y, n, s.loss, m->added);
+        }
         if (pb) {
             int final = step + 1 == steps;
             double now = klc_now();
@@ -395,9 +418,103 @@ static void prefetch_rows(const klc_dataset *d, const int64_t *perm, int64_t n)
 #endif
 }
 
-/* One epoch of training steps; the epoch's logs (without val_ keys) in *logs. */
+/* ---------------------------------------------------------------------------
+ * Data-parallel steps (dist.h): each rank runs the step on its shard of the
+ * global batch; the step's gradients are weighted by the shard's share of
+ * the batch and summed over the ranks before the update, so every rank
+ * applies the update one process would make from the whole batch.
+ * ------------------------------------------------------------------------- */
+
+/* klc_step.grads_ready: grads <- Σ over ranks of (rows_r / rows) · grads_r.
+ * A mean loss over the shard weighted by its share is the mean over the
+ * global batch; per-batch terms (add_loss) come out once. */
+static void sum_grads(klc_step *s)
+{
+    klc_dist *d = s->grads_ready_ctx;
+    int64_t n = d->n_grads;
+    float w = (float)d->step_weight;
+    if (w == 0.0f) /* an empty shard ran one stand-in row: it contributes nothing */
+        memset(s->grads, 0, (size_t)n * sizeof *s->grads);
+    else if (w != 1.0f)
+        for (int64_t i = 0; i < n; i++)
+            s->grads[i] *= w;
+    klc_dist_sum_f32(d, s->grads, n);
+}
+
+/* After a step: the state every rank assign()ed from its shard (moving
+ * statistics) becomes the shard-weighted mean, summed in double so that
+ * equal values stay exactly equal. acc holds n_state doubles. */
+static void mean_state(klc_model *m, klc_dist *d, double *acc)
+{
+    int64_t n = m->def->n_state;
+    for (int64_t i = 0; i < n; i++)
+        acc[i] = d->step_weight * (double)m->state[i];
+    klc_dist_sum_f64(d, acc, n);
+    for (int64_t i = 0; i < n; i++)
+        m->state[i] = (float)acc[i];
+}
+
+/* Numbers of a step's trackers summed over the ranks, then added to the
+ * epoch's tracker t: what one process would have added for the whole batch.
+ * `local` is this rank's tracker of the step (zero when its shard is empty);
+ * `added` its add_metric values, weighted like the gradients. */
+static void merge_step(klc_tracker *t, const klc_tracker *local, const double *added, double w,
+                       const klc_dist *d)
+{
+    const klc_model_def *def = t->def;
+    double v[2 + 2 * KLC_MAX_LOGS];
+    int k = 0;
+    v[k++] = local->loss_sum;
+    v[k++] = (double)local->rows;
+    for (int i = 0; i < def->n_metrics; i++)
+        v[k++] = local->total[i];
+    for (int i = 0; i < def->n_added_metrics; i++)
+        v[k++] = w > 0 ? w * added[i] : 0.0; /* an empty shard's values are not this step's */
+    klc_dist_sum_f64(d, v, k);
+    k = 0;
+    t->loss_sum += v[k++];
+    t->rows += (int64_t)v[k++];
+    for (int i = 0; i < def->n_metrics; i++)
+        t->total[i] += v[k++];
+    for (int i = 0; i < def->n_added_metrics; i++)
+        t->added[i] += v[k++];
+    t->batches++;
+}
+
+/* One data-parallel step on rows perm[0..n) of the global batch; the
+ * tracker gets the whole batch's numbers. */
+static void train_step_dist(klc_model *m, klc_dist *d, const klc_dataset *train,
+                            const int64_t *perm, int64_t n, klc_tracker *t, double *state_acc)
+{
+    const klc_model_def *def = m->def;
+    int64_t b0, b1;
+    klc_dist_shard(n, d->rank, d->size, &b0, &b1);
+    int64_t rows = b1 - b0;
+    /* an empty shard still runs the step (the update is collective) on one
+     * stand-in row whose weight is 0 */
+    gather(m, train, perm + (rows > 0 ? b0 : 0), rows > 0 ? rows : 1);
+    const void *y = train->has_y ? m->yb : NULL;
+    klc_step s = make_step(m, rows > 0 ? rows : 1, m->xb, y, m->ypred);
+    s.seed = klc_rng_derive(s.seed, KLC_RNG_RANK, (uint64_t)d->rank); /* each shard its own masks */
+    d->step_weight = (double)rows / (double)n;
+    d->n_grads = def->n_params;
+    s.grads_ready = sum_grads;
+    s.grads_ready_ctx = d;
+    def->train_step(&s);
+    if (def->n_state > 0)
+        mean_state(m, d, state_acc);
+    klc_tracker local;
+    klc_tracker_reset(&local, def);
+    if (rows > 0)
+        klc_tracker_update(&local, m->ypred, y, rows, s.loss, m->added);
+    merge_step(t, &local, m->added, d->step_weight, d);
+}
+
+/* One epoch of training steps; the epoch's logs (without val_ keys) in *logs.
+ * With a group d, each step is data-parallel (state_acc: n_state doubles). */
 static void train_epoch(klc_model *m, const klc_dataset *train, const int64_t *perm,
-                        const fit_plan *p, klc_callbacks *cb, klc_progbar *pb, klc_logs *logs)
+                        const fit_plan *p, klc_callbacks *cb, klc_progbar *pb, klc_logs *logs,
+                        klc_dist *d, double *state_acc)
 {
     const klc_model_def *def = m->def;
     int64_t steps = ceil_div(train->n, p->batch);
@@ -407,16 +524,21 @@ static void train_epoch(klc_model *m, const klc_dataset *train, const int64_t *p
     for (int64_t step = 0; step < steps; step++) {
         int64_t begin = step * p->batch;
         int64_t n = batch_rows(train->n, begin, p->batch);
-        gather(m, train, perm + begin, n);
-        if (step + 1 < steps) {
-            int64_t next = begin + n;
-            prefetch_rows(train, perm + next, batch_rows(train->n, next, p->batch));
+        if (d) {
+            train_step_dist(m, d, train, perm + begin, n, &t, state_acc);
+            m->iteration++;
+        } else {
+            gather(m, train, perm + begin, n);
+            if (step + 1 < steps) {
+                int64_t next = begin + n;
+                prefetch_rows(train, perm + next, batch_rows(train->n, next, p->batch));
+            }
+            const void *y = train->has_y ? m->yb : NULL;
+            klc_step s = make_step(m, n, m->xb, y, m->ypred);
+            def->train_step(&s);
+            m->iteration++;
+            klc_tracker_update(&t, m->ypred, y, n, s.loss, m->added);
         }
-        const void *y = train->has_y ? m->yb : NULL;
-        klc_step s = make_step(m, n, m->xb, y, m->ypred);
-        def->train_step(&s);
-        m->iteration++;
-        klc_tracker_update(&t, m->ypred, y, n, s.loss, m->added);
         /* The running logs only when something reads them: the bar when it
          * uses them (every step has the same keys, so a bar that skips some
          * shows the same), or a callback that looks at batches. */
@@ -456,22 +578,61 @@ int klc_fit_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
     if (!opt)
         opt = &defaults;
     fit_plan p = { 0 };
+    klc_dist *d = m->dist && m->dist->size > 1 ? m->dist : NULL;
     if (check_steps(def, 1) || klc_tracker_check(def) || plan_fit(&p, def, opt))
         return -1;
+    if (d && !def->data_parallel)
+        return klc_seterr("fit: model '%s' was compiled without --data-parallel, so it cannot "
+                          "train on %d ranks (compile it with klc --data-parallel)", def->name,
+                          d->size);
+    /* Other ranks than 0 print nothing and write no files (ModelCheckpoint,
+     * CSVLogger): rank 0 does for the group. */
+    klc_fit_options quiet;
+    FILE *null_out = NULL;
+    if (d && d->rank != 0) {
+        quiet = *opt;
+        quiet.verbose = 0;
+        quiet.checkpoint.path = NULL;
+        quiet.csv_logger.path = NULL;
+        opt = &quiet;
+        p.verbose = 0;
+        null_out = fopen("/dev/null", "w");
+        if (!null_out)
+            return klc_seterr("fit: rank %d cannot open /dev/null for its silenced output",
+                              d->rank);
+        p.out = null_out;
+    }
     if (opt->verbose)
         klc_blas_check(); /* a note when OpenBLAS runs old kernels on a newer CPU */
 
     klc_dataset all, train, val;
     int has_val = 0;
     memset(&val, 0, sizeof val);
-    if (klc_dataset_prepare(&all, def, x, y, 1, names->x, names->y))
-        return -1;
+    memset(&all, 0, sizeof all);
     int64_t *perm = NULL;
+    double *state_acc = NULL;
     klc_callbacks cb;
     memset(&cb, 0, sizeof cb);
     int rc = -1;
-    if (split_data(def, opt, &all, &train, &val, &has_val, names))
+    int bad = klc_dataset_prepare(&all, def, x, y, 1, names->x, names->y) != 0;
+    if (!bad)
+        bad = split_data(def, opt, &all, &train, &val, &has_val, names) != 0;
+    if (d && klc_dist_agree(d, bad)) /* one rank's bad data stops every rank */
         goto done;
+    if (bad)
+        goto done;
+    if (d) {
+        int64_t lo, hi;
+        klc_dist_minmax(d, all.n, &lo, &hi);
+        if (lo != hi) {
+            klc_seterr("fit: the ranks were given different data (%lld to %lld rows); every "
+                       "rank must read the same data", (long long)lo, (long long)hi);
+            goto done;
+        }
+        if (klc_dist_check_same(d, m->params, def->n_params, "initial weights") ||
+            klc_dist_check_same(d, m->state, def->n_state, "initial non-trainable weights"))
+            goto done;
+    }
 
     /* The keys of the epoch logs, for the callbacks' monitors. */
     klc_logs keys = { 0 };
@@ -480,32 +641,36 @@ int klc_fit_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
     klc_tracker_logs(&t0, "", &keys);
     if (has_val)
         klc_tracker_logs(&t0, "val_", &keys);
-    if (klc_callbacks_begin(&cb, m, opt, &keys, p.out))
+    bad = klc_callbacks_begin(&cb, m, opt, &keys, p.out) != 0;
+    if ((d && klc_dist_agree(d, bad)) || bad)
         goto done;
 
     int n_epochs = p.epochs > p.initial_epoch ? p.epochs - p.initial_epoch : 0;
     perm = malloc((size_t)train.n * sizeof *perm);
-    if (!perm) {
-        klc_seterr("fit: out of memory for %lld rows", (long long)train.n);
-        goto done;
-    }
-    if (history && n_epochs > 0) {
+    bad = !perm && klc_seterr("fit: out of memory for %lld rows", (long long)train.n);
+    if (!bad && history && n_epochs > 0) {
         history->epochs = calloc((size_t)n_epochs, sizeof *history->epochs);
         history->logs = calloc((size_t)n_epochs, sizeof *history->logs);
         if (!history->epochs || !history->logs) {
             klc_history_free(history);
-            klc_seterr("fit: out of memory for the history");
-            goto done;
+            bad = klc_seterr("fit: out of memory for the history");
         }
     }
-    if (klc_model_reserve(m, p.batch))
+    if (!bad && d && def->n_state > 0) {
+        state_acc = malloc((size_t)def->n_state * sizeof *state_acc);
+        bad = !state_acc && klc_seterr("fit: out of memory for the state sums");
+    }
+    if (!bad)
+        bad = klc_model_reserve(m, p.batch) != 0;
+    if ((d && klc_dist_agree(d, bad)) || bad) /* every rank stops when one is out of memory */
         goto done;
     m->optimizer_built = 1;
 
     int64_t steps = ceil_div(train.n, p.batch);
     int dynamic = klc_is_terminal(p.out);
     for (int epoch = p.initial_epoch; epoch < p.epochs; epoch++) {
-        if (klc_callbacks_epoch_begin(&cb, m, epoch))
+        bad = klc_callbacks_epoch_begin(&cb, m, epoch) != 0;
+        if ((d && klc_dist_agree(d, bad)) || bad)
             goto done;
         if (p.verbose)
             klc_progbar_epoch(p.out, epoch, p.epochs); /* a line only when epochs > 1 */
@@ -514,16 +679,22 @@ int klc_fit_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
             klc_progbar_init(&pb, p.out, steps, p.verbose, dynamic, klc_now());
         shuffle_rows(perm, train.n, m->seed, epoch, p.shuffle);
         klc_logs logs = { 0 };
-        train_epoch(m, &train, perm, &p, &cb, &pb, &logs);
+        train_epoch(m, &train, perm, &p, &cb, &pb, &logs, d, state_acc);
+        /* the weights must still be the same on every rank (each applied the same update) */
+        if (d && (klc_dist_check_same(d, m->params, def->n_params, "weights") ||
+                  klc_dist_check_same(d, m->state, def->n_state, "non-trainable weights")))
+            goto done;
         if (has_val) {
             klc_tracker vt;
-            run_eval(m, &val, p.batch, &vt, NULL);
+            run_eval(m, &val, p.batch, &vt, NULL, d);
             klc_tracker_logs(&vt, "val_", &logs);
         }
         m->epoch = epoch + 1;
         /* Keras' order: the user's callbacks, then History and the progress bar
          * (which so show the learning_rate the learning-rate callbacks add). */
         int cb_failed = klc_callbacks_epoch_end(&cb, m, epoch, &logs);
+        if (d) /* a checkpoint rank 0 could not write stops every rank */
+            cb_failed = klc_dist_agree(d, cb_failed != 0);
         if (p.verbose)
             klc_progbar_update(&pb, steps, &logs, 1, klc_now());
         if (history) {
@@ -536,7 +707,8 @@ int klc_fit_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
         if (cb.stop_training)
             break;
     }
-    if (klc_callbacks_end(&cb, m))
+    bad = klc_callbacks_end(&cb, m) != 0;
+    if ((d && klc_dist_agree(d, bad)) || bad)
         goto done;
     if (history)
         history->stopped_on_nan = cb.stopped_on_nan;
@@ -546,6 +718,9 @@ done:
         klc_history_free(history);
     klc_callbacks_free(&cb);
     free(perm);
+    free(state_acc);
+    if (null_out)
+        fclose(null_out);
     klc_dataset_free(&val);
     klc_dataset_free(&all);
     return rc;
@@ -580,11 +755,26 @@ int klc_evaluate_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
                           "or 2");
     if (check_steps(def, 0) || klc_tracker_check(def))
         return -1;
+    klc_dist *dist = m->dist && m->dist->size > 1 ? m->dist : NULL;
+    if (dist && dist->rank != 0)
+        verbose = 0; /* rank 0 shows the group's bar */
     klc_dataset d;
-    if (klc_dataset_prepare(&d, def, x, y, 1, names->x, names->y))
-        return -1;
+    memset(&d, 0, sizeof d);
     int64_t bs = eval_batch(opt);
-    if (klc_model_reserve(m, bs)) {
+    int bad = klc_dataset_prepare(&d, def, x, y, 1, names->x, names->y) != 0;
+    if (!bad)
+        bad = klc_model_reserve(m, bs) != 0;
+    if (dist) { /* a failure on one rank stops every rank; all must have the same rows */
+        bad = klc_dist_agree(dist, bad) != 0;
+        int64_t lo = 0, hi = 0;
+        if (!bad)
+            klc_dist_minmax(dist, d.n, &lo, &hi);
+        if (lo != hi)
+            bad = klc_seterr("evaluate: the ranks were given different data (%lld to %lld "
+                             "rows); every rank must read the same data",
+                             (long long)lo, (long long)hi) != 0;
+    }
+    if (bad) {
         klc_dataset_free(&d);
         return -1;
     }
@@ -593,7 +783,7 @@ int klc_evaluate_named(klc_model *m, const klc_tensor *x, const klc_tensor *y,
     if (verbose)
         klc_progbar_init(&pb, out, ceil_div(d.n, bs), verbose, klc_is_terminal(out), klc_now());
     klc_tracker t;
-    run_eval(m, &d, bs, &t, verbose ? &pb : NULL);
+    run_eval(m, &d, bs, &t, verbose ? &pb : NULL, dist);
     if (logs)
         klc_tracker_logs(&t, "", logs);
     klc_dataset_free(&d);

@@ -35,6 +35,7 @@ struct klc_model {
     float learning_rate;    /* current learning rate passed to each step */
     int epoch;              /* epochs completed, recorded in checkpoints */
     int optimizer_built;    /* fit has started (or optimizer state was loaded) */
+    struct klc_dist *dist;  /* data-parallel group of fit/evaluate (dist.h); NULL: one process */
 };
 
 /* The learning rate of the next step: the schedule at m->iteration, or

@@ -18,7 +18,8 @@ enum {
     KLC_RNG_SHUFFLE = 2,   /* index: epoch */
     KLC_RNG_STEP = 3,      /* index: optimizer iteration (the step's dropout seed) */
     KLC_RNG_GRADCHECK = 4, /* index: tensor index */
-    KLC_RNG_DATA = 5       /* index: 0 for x, 1 for y (random data of the trainer) */
+    KLC_RNG_DATA = 5,      /* index: 0 for x, 1 for y (random data of the trainer) */
+    KLC_RNG_RANK = 6       /* index: rank (a data-parallel rank's dropout seed, from the step's) */
 };
 
 typedef struct klc_rng {

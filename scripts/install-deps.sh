@@ -6,7 +6,8 @@
 #                                        npm; the tests' and bench/run.sh's
 #                                        python3-torch, for /usr/bin/python3;
 #                                        scripts/fuzz.sh's clang and
-#                                        libclang-rt-14-dev)
+#                                        libclang-rt-14-dev; the MPI tests'
+#                                        libopenmpi-dev and openmpi-bin)
 #
 # A package counts as present when dpkg lists it as installed or what it
 # provides is already at hand (its program, its pkg-config module), so a
@@ -36,6 +37,8 @@ provided() {
         python3-torch) /usr/bin/python3 -c 'import torch' ;;
         gcc-arm-none-eabi) command -v arm-none-eabi-gcc ;;
         qemu-system-arm) command -v qemu-system-arm ;;
+        libopenmpi-dev) command -v mpicc ;;
+        openmpi-bin) command -v mpirun ;;
         *) false ;;
     esac
 }

@@ -2,9 +2,10 @@
 # Build klc and run the whole test suite (the README's test command), after
 # installing the Debian packages that are missing (scripts/install-deps.sh).
 #
-# Two configurations: build/ (optimised, warnings are errors) runs every
-# test; build-asan/ (AddressSanitizer + UndefinedBehaviorSanitizer) runs them
-# again to catch memory and UB errors, the robustness tests among them.
+# Two configurations: build/ (optimised, warnings are errors, with MPI when
+# Open MPI installs) runs every test; build-asan/ (AddressSanitizer +
+# UndefinedBehaviorSanitizer, without MPI) runs them again to catch memory
+# and UB errors, the robustness tests among them.
 set -eu
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -19,11 +20,19 @@ scripts/install-deps.sh valgrind ||
 # runs it under QEMU (tests/mcu/); without them it is skipped
 scripts/install-deps.sh gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm ||
     echo "test.sh: the Cortex-M4 tools could not be installed; mcu.cortex_m4 will be skipped"
-cmake -S . -B build -DKLC_WERROR=ON >/dev/null
+# data-parallel fit over MPI: build/ has it (and runs tests/mpi/ under
+# mpirun) when Open MPI can be installed
+if scripts/install-deps.sh libopenmpi-dev openmpi-bin; then
+    mpi=ON
+else
+    mpi=OFF
+    echo "test.sh: Open MPI could not be installed; the mpi tests will be skipped"
+fi
+cmake -S . -B build -DKLC_WERROR=ON -DKLC_WITH_MPI=$mpi >/dev/null
 cmake --build build -j "$jobs"
 ctest --test-dir build --output-on-failure -j "$jobs"
 
-cmake -S . -B build-asan -DKLC_WERROR=ON -DKLC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake -S . -B build-asan -DKLC_WERROR=ON -DKLC_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug -DKLC_WITH_MPI=OFF >/dev/null
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs"

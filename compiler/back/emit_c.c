@@ -403,6 +403,12 @@ static void emit_model(Gen *g, const PlannedModel *pm)
     cg.grads_out = true;
     cg.stop_before_grads = NULL;
     emit_step_code(&cg);
+    if (g->o->data_parallel) {
+        cb_printf(b, "\n");
+        cb_line(b, "/* data-parallel training: the runtime sums the gradient slab over the ranks */");
+        cb_line(b, "if (s->grads_ready)");
+        cb_line(b, "    s->grads_ready(s);");
+    }
     emit_optimizer(g, m, &wl, slot_base);
     bool any_assign = false;
     for (int i = 0; i < m->train->insts.len; i++) {
@@ -638,6 +644,8 @@ static void emit_model(Gen *g, const PlannedModel *pm)
     cb_printf(b, "    .test_step = %s_test_step,\n", P);
     cb_printf(b, "    .predict_step = %s_predict_step,\n", P);
     cb_printf(b, "    .grad_f64 = %s_grad_f64,\n", P);
+    if (g->o->data_parallel)
+        cb_printf(b, "    .data_parallel = 1,\n");
     cb_printf(b, "};\n");
 }
 

@@ -25,6 +25,8 @@ typedef struct EmitOptions {
     const char *h_path;       /* model.h */
     const char *source;       /* the .kl file, for comments and the def */
     bool with_main;           /* append main() calling klc_main */
+    bool data_parallel;       /* --data-parallel: train_step calls s->grads_ready between
+                                 backward and update (klc/abi.h), for fit over MPI */
     /* When both are set, the files are not written: the text of model.c
      * and model.h is moved into these (the caller cb_free()s them; tests,
      * fuzzing).  c_path and h_path still name the files in the text. */

@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define KLC_ABI_VERSION 2
+#define KLC_ABI_VERSION 3
 #define KLC_MAX_RANK 8
 
 /* Element types of data tensors and of the model's input. */
@@ -216,6 +216,14 @@ typedef struct klc_step {
     float *y_pred;           /* out: [n, output...], the forward pass' output */
     double loss;             /* out: total loss of the batch (compiled loss + add_loss terms) */
     double *added_metrics;   /* out: one value per add_metric (n_added_metrics); may be NULL if 0 */
+    /* Data-parallel training (models compiled with klc --data-parallel, whose
+     * def has data_parallel = 1): when not NULL, train_step calls it once the
+     * gradient slab `grads` is complete and before the optimizer update reads
+     * it; it may rewrite `grads` (the runtime sums them over the ranks there).
+     * NULL for one process.  Generated code without --data-parallel never
+     * reads these fields. */
+    void (*grads_ready)(struct klc_step *s);
+    void *grads_ready_ctx;   /* the runtime's, for grads_ready */
 } klc_step;
 
 /* Arguments of one gradient evaluation in double (gradient checking). */
@@ -277,6 +285,7 @@ typedef struct klc_model_def {
     klc_step_fn test_step;   /* forward(inference), loss, added metrics */
     klc_step_fn predict_step;/* forward(inference) into y_pred only (y may be NULL) */
     klc_step_f64_fn grad_f64;/* forward(training), loss, backward in double; no update */
+    int data_parallel;       /* 1: train_step calls klc_step.grads_ready (klc --data-parallel) */
 } klc_model_def;
 
 #ifdef __cplusplus
