@@ -193,11 +193,15 @@ def same_bits(a, b):
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
 
 
-def convert(model, *args):
+def convert(model, *args, hdf5_leaks_ok=False):
     env = dict(os.environ)
     # a sanitizer report must not pass for a clean refusal (exit 1)
     env["ASAN_OPTIONS"] = "exitcode=86:" + env.get("ASAN_OPTIONS", "")
     env["UBSAN_OPTIONS"] = "exitcode=86:" + env.get("UBSAN_OPTIONS", "")
+    if hdf5_leaks_ok:  # corrupted files: leaks inside libhdf5 are HDF5's (lsan.supp)
+        env["LSAN_OPTIONS"] = ("suppressions=" + os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                              "lsan.supp")
+                               + ":print_suppressions=0:" + env.get("LSAN_OPTIONS", ""))
     p = subprocess.run([os.path.join(CONVERT, "convert_" + model), *args], capture_output=True,
                        text=True, env=env, cwd=TMP)
     return p.returncode, p.stderr
@@ -425,7 +429,7 @@ def check_refusals():
         p = os.path.join(d, f"flip{k}.weights.h5")
         with open(p, "wb") as f:
             f.write(bytes(b))
-        rc, err = convert("mlp", p)
+        rc, err = convert("mlp", p, hdf5_leaks_ok=True)
         if rc not in (0, 1) or "Sanitizer" in err or "runtime error" in err:
             crashes += 1
             fail(f"corrupted file {p}: exit {rc}: {err.strip()[:400]}")
