@@ -56,17 +56,6 @@ klc_weights_format klc_weights_format_for_save(const char *path)
     return KLC_WEIGHTS_SAFETENSORS;
 }
 
-/* Every weight of the model must know its Keras path (the compiler writes them). */
-static int check_paths(const klc_model *m, const char *name)
-{
-    for (int i = 0; i < m->def->n_tensors; i++)
-        if (!m->def->tensors[i].keras_path)
-            return klc_seterr("%s: model '%s' has no Keras path for weight '%s' (not compiled by "
-                              "klc?): it cannot use .weights.h5 files", name, m->def->name,
-                              m->def->tensors[i].name);
-    return 0;
-}
-
 #ifndef KLC_HAVE_HDF5
 
 int klc_h5_load_image(klc_model *m, const char *name, const unsigned char *buf, size_t size)
@@ -84,6 +73,17 @@ int klc_h5_save(klc_model *m, const char *path)
 }
 
 #else /* KLC_HAVE_HDF5 */
+
+/* Every weight of the model must know its Keras path (the compiler writes them). */
+static int check_paths(const klc_model *m, const char *name)
+{
+    for (int i = 0; i < m->def->n_tensors; i++)
+        if (!m->def->tensors[i].keras_path)
+            return klc_seterr("%s: model '%s' has no Keras path for weight '%s' (not compiled by "
+                              "klc?): it cannot use .weights.h5 files", name, m->def->name,
+                              m->def->tensors[i].name);
+    return 0;
+}
 
 /* HDF5 prints its error stack on stderr by default: errors are ours to report. */
 static void h5_quiet(void)
