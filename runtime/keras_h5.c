@@ -74,6 +74,18 @@ int klc_h5_save(klc_model *m, const char *path)
 
 #else /* KLC_HAVE_HDF5 */
 
+/* This file uses only klc_model's slabs (model.h) and error.c, fileio.c:
+ * klc links it too (klc import). */
+static void *zalloc(int64_t count, size_t size)
+{
+    return calloc(count > 0 ? (size_t)count : 1, size);
+}
+
+static float *weight_data(klc_model *m, const klc_tensor_def *t)
+{
+    return (t->kind == KLC_TENSOR_PARAM ? m->params : m->state) + t->offset;
+}
+
 /* Every weight of the model must know its Keras path (the compiler writes them). */
 static int check_paths(const klc_model *m, const char *name)
 {
@@ -201,8 +213,8 @@ static int read_weight(hid_t f, const char *name, const klc_model_def *def, cons
         same = same && shape[d] == t->shape[d];
     }
     if (!same) {
-        klc_format_shape(got, sizeof got, rank, shape, 0);
-        klc_format_shape(want, sizeof want, t->rank, t->shape, 0);
+        klc_shape_str(got, sizeof got, rank, shape);
+        klc_shape_str(want, sizeof want, t->rank, t->shape);
         klc_seterr("%s: dataset '%s' (for '%s') has shape %s, but model '%s' expects %s", name, p,
                    t->name, got, def->name, want);
         goto out;
@@ -213,7 +225,7 @@ static int read_weight(hid_t f, const char *name, const klc_model_def *def, cons
             goto out;
         }
     } else {
-        double *tmp = klc_zalloc(t->size, sizeof *tmp);
+        double *tmp = zalloc(t->size, sizeof *tmp);
         if (!tmp) {
             klc_seterr("%s: out of memory", name);
             goto out;
@@ -260,11 +272,11 @@ int klc_h5_load_image(klc_model *m, const char *name, const unsigned char *buf, 
     memset(&w, 0, sizeof w);
     w.def = def;
     w.name = name;
-    w.seen = klc_zalloc(def->n_tensors, 1);
+    w.seen = zalloc(def->n_tensors, 1);
     int64_t total = 0;
     for (int i = 0; i < def->n_tensors; i++)
         total += def->tensors[i].size;
-    float *stage = klc_zalloc(total, sizeof *stage);
+    float *stage = zalloc(total, sizeof *stage);
     int rc = -1;
     if (!w.seen || !stage) {
         klc_seterr("%s: out of memory", name);
@@ -294,7 +306,7 @@ int klc_h5_load_image(klc_model *m, const char *name, const unsigned char *buf, 
     off = 0;
     for (int i = 0; i < def->n_tensors; i++) {
         const klc_tensor_def *t = &def->tensors[i];
-        memcpy(klc_weight_data(m, t), stage + off, (size_t)t->size * sizeof(float));
+        memcpy(weight_data(m, t), stage + off, (size_t)t->size * sizeof(float));
         off += t->size;
     }
     rc = 0;
@@ -399,7 +411,7 @@ static int write_model(hid_t f, klc_model *m, hid_t gcpl, hid_t dcpl)
         if (ds < 0)
             return -1;
         herr_t w = H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                            klc_weight_data(m, t));
+                            weight_data(m, t));
         H5Dclose(ds);
         if (w < 0)
             return -1;
@@ -464,8 +476,11 @@ int klc_h5_save(klc_model *m, const char *path)
 /* Archives whose model.weights.h5 says it is bigger than this are refused. */
 #define KLC_KERAS_MAX_WEIGHTS ((zip_uint64_t)1 << 32)
 
-int klc_keras_load_image(klc_model *m, const char *name, const unsigned char *buf, size_t size)
+int klc_keras_member(const char *name, const unsigned char *buf, size_t size, const char *member,
+                     unsigned char **out, size_t *out_size)
 {
+    *out = NULL;
+    *out_size = 0;
     zip_error_t zerr;
     zip_error_init(&zerr);
     zip_source_t *src = zip_source_buffer_create(buf, size, 0, &zerr);
@@ -482,55 +497,85 @@ int klc_keras_load_image(klc_model *m, const char *name, const unsigned char *bu
     }
     zip_error_fini(&zerr);
     int rc = -1;
-    unsigned char *h5 = NULL;
+    unsigned char *data = NULL;
     zip_file_t *zf = NULL;
-    zip_int64_t idx = zip_name_locate(za, "model.weights.h5", 0);
+    zip_int64_t idx = zip_name_locate(za, member, 0);
     zip_stat_t st;
     if (idx < 0) {
-        klc_seterr("%s: the archive has no model.weights.h5 (a .keras file holds config.json, "
-                   "metadata.json and model.weights.h5)", name);
+        klc_seterr("%s: the archive has no %s (a .keras file holds config.json, "
+                   "metadata.json and model.weights.h5)", name, member);
         goto out;
     }
     if (zip_stat_index(za, (zip_uint64_t)idx, 0, &st) < 0 || !(st.valid & ZIP_STAT_SIZE)) {
-        klc_seterr("%s: model.weights.h5: unreadable archive entry: %s", name,
-                   zip_strerror(za));
+        klc_seterr("%s: %s: unreadable archive entry: %s", name, member, zip_strerror(za));
         goto out;
     }
-    if (st.size > KLC_KERAS_MAX_WEIGHTS || st.size > SIZE_MAX) {
-        klc_seterr("%s: model.weights.h5 is %llu bytes, more than klc reads (%llu)", name,
+    if (st.size > KLC_KERAS_MAX_WEIGHTS || st.size > SIZE_MAX - 1) {
+        klc_seterr("%s: %s is %llu bytes, more than klc reads (%llu)", name, member,
                    (unsigned long long)st.size, (unsigned long long)KLC_KERAS_MAX_WEIGHTS);
         goto out;
     }
-    h5 = malloc(st.size ? (size_t)st.size : 1);
+    data = malloc((size_t)st.size + 1); /* NUL-terminated, for the JSON members */
     zf = zip_fopen_index(za, (zip_uint64_t)idx, 0);
-    if (!h5 || !zf) {
-        klc_seterr("%s: model.weights.h5: %s", name, !h5 ? "out of memory" : zip_strerror(za));
+    if (!data || !zf) {
+        klc_seterr("%s: %s: %s", name, member, !data ? "out of memory" : zip_strerror(za));
         goto out;
     }
     zip_uint64_t got = 0;
     while (got < st.size) {
-        zip_int64_t r = zip_fread(zf, h5 + got, st.size - got);
+        zip_int64_t r = zip_fread(zf, data + got, st.size - got);
         if (r <= 0)
             break;
         got += (zip_uint64_t)r;
     }
     if (got != st.size) {
-        klc_seterr("%s: model.weights.h5: archive entry is corrupt or truncated (%s)", name,
+        klc_seterr("%s: %s: archive entry is corrupt or truncated (%s)", name, member,
                    zip_file_strerror(zf));
         goto out;
     }
-    char inner[4200];
-    snprintf(inner, sizeof inner, "%s: model.weights.h5", name);
-    rc = klc_h5_load_image(m, inner, h5, (size_t)st.size);
+    data[got] = '\0';
+    *out = data;
+    *out_size = (size_t)got;
+    data = NULL;
+    rc = 0;
 out:
     if (zf)
         zip_fclose(zf);
-    free(h5);
+    free(data);
     zip_discard(za);
     return rc;
 }
 
+int klc_keras_load_image(klc_model *m, const char *name, const unsigned char *buf, size_t size)
+{
+    unsigned char *h5;
+    size_t n;
+    if (klc_keras_member(name, buf, size, "model.weights.h5", &h5, &n))
+        return -1;
+    char inner[4200];
+    snprintf(inner, sizeof inner, "%s: model.weights.h5", name);
+    int rc = klc_h5_load_image(m, inner, h5, n);
+    free(h5);
+    return rc;
+}
+
 #else
+
+int klc_keras_member(const char *name, const unsigned char *buf, size_t size, const char *member,
+                     unsigned char **out, size_t *out_size)
+{
+    (void)buf, (void)size, (void)member;
+    *out = NULL;
+    *out_size = 0;
+    return klc_seterr("%s: .keras archives need klc built with libzip (libzip-dev) and HDF5 "
+                      "(libhdf5-dev); this klc was built without %s", name,
+#ifdef KLC_HAVE_HDF5
+                      "libzip"
+#else
+                      "them"
+#endif
+    );
+}
 
 int klc_keras_load_image(klc_model *m, const char *name, const unsigned char *buf, size_t size)
 {

@@ -44,6 +44,11 @@ klc_weights_format klc_weights_format_for_save(const char *path);
 int klc_h5_load_image(klc_model *m, const char *name, const unsigned char *buf, size_t size);
 int klc_keras_load_image(klc_model *m, const char *name, const unsigned char *buf, size_t size);
 
+/* The bytes of archive member `member` ("config.json") of the .keras file
+ * image buf[0..size), malloc'd and NUL-terminated, into *out / *out_size. */
+int klc_keras_member(const char *name, const unsigned char *buf, size_t size, const char *member,
+                     unsigned char **out, size_t *out_size);
+
 /* Write m's weights to `path` as a Keras .weights.h5 file (float32). */
 int klc_h5_save(klc_model *m, const char *path);
 

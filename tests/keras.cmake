@@ -28,5 +28,5 @@ else()
   add_test(NAME ${test} COMMAND sh -c "echo 'skipped: klc was built without HDF5 or libzip, or there is no python3'; [ \"$KLC_REQUIRE_KERAS_H5\" = 1 ] && exit 1; exit 77")
 endif()
 set_tests_properties(${test} PROPERTIES SKIP_RETURN_CODE 77 LABELS "io;keras"
-  ENVIRONMENT "KLC_KERAS_CONVERT=${klc_keras_dir};KLC_TEST_TMPDIR=${KLC_TEST_SCRATCH}/${test}")
+  ENVIRONMENT "KLC=$<TARGET_FILE:klc>;KLC_KERAS_CONVERT=${klc_keras_dir};KLC_TEST_TMPDIR=${KLC_TEST_SCRATCH}/${test}")
 klc_fresh_scratch(${test} ${KLC_TEST_SCRATCH}/${test})

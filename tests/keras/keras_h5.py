@@ -25,8 +25,14 @@ runtime, sanitized in a sanitized build) the test
 and then checks that every malformed or mismatched file is refused: exit 1,
 a message naming the file and the problem, no crash, no sanitizer report.
 
-Usage: python3 keras_h5.py — environment KLC_KERAS_CONVERT (a directory with
-the converters), KLC_TEST_TMPDIR (scratch).  Exit 0 when everything passes, 1
+Finally `klc import` turns .keras archives whose config.json is written as Keras 3
+writes it (a Conv2D/BatchNormalization model; one of custom layers, given with
+--layers) into .kl programs that compile, with the weights bit-exact, and
+refuses what it cannot import.
+
+Usage: python3 keras_h5.py — environment KLC (the klc program),
+KLC_KERAS_CONVERT (a directory with the converters), KLC_TEST_TMPDIR
+(scratch).  Exit 0 when everything passes, 1
 otherwise, 77 when h5py or numpy is missing (ctest reports a skip; 1 with
 KLC_REQUIRE_KERAS_H5=1, as in CI).
 """
@@ -451,10 +457,180 @@ def archive_bytes(h5, members=("config.json", "metadata.json", "model.weights.h5
     return buf.getvalue()
 
 
+# --------------------------------------------------------------------------
+# 5: klc import: config.json as Keras 3 writes it -> .kl, weights -> safetensors
+# --------------------------------------------------------------------------
+
+def policy():
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"},
+            "registered_name": None}
+
+
+def initializer(cls):
+    return {"module": "keras.initializers", "class_name": cls, "config": {"seed": None}, "registered_name": None}
+
+
+def layer_config(cls, name, registered=None, **cfg):
+    c = {"name": name, "trainable": True, "dtype": policy()}
+    c.update(cfg)
+    return {"module": "keras.layers" if not registered else None, "class_name": cls, "config": c,
+            "registered_name": registered}
+
+
+def conv(name, filters, k, activation, use_bias):
+    return layer_config("Conv2D", name, filters=filters, kernel_size=[k, k], strides=[1, 1], padding="valid",
+                        data_format="channels_last", dilation_rate=[1, 1], groups=1, activation=activation,
+                        use_bias=use_bias, kernel_initializer=initializer("GlorotUniform"),
+                        bias_initializer=initializer("Zeros"), kernel_regularizer=None, bias_regularizer=None,
+                        activity_regularizer=None, kernel_constraint=None, bias_constraint=None)
+
+
+def dense_config(name, units, activation="linear"):
+    return layer_config("Dense", name, units=units, activation=activation, use_bias=True,
+                        kernel_initializer=initializer("GlorotUniform"), bias_initializer=initializer("Zeros"),
+                        kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                        bias_constraint=None)
+
+
+def sequential_config(input_shape, layers, compile_config):
+    inp = {"module": "keras.layers", "class_name": "InputLayer",
+           "config": {"batch_shape": [None, *input_shape], "dtype": "float32", "sparse": False, "ragged": False,
+                      "name": "input_layer"}, "registered_name": None}
+    return {"module": "keras", "class_name": "Sequential",
+            "config": {"name": "sequential", "trainable": True, "dtype": policy(), "layers": [inp, *layers]},
+            "registered_name": None, "build_config": {"input_shape": [None, *input_shape]},
+            "compile_config": compile_config}
+
+
+ADAM = {"optimizer": {"module": "keras.optimizers", "class_name": "Adam",
+                      "config": {"name": "adam", "learning_rate": 0.0010000000474974513, "weight_decay": None,
+                                 "clipnorm": None, "global_clipnorm": None, "clipvalue": None, "use_ema": False,
+                                 "ema_momentum": 0.99, "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                                 "gradient_accumulation_steps": None, "beta_1": 0.9, "beta_2": 0.999,
+                                 "epsilon": 1e-07, "amsgrad": False}, "registered_name": None},
+        "loss": "mse", "loss_weights": None, "metrics": ["mae"], "weighted_metrics": None,
+        "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+
+CNN_CONFIG = sequential_config([6, 6, 2], [
+    conv("conv2d", 4, 3, "relu", True),
+    layer_config("BatchNormalization", "batch_normalization", axis=-1, momentum=0.99, epsilon=0.001, center=True,
+                 scale=True, beta_initializer=initializer("Zeros"), gamma_initializer=initializer("Ones"),
+                 moving_mean_initializer=initializer("Zeros"), moving_variance_initializer=initializer("Ones"),
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None, gamma_constraint=None,
+                 synchronized=False),
+    conv("conv2d_1", 3, 2, "linear", False),
+    layer_config("Flatten", "flatten", data_format="channels_last"),
+    dense_config("dense", 2),
+], ADAM)
+
+NESTED_CONFIG = sequential_config([4], [
+    layer_config("Block", "block", registered="Custom>Block", units=3),
+    layer_config("Block", "block_1", registered="Custom>Block", units=2),
+    dense_config("dense_2", 1),
+], ADAM)
+
+BLOCK_KL = """
+layer Block(units: int = 3) {
+    build(x: [N, D]) {
+        proj = Dense(units);
+        norm = BatchNormalization();
+    }
+    call(x, training) {
+        return norm(proj(x), training = training);
+    }
+}
+"""
+
+
+def klc(*args):
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = "exitcode=86:" + env.get("ASAN_OPTIONS", "")
+    env["UBSAN_OPTIONS"] = "exitcode=86:" + env.get("UBSAN_OPTIONS", "")
+    p = subprocess.run([os.environ["KLC"], *args], capture_output=True, text=True, cwd=TMP, env=env)
+    return p.returncode, p.stdout + p.stderr
+
+
+def check_import():
+    d = os.path.join(TMP, "import")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "blocks.kl"), "w") as f:
+        f.write(BLOCK_KL)
+    for model, config, extra in (("cnn", CNN_CONFIG, []), ("nested", NESTED_CONFIG, ["--layers", "import/blocks.kl"])):
+        vals = values(model, 11)
+        arch = os.path.join(d, model + ".keras")
+        keras_archive_config(arch, config, model, vals)
+        rc, out = klc("import", arch, "-o", os.path.join(d, model + ".kl"), *extra)
+        if rc != 0:
+            fail(f"import {model}: exit {rc}: {out.strip()}")
+            continue
+        rc, summary = klc(os.path.join(d, model + ".kl"), "--summary")
+        if rc != 0:
+            fail(f"import {model}: the imported program does not compile: {summary.strip()}")
+            continue
+        total = sum(int(np.prod(shape)) for _, _, ws in MODELS[model][1] for _, shape in ws)
+        if f"Total params: {total:,}" not in summary:
+            fail(f"import {model}: summary does not count {total} parameters:\n{summary}")
+        got = read_safetensors(os.path.join(d, model + ".safetensors"))
+        if sorted(got) != sorted(vals):
+            fail(f"import {model}: weights {sorted(got)} != {sorted(vals)}")
+        else:
+            for w in vals:
+                if not same_bits(got[w], vals[w]):
+                    fail(f"import {model}: {w} differs")
+        # the imported weights load into the model compiled from models.kl
+        rc, err = convert(model, os.path.join(d, model + ".safetensors"))
+        if rc != 0:
+            fail(f"import {model}: klc's model does not load the imported weights: {err.strip()}")
+        print(f"ok: klc import {model}: the program checks, {total} parameters, weights bit-exact")
+    # refusals
+    vals = values("nested", 11)
+    arch = os.path.join(d, "nested.keras")
+
+    def refuse_import(label, args, fragment, out_kl):
+        rc, out = klc("import", *args, "-o", out_kl)
+        if rc != 1 or fragment not in out:
+            fail(f"import refusal '{label}': exit {rc}, want 1 and {fragment!r}: {out.strip()}")
+        elif os.path.exists(out_kl):
+            fail(f"import refusal '{label}' wrote {out_kl}")
+        else:
+            print(f"ok: import refused {label}: {out.strip()}")
+
+    refuse_import("custom layer without --layers", [arch], "is of class 'Custom>Block'", os.path.join(d, "r1.kl"))
+    with open(os.path.join(d, "other.kl"), "w") as f:
+        f.write("layer Other() {\n    call(x) { return x; }\n}\n")
+    refuse_import("--layers without the class", [arch, "--layers", os.path.join(d, "other.kl")],
+                  "has no 'layer Block(...)'", os.path.join(d, "r2.kl"))
+    functional = dict(CNN_CONFIG, class_name="Functional")
+    fa = os.path.join(d, "functional.keras")
+    keras_archive_config(fa, functional, "cnn", values("cnn", 11))
+    refuse_import("a Functional model", [fa], "klc import takes a Sequential", os.path.join(d, "r3.kl"))
+    odd = json.loads(json.dumps(CNN_CONFIG))
+    odd["config"]["layers"][5]["config"]["lora_rank"] = 4
+    oa = os.path.join(d, "lora.keras")
+    keras_archive_config(oa, odd, "cnn", values("cnn", 11))
+    refuse_import("an argument klc does not take", [oa], "has 'lora_rank', an argument klc's Dense does not take",
+                  os.path.join(d, "r4.kl"))
+    wrong = os.path.join(d, "wrong_weights.keras")
+    keras_archive_config(wrong, CNN_CONFIG, "mlp", values("mlp", 11))
+    refuse_import("weights of another model", [wrong], "has no dataset 'layers/conv2d/vars/0'",
+                  os.path.join(d, "r5.kl"))
+    refuse_import("not an archive", [os.path.join(d, "blocks.kl")], "not a .keras archive", os.path.join(d, "r6.kl"))
+
+
+def keras_archive_config(path, config, model, vals):
+    buf = io.BytesIO()
+    write_keras_h5(buf, model, vals)
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("metadata.json", json.dumps({"keras_version": "3.15.1", "date_saved": "2026-01-01@00:00:00"}))
+        z.writestr("config.json", json.dumps(config))
+        z.writestr("model.weights.h5", buf.getvalue())
+
+
 def main():
     for model in MODELS:
         check_model(model)
     check_refusals()
+    check_import()
     if failures:
         print(f"{len(failures)} failure(s)")
         return 1
