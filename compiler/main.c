@@ -6,6 +6,8 @@
  *   klc model.kl --inference [--weights w.safetensors] -o infer.c
  *   klc model.kl --check | --summary | --dot [-o model.dot]
  *   klc model.kl --dump-ast | --dump-ir[=check|ad|fuse|plan]
+ *   klc import model.keras -o model.kl [--layers layers.kl]
+ *                                        a Keras model as .kl and safetensors (import.h)
  *   klc --help | --version
  *
  * Exit status: 0 success, 1 the input has errors, 2 bad usage or an
@@ -22,6 +24,7 @@
 #include "base/diag.h"
 #include "driver.h"
 #include "front/parse.h"
+#include "import.h"
 
 #ifndef KLC_VERSION
 #define KLC_VERSION "0.0.0"
@@ -71,6 +74,10 @@ static void usage(FILE *out)
           "  -w                   print no warnings (errors still are)\n"
           "  --help, --version\n"
           "\n"
+          "klc import MODEL.keras -o MODEL.kl [--layers LAYERS.kl]\n"
+          "                       a Keras 3 Sequential (its config.json) as a .kl program, and its\n"
+          "                       weights as MODEL.safetensors; custom layers come from LAYERS.kl\n"
+          "\n"
           "Exit status: 0 success, 1 errors in the input, 2 bad usage or an internal fault.\n",
           out);
 }
@@ -90,6 +97,8 @@ int main(int argc, char **argv)
     o.mode = MODE_NONE;
     o.batch_capacity = 1;
     int color = -1;
+    if (argc >= 2 && !strcmp(argv[1], "import"))
+        return klc_import_main(argc, argv);
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         DriverMode m = MODE_NONE;

@@ -24,6 +24,8 @@
 #include <string.h>
 
 #include "error.h"
+#include "fileio.h"
+#include "keras_h5.h"
 #include "model.h"
 #include "safetensors.h"
 
@@ -107,18 +109,35 @@ static int save(klc_model *m, const char *path, int with_optimizer)
     return rc;
 }
 
+/* A path ending in .h5 gets Keras' .weights.h5 layout (weights only); .keras
+ * archives are read, not written. */
+static int save_as(klc_model *m, const char *path, int with_optimizer)
+{
+    switch (klc_weights_format_for_save(path)) {
+    case KLC_WEIGHTS_H5:
+        return klc_h5_save(m, path);
+    case KLC_WEIGHTS_KERAS:
+        return klc_seterr("%s: klc reads .keras archives but does not write them; save the "
+                          "weights as .weights.h5 (Keras' model.load_weights reads it) or "
+                          ".safetensors", path);
+    case KLC_WEIGHTS_SAFETENSORS:
+        break;
+    }
+    return save(m, path, with_optimizer);
+}
+
 int klc_save_weights(klc_model *m, const char *path)
 {
     if (!m || !path)
         return klc_seterr("save_weights: no model or no path");
-    return save(m, path, 0);
+    return save_as(m, path, 0);
 }
 
 int klc_save_checkpoint(klc_model *m, const char *path)
 {
     if (!m || !path)
         return klc_seterr("save_checkpoint: no model or no path");
-    return save(m, path, 1);
+    return save_as(m, path, 1);
 }
 
 /* A file tensor must have the def's shape and a float dtype, and its values must fit
@@ -310,16 +329,28 @@ int klc_load_weights(klc_model *m, const char *path)
 {
     if (!m || !path)
         return klc_seterr("load_weights: no model or no path");
-    klc_st_file f;
-    if (klc_st_read(&f, path))
+    unsigned char *buf;
+    size_t size;
+    if (klc_read_file(path, &buf, &size))
         return -1;
-    return load_parsed(m, path, &f);
+    int rc = klc_load_weights_bytes(m, path, buf, size);
+    free(buf);
+    return rc;
 }
 
+/* safetensors, Keras' .weights.h5 or a .keras archive, by the bytes (keras_h5.h) */
 int klc_load_weights_bytes(klc_model *m, const char *name, const unsigned char *buf, size_t size)
 {
     if (!m || !name || (!buf && size))
         return klc_seterr("load_weights: no model, no name or no bytes");
+    switch (klc_weights_format_of(name, buf, size)) {
+    case KLC_WEIGHTS_H5:
+        return klc_h5_load_image(m, name, buf, size);
+    case KLC_WEIGHTS_KERAS:
+        return klc_keras_load_image(m, name, buf, size);
+    case KLC_WEIGHTS_SAFETENSORS:
+        break;
+    }
     klc_st_file f;
     if (klc_st_parse(&f, name, buf, size))
         return -1;

@@ -5,6 +5,8 @@
 #   scripts/install-deps.sh PACKAGE...   these packages (the demo's nodejs and
 #                                        npm; the tests' and bench/run.sh's
 #                                        python3-torch, for /usr/bin/python3;
+#                                        libhdf5-dev, libzip-dev and
+#                                        python3-h5py for Keras' weight files;
 #                                        scripts/fuzz.sh's clang and
 #                                        libclang-rt-14-dev; the MPI tests'
 #                                        libopenmpi-dev and openmpi-bin)
@@ -35,6 +37,9 @@ provided() {
         libcmocka-dev) pkg-config --exists cmocka ;;
         libopenblas-dev) pkg-config --exists openblas ;;
         python3-torch) /usr/bin/python3 -c 'import torch' ;;
+        python3-h5py) /usr/bin/python3 -c 'import h5py' ;;
+        libhdf5-dev) pkg-config --exists hdf5 || pkg-config --exists hdf5-serial ;;
+        libzip-dev) pkg-config --exists libzip ;;
         gcc-arm-none-eabi) command -v arm-none-eabi-gcc ;;
         qemu-system-arm) command -v qemu-system-arm ;;
         libopenmpi-dev) command -v mpicc ;;

@@ -13,6 +13,10 @@ jobs=$(nproc 2>/dev/null || echo 2)
 scripts/install-deps.sh
 # the layer tests compare with PyTorch (tests/torch/)
 scripts/install-deps.sh python3-torch
+# Keras' .weights.h5 and .keras files (optional in a build, tested here:
+# keras.weights_h5 fails instead of skipping when they are missing)
+scripts/install-deps.sh libhdf5-dev libzip-dev python3-h5py
+export KLC_REQUIRE_KERAS_H5=1
 # valgrind.memcheck runs the compiler, the trainer and the inference file under memcheck
 scripts/install-deps.sh valgrind ||
     echo "test.sh: valgrind could not be installed; valgrind.memcheck will be skipped"

@@ -219,11 +219,11 @@ STEPS(bad, BAD_CFG)
 /* glorot_uniform kernel [4, 3], zeros bias [3], zeros state [4] */
 static const klc_tensor_def tensors[] = {
     { "dense.kernel", "dense", "kernel", KLC_TENSOR_PARAM, 2, { D, C }, D * C, KERNEL,
-      KLC_INIT_VARIANCE_SCALING, { 1.0, 2, 2 }, D, C },
+      KLC_INIT_VARIANCE_SCALING, { 1.0, 2, 2 }, D, C, "layers/dense/vars/0" },
     { "dense.bias", "dense", "bias", KLC_TENSOR_PARAM, 1, { C }, C, BIAS, KLC_INIT_ZEROS,
-      { 0 }, C, C },
+      { 0 }, C, C, "layers/dense/vars/1" },
     { "dense.input_mean", "dense", "input_mean", KLC_TENSOR_STATE, 1, { D }, D, 0,
-      KLC_INIT_ZEROS, { 0 }, D, D },
+      KLC_INIT_ZEROS, { 0 }, D, D, "layers/dense/vars/2" },
 };
 
 static const klc_slot_def adam_slots[] = {

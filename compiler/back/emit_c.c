@@ -473,9 +473,10 @@ static void emit_model(Gen *g, const PlannedModel *pm)
         if (w->shape.rank == 0)
             cb_printf(b, "0");
         cb_printf(b, "}, .size = %lld, .offset = %lld,\n", (long long)w->size, (long long)wl.offset[i]);
-        cb_printf(b, "     .init = %s, .init_args = {%.17g, %.17g, %.17g}, .fan_in = %lld, .fan_out = %lld},\n",
+        cb_printf(b, "     .init = %s, .init_args = {%.17g, %.17g, %.17g}, .fan_in = %lld, .fan_out = %lld,\n",
                   init_kind_name(w->init.kind), w->init.args[0], w->init.args[1], w->init.args[2],
                   (long long)w->fan_in, (long long)w->fan_out);
+        cb_printf(b, "     .keras_path = %s},\n", w->keras_path ? c_string(a, w->keras_path) : "NULL");
     }
     if (m->weights.len == 0)
         cb_printf(b, "    {0}\n");

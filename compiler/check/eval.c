@@ -709,10 +709,15 @@ static void exec_stmt(Elab *e, Scope *s, const Node *st)
                        t->name);
             return;
         }
-        const char *saved = e->assign_target;
+        const char *saved = e->assign_target, *saved_bind = e->bind_target;
+        const Node *saved_call = e->bind_call;
         e->assign_target = is_call_to(st->c, "add_weight") ? t->name : NULL;
+        e->bind_target = t->name;
+        e->bind_call = st->c;
         Value *v = eval(e, s, st->c);
         e->assign_target = saved;
+        e->bind_target = saved_bind;
+        e->bind_call = saved_call;
         if (v->kind == V_TENSOR && !v->t->name && e->in_call)
             v->t->name = t->name;
         Value *old = scope_lookup(s, t->name);

@@ -392,6 +392,36 @@ static const char *c_name(Arena *a, const char *layer, const char *weight)
     return s;
 }
 
+/* The attribute under which Keras' saving code finds a sub-layer that the
+ * prelude's class `parent` keeps as `attr` (Keras' names where the prelude's
+ * differ), else attr. */
+static const char *keras_attr(const char *parent, const char *attr)
+{
+    static const char *const map[][3] = {
+        {"MultiHeadAttention", "q_proj", "_query_dense"},
+        {"MultiHeadAttention", "k_proj", "_key_dense"},
+        {"MultiHeadAttention", "v_proj", "_value_dense"},
+        {"MultiHeadAttention", "o_proj", "_output_dense"},
+        {"MultiHeadAttention", "drop", "_dropout_layer"},
+        {"Bidirectional", "inner", "forward_layer"},
+        {"Bidirectional", "_backward_copy", "backward_layer"},
+        {"TimeDistributed", "inner", "layer"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(map[i][0], parent) && !strcmp(map[i][1], attr))
+            return map[i][2];
+    return attr;
+}
+
+/* Where Keras keeps the own weights of a layer of class `type`, below the
+ * layer: an RNN's are its cell's. */
+static const char *keras_weights_owner(const char *type)
+{
+    if (!strcmp(type, "LSTM") || !strcmp(type, "GRU") || !strcmp(type, "SimpleRNN"))
+        return "cell";
+    return NULL;
+}
+
 /* add_weight(shape, initializer, dtype, trainable, regularizer, constraint, name) in build():
  * a weight of the layer being instantiated (e->layer), as a V_WEIGHT. */
 static Value *layer_add_weight(Elab *e, Args *args)
@@ -483,6 +513,11 @@ static Value *layer_add_weight(Elab *e, Args *args)
     w->name = e->path ? arena_printf(a, "%s.%s", e->path, wname) : wname;
     w->layer = root->name;
     w->key = arena_printf(a, "%s.%s", root->name, w->name);
+    const char *own = keras_weights_owner(li->type);
+    if (own)
+        w->owner_path = e->owner_path ? arena_printf(a, "%s/%s", e->owner_path, own) : own;
+    else
+        w->owner_path = e->owner_path ? e->owner_path : "";
     w->cname = c_name(a, root->name, w->name);
     fans(&w->shape, &w->fan_in, &w->fan_out);
     vec_push(a, &li->weights, w);
@@ -694,8 +729,10 @@ static const char *auto_name(Arena *a, const char *base, void *const *names, int
 
 /* Make the layer value v a sub-layer of e->layer: its own copy of the spec,
  * named as Keras names it (given, else snake_case(class) made unique among
- * the parent's sub-layers), not built until its first call. */
-static Value *make_sublayer(Elab *e, Value *v, const Node *at)
+ * the parent's sub-layers), not built until its first call.  `attr` is the
+ * name the parent keeps it under (Keras' self.<attr>), NULL if none: its
+ * Keras object path then uses its name. */
+static Value *make_sublayer(Elab *e, Value *v, const Node *at, const char *attr)
 {
     Arena *a = e->arena;
     LayerInst *parent = e->layer;
@@ -721,6 +758,8 @@ static Value *make_sublayer(Elab *e, Value *v, const Node *at)
     vec_push(a, &parent->sublayers, si);
     ls->inst = si;
     ls->path = e->path ? arena_printf(a, "%s.%s", e->path, si->name) : si->name;
+    const char *seg = keras_attr(parent->type, attr ? attr : si->name);
+    ls->owner_path = e->owner_path ? arena_printf(a, "%s/%s", e->owner_path, seg) : seg;
     ls->built = false;
     ls->build_scope = NULL;
     Value *r = v_new(a, V_LAYER, v->loc);
@@ -759,7 +798,7 @@ static void adopt_hp_layers(Elab *e, const LayerSpec *ls, Scope *bs)
             u->layer = cs;
             v = u;
         }
-        scope_bind(e->arena, bs, p->name, make_sublayer(e, v, p->a ? p->a : ls->call));
+        scope_bind(e->arena, bs, p->name, make_sublayer(e, v, p->a ? p->a : ls->call, p->name));
     }
 }
 
@@ -776,7 +815,7 @@ static Value *call_class(Elab *e, Value *callee, Args *args, const Node *call)
 {
     Value *v = layer_spec(e, callee->def, args, call);
     if (v->kind == V_LAYER && e->in_build && e->layer) /* d = Dense(64) in build(): a sub-layer */
-        return make_sublayer(e, v, call);
+        return make_sublayer(e, v, call, call == e->bind_call ? e->bind_target : NULL);
     return v;
 }
 
@@ -920,6 +959,7 @@ static Value *call_sublayer(Elab *e, Value *callee, Args *args, const Node *call
     se.layer = si;
     se.root = e->root ? e->root : e->layer;
     se.path = ls->path;
+    se.owner_path = ls->owner_path;
     se.frozen = e->frozen || !ls->trainable;
     const Node *cls = ls->cls;
     const char *ctx = arena_printf(a, "in %s, sub-layer '%s' of '%s'", node_text(a, ls->call, 60), si->name,
@@ -1178,6 +1218,7 @@ void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
     li->out_shape = out[0]->t->shape;
     m->output_shape = li->out_shape;
     m->output_type = out[0]->t->type;
+    keras_paths(m, a, li);
     vec_push(a, &m->layers, li);
 }
 

@@ -568,3 +568,11 @@ Program *sema_run_source(Arena *a, Diag *d, const char *path, const char *text, 
 {
     return run(a, d, source_from_memory(a, path, text, len), errors);
 }
+
+const char *sema_prelude_text(int i, size_t *len)
+{
+    if (i < 0 || i >= N_PRELUDE_FILES)
+        return NULL;
+    *len = prelude_files[i].len;
+    return (const char *)prelude_files[i].text;
+}

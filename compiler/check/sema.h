@@ -22,6 +22,9 @@
 Program *sema_run(Arena *a, Diag *d, const char *path, int *errors);
 /* Same for a program held in memory (tests). */
 Program *sema_run_source(Arena *a, Diag *d, const char *path, const char *text, size_t len, int *errors);
+/* The text of the prelude's file i (0, 1, ...; NULL past the last), e.g. for
+ * klc import to see the built-in layers' parameters. */
+const char *sema_prelude_text(int i, size_t *len);
 /* Returns false if the model cannot be used further (it failed to check). */
 bool sema_finish_model(Arena *a, Diag *d, Model *m);
 

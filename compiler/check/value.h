@@ -92,6 +92,7 @@ typedef struct LayerSpec {
      * one): its value has native sublayer_native and is built on its first call. */
     LayerInst *inst;          /* its name, type and own weights; NULL for a model's layer */
     const char *path;         /* within the model's layer: "dense", "block.dense" */
+    const char *owner_path;   /* Keras' object path within the model's layer: "proj", "block/proj" */
     struct Scope *build_scope;/* after build(): the pattern's dimensions, build()'s names */
     bool built;
 } LayerSpec;
@@ -147,11 +148,16 @@ struct Elab {
     CompCtx *comp;            /* inside an index expression */
     int depth;                /* def inlining depth */
     const char *assign_target;/* name of the variable an add_weight result goes to */
+    /* build(): `bind_target = <bind_call>` is being evaluated (a sub-layer created by
+     * that call is the attribute bind_target of its parent, as Keras' self.<name>) */
+    const char *bind_target;
+    const Node *bind_call;
     const char *model_var;    /* name of the variable a Sequential(...) goes to */
     /* In a sub-layer (layer is then the sub-layer): the model's layer holding
      * its weights, and the sub-layer's path in it ("block.dense"); else NULL. */
     LayerInst *root;
     const char *path;
+    const char *owner_path;   /* Keras' object path of `layer` in the model's layer (NULL: it is it) */
     bool frozen;              /* a layer around this one has trainable = false */
 };
 

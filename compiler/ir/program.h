@@ -36,6 +36,12 @@ typedef struct Weight {
     int index;                /* position in Model.weights */
     double l1, l2;            /* regularizer factors (0 = none) */
     bool no_grad;             /* trainable but the loss gives it no gradient: the optimizer skips it */
+    /* Keras' object path of the layer object owning it, below the model's layer, as
+     * Keras' saving code walks it (attribute names, "cell" of an RNN): "" for the
+     * model's layer itself, "proj", "forward_layer/cell" (.weights.h5 files) */
+    const char *owner_path;
+    /* Its dataset in a .weights.h5 file: "layers/dense/vars/0", "layers/lstm/cell/vars/1" */
+    const char *keras_path;
 } Weight;
 
 typedef struct LayerInst {

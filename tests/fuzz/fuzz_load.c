@@ -1,4 +1,5 @@
-/* fuzz_load.c — one safetensors file's bytes loaded into a real generated
+/* fuzz_load.c — one weights file's bytes (safetensors, or Keras' .weights.h5
+ * or .keras, told by the first bytes) loaded into a real generated
  * model (tests/fuzz/fuzzed.kl): klc_load_weights' checks of the names,
  * shapes and dtypes against the model, of the metadata and of the optimizer
  * state, then one prediction on what was loaded (any float is a valid

@@ -22,8 +22,8 @@ Usage: python3 klc_torch.py MODULE [CASE ...] — runs the cases of
 tests/torch/MODULE.py (all, or those named).  Environment: KLC (the klc
 program), KLC_SOURCE_DIR, KLC_BINARY_DIR (the build tree: libklc.a and the
 runtime headers), KLC_TEST_TMPDIR (scratch), KLC_TORCH_CFLAGS (extra flags
-for compiling the trainers: the sanitizers of a sanitized build), KLC_TORCH_LIBS
-(libraries after libklc.a: MPI's when the runtime has it).  Exit status 0 when every case
+for compiling the trainers: the sanitizers of a sanitized build), KLC_RUNTIME_LIBS (the
+libraries libklc.a needs besides OpenBLAS: HDF5, libzip, MPI).  Exit status 0 when every case
 passes, 1 otherwise, 77 when PyTorch is missing (ctest reports a skip).
 """
 
@@ -201,7 +201,7 @@ def check_case(case, env, tmp):
     s = env["KLC_SOURCE_DIR"]
     flags = os.environ.get("KLC_TORCH_CFLAGS", "").split()
     run([os.environ.get("CC", "cc"), "-std=c11", "-O1", *flags, "train.c", "-I" + os.path.join(s, "runtime", "include"),
-         os.path.join(b, "runtime", "libklc.a"), *os.environ.get("KLC_TORCH_LIBS", "").split(), "-lopenblas", "-lm",
+         os.path.join(b, "runtime", "libklc.a"), *os.environ.get("KLC_RUNTIME_LIBS", "").split(), "-lopenblas", "-lm",
          "-o", "train"], d)
     run(["./train", "predict", "--x", "x.npy", "--load", "init.safetensors", "--out", "p.npy"], d)
     run(["./train", "fit", "--x", "x.npy", "--y", "y.npy", "--load", "init.safetensors", "--epochs", str(case.steps),

@@ -69,6 +69,8 @@ typedef struct klc_tensor_def {
     klc_init_kind init;
     double init_args[3];
     int64_t fan_in, fan_out; /* Keras compute_fans() of the shape */
+    const char *keras_path;  /* its dataset in Keras' .weights.h5 layout, "layers/dense/vars/0",
+                                "layers/lstm/cell/vars/1"; NULL: not known (no .weights.h5) */
 } klc_tensor_def;
 
 /* One optimizer slot (Adam's "momentum"/"velocity", SGD's "momentum", ...). */
