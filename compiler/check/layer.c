@@ -1090,6 +1090,31 @@ static Value *call_rename(Elab *e, Value *callee, Args *args, const Node *call)
 const Native layer_name_native = {"layer_name", call_layer_name, sublayer_fn_allowed, NULL, false};
 const Native rename_native = {"rename", call_rename, sublayer_fn_allowed, NULL, false};
 
+/* The .weights.h5 paths of the weights of li, the model's next layer: Keras
+ * names a Sequential's layers by snake_case(class) made unique in list order
+ * (not by their names), and numbers each object's own variables, trainable
+ * then not, in creation order (saving_lib's _save_container_state). */
+static void keras_paths(Model *m, Arena *a, const LayerInst *li)
+{
+    int same = 0;
+    for (int i = 0; i < m->layers.len; i++)
+        same += !strcmp(((const LayerInst *)m->layers.items[i])->type, li->type);
+    const char *base = keras_snake_case(a, li->type);
+    const char *lname = same ? arena_printf(a, "%s_%d", base, same) : base;
+    for (int i = 0; i < m->weights.len; i++) {
+        Weight *w = m->weights.items[i];
+        if (w->keras_path || strcmp(w->layer, li->name))
+            continue;
+        int index = 0;
+        for (int j = 0; j < i; j++) {
+            const Weight *o = m->weights.items[j];
+            index += !strcmp(o->layer, li->name) && !strcmp(o->owner_path, w->owner_path);
+        }
+        w->keras_path = arena_printf(a, "layers/%s%s%s/vars/%d", lname, w->owner_path[0] ? "/" : "",
+                                     w->owner_path, index);
+    }
+}
+
 void layer_instantiate(Sema *sema, Model *m, Value *spec, int position)
 {
     Arena *a = sema->arena;

@@ -106,9 +106,9 @@ MODELS = {
         ("layers/lstm/cell", "lstm_cell", lstm("lstm", 3, 4)),
         ("layers/bidirectional", "bidirectional", []),
         ("layers/bidirectional/forward_layer", "forward_lstm_1", []),
-        ("layers/bidirectional/forward_layer/cell", "lstm_cell", lstm("bidirectional.lstm", 4, 2)),
+        ("layers/bidirectional/forward_layer/cell", "lstm_cell", lstm("bidirectional.forward_lstm", 4, 2)),
         ("layers/bidirectional/backward_layer", "backward_lstm_1", []),
-        ("layers/bidirectional/backward_layer/cell", "lstm_cell", lstm("bidirectional.lstm_1", 4, 2)),
+        ("layers/bidirectional/backward_layer/cell", "lstm_cell", lstm("bidirectional.backward_lstm", 4, 2)),
         ("layers/dense", "dense", dense("dense", 4, 2)),
     ]),
     "nested": ("sequential_3", [
