@@ -23,6 +23,7 @@
 
 #include <klc/mpi.h>
 
+#include "bench_data.h"
 #include "bench_models_dp.h"
 
 static double now(void)
@@ -70,33 +71,10 @@ int main(int argc, char **argv)
         MPI_Finalize();
         return 2;
     }
-    int64_t in = 1, classes = def->output_shape[0];
-    int64_t xshape[KLC_MAX_RANK + 1] = {rows};
-    for (int j = 0; j < def->input_rank; j++) {
-        in *= def->input_shape[j];
-        xshape[j + 1] = def->input_shape[j];
-    }
     klc_tensor x, y;
-    if (klc_tensor_alloc(&x, KLC_F32, def->input_rank + 1, xshape) || klc_tensor_alloc(&y, KLC_I32, 1, &rows)) {
+    if (bench_data(def, rows, &x, &y)) {
         fprintf(stderr, "%s\n", klc_last_error());
         MPI_Abort(MPI_COMM_WORLD, 1);
-    }
-    uint64_t s = 12345;
-    float *xd = x.data;
-    int32_t *yd = y.data;
-    for (int64_t i = 0; i < rows * in; i += 2) { /* Box-Muller from a xorshift */
-        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-        double u1 = ((s >> 11) + 1.0) / 9007199254740993.0;
-        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-        double u2 = (s >> 11) / 9007199254740992.0;
-        double r = sqrt(-2 * log(u1));
-        xd[i] = (float)(r * cos(6.283185307179586 * u2));
-        if (i + 1 < rows * in)
-            xd[i + 1] = (float)(r * sin(6.283185307179586 * u2));
-    }
-    for (int64_t i = 0; i < rows; i++) {
-        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
-        yd[i] = (int32_t)(s % (uint64_t)classes);
     }
     klc_model *m = klc_model_new(def, 1);
     if (!m) {
